@@ -1,0 +1,47 @@
+"""Cutout: packaging for the `pipelines` and `model` packages.
+
+Dataflow workers install the project from this file (`--setup_file ./setup.py`), so the runtime
+pins below are what every worker runs. The whole resolved set (transitive packages included) is
+frozen in `constraints.txt`, which `make install` applies.
+
+Keras: the project uses Keras 3 (`import keras`), never `tf.keras`. Importing tensorflow_transform
+sets TF_USE_LEGACY_KERAS=1, which silently turns `tf.keras` into Keras 2 depending on import
+order; `import keras` is Keras 3 whatever the order. tf.Transform is used for its analysis only
+(its outputs are read as constants and baked into the Keras 3 model), so its Keras 2 layer never
+meets a Keras 3 model.
+"""
+import setuptools
+
+RUNTIME_PINS = [
+    "apache-beam[gcp]==2.77.0",
+    "tensorflow==2.21.0",
+    "tensorflow-transform==1.21.0",
+    "tfx-bsl==1.21.0",
+    "tf-keras==2.21.0",
+    "keras==3.15.1",
+    # 2.3.x rather than 2.4: pysodmetrics (the field's reference metrics, used in tests) needs
+    # numpy < 2.3.5, and the whole stack passes on 2.3.
+    "numpy==2.3.4",
+    "protobuf==6.33.6",
+    "pyarrow==25.0.1",
+    "pillow==12.3.0",
+    "pandas==2.3.3",
+    "google-cloud-storage==3.17.1",
+]
+
+TEST_PINS = [
+    "pytest==9.2.0",
+    "pytest-timeout==2.4.0",
+    "gcp-storage-emulator==2026.7.19",
+    "pysodmetrics==1.6.2",
+]
+
+setuptools.setup(
+    name="cutout",
+    version="0.1.0",
+    description="Background removal at data-centre scale: preprocess, train, remove backgrounds.",
+    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "model", "model.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=RUNTIME_PINS,
+    extras_require={"test": TEST_PINS},
+)
