@@ -1,0 +1,107 @@
+"""File helpers over Beam's FileSystems, so every path may be local or gs:// alike.
+
+TensorFlow's gfile is kept out of the pipelines on purpose: it can't be pointed at a GCS
+emulator, so code that used it could not be tested here.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+
+def is_gcs(path: str) -> bool:
+    return path.startswith("gs://")
+
+
+def join(base: str, *parts: str) -> str:
+    if is_gcs(base):
+        return posixpath.join(base, *parts)
+    return os.path.join(base, *parts)
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def open_read(path: str):
+    """A seekable binary reader (local file or GCS object)."""
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def write_bytes(path: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
+    """Writes atomically: readers see the old state or the whole new file, never a part.
+
+    A GCS object only appears once its upload completes; a local file is written under a
+    temporary name in the same folder and renamed into place.
+    """
+    if is_gcs(path):
+        with FileSystems.create(path, mime_type=mime_type,
+                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(data)
+        return
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def list_files(root: str) -> list[tuple[str, int]]:
+    """Every file under `root` (recursively), as (path, size_in_bytes), sorted by path."""
+    root = root.rstrip("/")
+    if not is_gcs(root):
+        found = []
+        for folder, _, names in os.walk(root):
+            for name in names:
+                full = os.path.join(folder, name)
+                found.append((full, os.path.getsize(full)))
+        return sorted(found)
+    result = FileSystems.match([root + "/**"])[0]
+    return sorted((m.path, m.size_in_bytes) for m in result.metadata_list)
+
+
+def match(pattern: str) -> list[tuple[str, int]]:
+    """Files matching a glob, as (path, size_in_bytes), sorted; empty when none match."""
+    result = FileSystems.match([pattern])[0]
+    return sorted((m.path, m.size_in_bytes) for m in result.metadata_list)
+
+
+def is_dir(path: str) -> bool:
+    if is_gcs(path):
+        return bool(match(path.rstrip("/") + "/*")) or bool(match(path.rstrip("/") + "/**"))
+    return os.path.isdir(path)
+
+
+def ensure_empty_or_absent(path: str) -> None:
+    """Refuses to write into a non-empty output folder, so a re-run never mixes runs."""
+    if is_gcs(path):
+        leftovers = match(path.rstrip("/") + "/**")
+    else:
+        leftovers = list_files(path) if os.path.isdir(path) else []
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ValueError(f"output path {path} exists and is not a folder")
+    if leftovers:
+        raise ValueError(
+            f"output folder {path} is not empty ({len(leftovers)} files, e.g. {leftovers[0][0]}); "
+            "give a new or empty folder so old and new outputs never mix")
+
+
+def relative_to(path: str, root: str) -> str:
+    root = root.rstrip("/") + "/"
+    if not path.startswith(root):
+        raise ValueError(f"{path} is not under {root}")
+    return path[len(root):]

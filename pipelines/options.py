@@ -1,0 +1,36 @@
+"""Typed options for the Cutout pipelines, and the one place that chooses the runner.
+
+Every job takes the standard Beam options as well as its own. With no `--runner` (or with
+`--runner DirectRunner`) a job runs locally and offline: Beam's DirectRunner would first try the
+Prism runner, which downloads a binary, so we go straight to the FnApiRunner that the
+DirectRunner itself picks for batch pipelines. It honours `--direct_num_workers` and
+`--direct_running_mode` (in_memory, multi_threading, multi_processing) as usual.
+"""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
+
+
+def _local_runner(options: PipelineOptions):
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision_info = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=provision_info)
+
+
+def is_local(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES
+
+
+def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """A Pipeline on the runner the options name; local and offline when they name none."""
+    if is_local(options):
+        return beam.Pipeline(runner=_local_runner(options), options=options)
+    return beam.Pipeline(options=options)

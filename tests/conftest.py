@@ -1,0 +1,133 @@
+"""Test-wide safety and shared fixtures.
+
+Nothing in the tests may reach an address off this machine. Environment variables keep the Google
+libraries from asking the cloud metadata server or refreshing tokens (they reach worker
+subprocesses too), and a socket guard makes any in-process attempt fail loudly instead of
+silently going out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+_FAKE_CREDENTIALS = os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"cutout-test-credentials-{os.getpid()}.json")
+
+
+def _offline_environment() -> None:
+    # Valid-looking user credentials whose token never expires: no refresh, no network.
+    with open(_FAKE_CREDENTIALS, "w") as f:
+        json.dump({"type": "authorized_user", "client_id": "test", "client_secret": "test",
+                   "refresh_token": "test", "token": "test-token",
+                   "expiry": "2099-01-01T00:00:00Z"}, f)
+    os.environ.update({
+        "GOOGLE_APPLICATION_CREDENTIALS": _FAKE_CREDENTIALS,
+        "NO_GCE_CHECK": "true",
+        "GCE_METADATA_HOST": "127.0.0.1:1",
+        "GCE_METADATA_IP": "127.0.0.1:1",
+        "GOOGLE_CLOUD_PROJECT": "cutout-test",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    })
+
+
+_offline_environment()
+
+_LOCAL_NAMES = {"localhost", "ip6-localhost", "::1", ""}
+
+
+def _is_local(host) -> bool:
+    if host is None:
+        return True
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    return host in _LOCAL_NAMES or host.startswith("127.") or host == "0.0.0.0"
+
+
+_real_getaddrinfo = socket.getaddrinfo
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if not _is_local(host):
+        raise OSError(f"test network guard: refused to resolve {host!r} (off this machine)")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def _check_address(address):
+    if isinstance(address, tuple) and not _is_local(address[0]):
+        raise OSError(f"test network guard: refused to connect to {address!r}")
+
+
+def _guarded_connect(self, address):
+    _check_address(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    _check_address(address)
+    return _real_connect_ex(self, address)
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """A real GCS emulator server on 127.0.0.1 for the whole session; yields its URL."""
+    port = _free_port()
+    exe = os.path.join(os.path.dirname(sys.executable), "gcp-storage-emulator")
+    proc = subprocess.Popen([exe, "start", "--host", "127.0.0.1", "--port", str(port),
+                             "--in-memory"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 20
+    while True:
+        try:
+            urllib.request.urlopen(url + "/", timeout=1).read()
+            break
+        except urllib.error.HTTPError:
+            break  # it answers: up
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("GCS emulator did not start")
+            time.sleep(0.1)
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    try:
+        yield url
+    finally:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator):
+    """A fresh bucket in the emulator for one test; yields 'gs://NAME'. Wiped afterwards."""
+    assert os.environ.get("STORAGE_EMULATOR_HOST", "").startswith("http://127.0.0.1:"), \
+        "refusing to touch GCS without the local emulator"
+    from google.cloud import storage
+
+    client = storage.Client(project="cutout-test")
+    name = f"cutout-test-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(name)
+    yield f"gs://{name}"
+    try:
+        urllib.request.urlopen(gcs_emulator + "/wipe", timeout=5).read()
+    except OSError:
+        pass
