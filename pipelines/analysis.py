@@ -1,0 +1,75 @@
+"""The tf.Transform analysis as a Beam stage: per-image pixel statistics in, `transform/` out.
+
+tf.Transform writes through tf.io.gfile, which can't be pointed at a GCS emulator; it writes to
+a local temporary folder and the files are copied to the destination with Beam's FileSystems, so
+a gs:// output is written (and tested) the same way as everything else.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import apache_beam as beam
+
+from model import transform
+from pipelines import fileio
+
+
+def _copy_tree(local_dir: str, dest_dir: str) -> None:
+    for folder, _, names in os.walk(local_dir):
+        for name in names:
+            full = os.path.join(folder, name)
+            rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
+            with open(full, "rb") as f:
+                fileio.write_bytes(fileio.join(dest_dir, *rel.split("/")), f.read())
+
+
+class _WriteTransformFn(beam.DoFn):
+    def __init__(self, dest_dir: str):
+        self._dest_dir = dest_dir
+
+    def process(self, local_dir):
+        if os.path.abspath(local_dir) != os.path.abspath(self._dest_dir):
+            _copy_tree(local_dir, self._dest_dir)
+        yield self._dest_dir
+
+
+class AnalyzeNormalization(beam.PTransform):
+    """PCollection of `transform.image_statistics(...)` dicts -> writes `dest_dir` (a tf.Transform
+    output folder); emits `dest_dir` once written."""
+
+    def __init__(self, dest_dir: str, temp_dir: str | None = None):
+        super().__init__()
+        self._dest_dir = dest_dir
+        self._temp_dir = temp_dir
+
+    def expand(self, stats):
+        import tensorflow_transform.beam as tft_beam
+        from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+        temp_root = self._temp_dir or tempfile.mkdtemp(prefix="cutout-tft-")
+        local_out = (self._dest_dir if not fileio.is_gcs(self._dest_dir)
+                     else os.path.join(temp_root, "transform_out"))
+        metadata = dataset_metadata.DatasetMetadata(
+            schema_utils.schema_from_feature_spec(transform.raw_feature_spec()))
+        with tft_beam.Context(temp_dir=os.path.join(temp_root, "tft_tmp"),
+                              force_tf_compat_v1=False):
+            transform_fn = ((stats, metadata)
+                            | "Analyze" >> tft_beam.AnalyzeDataset(transform.preprocessing_fn))
+            written = transform_fn | "WriteLocal" >> tft_beam.WriteTransformFn(local_out)
+        # WriteTransformFn emits one element once the files are in place.
+        return (written
+                | "AfterWrite" >> beam.Map(lambda _: local_out)
+                | "Copy" >> beam.ParDo(_WriteTransformFn(self._dest_dir)))
+
+
+def write_transform_from_stats(stats: list[dict], dest_dir: str) -> str:
+    """Runs the analysis locally on given statistics (tests and small tools)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import make_pipeline
+
+    with make_pipeline(PipelineOptions([])) as p:
+        _ = (p | beam.Create(stats, reshuffle=False) | AnalyzeNormalization(dest_dir))
+    return dest_dir
