@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 
 RESAMPLE = Image.Resampling.BILINEAR
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own decompression-bomb limit
-MASK_ENCODINGS = ("alpha", "binary255", "binary01")
+MASK_ENCODINGS = ("alpha", "binary255", "binary01", "auto")
 PNG_COMPRESSIONS = ("rle", "fast", "default")
 
 
@@ -58,9 +58,20 @@ def open_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombWarning) as e:
         raise ImageError("undecodable", f"{type(e).__name__}: {e}") from None
     try:
-        return ImageOps.exif_transpose(img)
+        orientation = int(img.getexif().get(0x0112, 1))
     except Exception:  # a broken EXIF block must not lose the picture
-        return img
+        orientation = 1
+    upright_size = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    if orientation != 1:
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:
+            orientation = 1
+            upright_size = (width, height)
+    # What the caller may want to know about the file, whatever the draft did to the pixels.
+    img.info["cutout_orientation"] = orientation
+    img.info["cutout_original_size"] = upright_size  # (width, height), upright
+    return img
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -105,7 +116,8 @@ def decode_mask(data: bytes, encoding: str) -> Image.Image:
     """A dataset's mask file -> single-channel alpha 0..255 ('L').
 
     encoding: 'alpha' (soft 8-bit alpha, as P3M-10K), 'binary255' (0/255, as COD-10K), 'binary01'
-    (values 0/1, as the People Segmentation set).
+    (values 0/1, as the People Segmentation set), 'auto' (0/1 when no value is above 1, else
+    taken as alpha: for folders of unknown origin).
     """
     if encoding not in MASK_ENCODINGS:
         raise ValueError(f"unknown mask encoding {encoding!r}; expected one of {MASK_ENCODINGS}")
@@ -115,6 +127,8 @@ def decode_mask(data: bytes, encoding: str) -> Image.Image:
     if img.mode in ("RGBA", "LA", "PA"):
         img = img.convert("RGBA").convert("RGB")
     mask = img.convert("L") if img.mode != "L" else img
+    if encoding == "auto":
+        encoding = "binary01" if mask.getextrema()[1] <= 1 else "alpha"
     if encoding == "binary01":
         arr = np.asarray(mask)
         if arr.max() > 1:

@@ -1,0 +1,316 @@
+"""Readers for the raw datasets as published: one layout class per dataset, any container.
+
+A source is `KIND=PATH` where PATH is a .zip, .tar, .tar.gz/.tgz or a folder, local or gs://.
+Containers are listed member by member (`list_members`), and members are read later by reference
+(`read_member`), so big archives are never held in memory; a .tar.gz can only be read as one
+stream, so its members carry their bytes.
+
+A layout (`P3M10K`, `COD10K`, `PeopleSegmentation`, `ImageMaskFolder`) classifies a member's path
+into a `Role`: image or mask, the split folder it belongs to, its stem, and its path relative to
+the layout's root, which it finds at any depth (archives carry their own top folder, and
+`__MACOSX/` beside it). Keys are `source/relpath`, so a zip, a tar and an extracted folder of one
+dataset give the same keys and splits.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import posixpath
+import tarfile
+import zipfile
+from collections import OrderedDict
+
+from pipelines import fileio
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+JUNK_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    kind: str   # p3m10k | cod10k | people_seg | folder
+    name: str   # the KIND, or the folder source's NAME
+    path: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One file inside a source. Read it with `read_member`."""
+    source: str
+    container: str        # the archive or folder path
+    name: str             # path inside the container
+    offset: int = -1      # plain .tar: where the data starts
+    size: int = 0
+    data: bytes | None = None  # .tar.gz: the bytes themselves
+
+    @property
+    def uri(self) -> str:
+        """Where a person finds this file: `archive!/member` or the file's own path."""
+        if container_kind(self.container) == "folder":
+            return fileio.join(self.container, *self.name.split("/"))
+        return f"{self.container}!/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Role:
+    kind: str             # "image" | "mask" | "split_list"
+    root: str             # the layout root's path inside the container ('' at the top)
+    group: str            # the split folder, e.g. "train" or "validation/P3M-500-P"
+    stem: str
+    relpath: str          # path relative to the layout root (the key's second half)
+    split: str | None = None  # the dataset's own split, when it defines one
+
+
+def container_kind(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(".zip"):
+        return "zip"
+    if lower.endswith((".tar.gz", ".tgz")):
+        return "targz"
+    if lower.endswith(".tar"):
+        return "tar"
+    return "folder"
+
+
+def is_junk(name: str) -> bool:
+    parts = name.split("/")
+    base = parts[-1]
+    return ("__MACOSX" in parts or base.startswith("._") or base in JUNK_NAMES
+            or any(p.startswith(".") and p not in (".", "..") for p in parts[:-1]))
+
+
+def hash_fraction(key: str) -> float:
+    """A stable number in [0, 1) from a key: splits drawn from it never move when data is added."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2.0 ** 64
+
+
+def hash_split(key: str, val_fraction: float, test_fraction: float) -> str:
+    u = hash_fraction(key)
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+class Layout:
+    """Folder patterns relative to the layout root: (folders, role kind, official split)."""
+    kind = ""
+    mask_encoding = "alpha"
+    patterns: tuple = ()
+    carve_val_from_train = False  # the dataset has train/test but no val: draw val from train
+
+    def classify(self, name: str) -> Role | None:
+        parts = name.split("/")
+        folders, base = parts[:-1], parts[-1]
+        for pattern, role_kind, split in self.patterns:
+            n = len(pattern)
+            if len(folders) >= n and tuple(folders[-n:]) == pattern:
+                root = "/".join(folders[:-n])
+                stem = posixpath.splitext(base)[0]
+                return Role(kind=role_kind, root=root, group="/".join(pattern[:-1]), stem=stem,
+                            relpath="/".join(pattern + (base,)), split=split)
+        return None
+
+    def split_for(self, role: Role, key: str, listed: dict, val_fraction: float,
+                  test_fraction: float) -> str:
+        if role.split == "train" and self.carve_val_from_train:
+            return "val" if hash_fraction(key) < val_fraction else "train"
+        if role.split:
+            return role.split
+        return hash_split(key, val_fraction, test_fraction)
+
+    def skip_reason(self, role: Role) -> str | None:
+        """Images left out on purpose (listed in rejected/ with this reason)."""
+        return None
+
+    def empty_mask_allowed(self, role: Role) -> bool:
+        return False
+
+
+def _p3m_patterns():
+    patterns = [(("train", "blurred_image"), "image", "train"), (("train", "mask"), "mask", "train")]
+    # Newer copies nest the two validation sets under validation/; older ones name the folders
+    # validation1 (P3M-500-P) and validation2 (P3M-500-NP), or put them at the top.
+    for parent in (("validation",), ("validation1",), ("validation2",), ()):
+        for subset, image_folder, split in (("P3M-500-P", "blurred_image", "val"),
+                                            ("P3M-500-NP", "original_image", "test")):
+            base = parent + (subset,)
+            patterns.append((base + (image_folder,), "image", split))
+            patterns.append((base + ("mask",), "mask", split))
+    patterns.append((("validation1", "blurred_image"), "image", "val"))
+    patterns.append((("validation1", "mask"), "mask", "val"))
+    patterns.append((("validation2", "original_image"), "image", "test"))
+    patterns.append((("validation2", "mask"), "mask", "test"))
+    # Longest patterns first, so a nested match wins over a shorter one.
+    return tuple(sorted(patterns, key=lambda p: -len(p[0])))
+
+
+class P3M10K(Layout):
+    """P3M-10K: train/blurred_image + train/mask; validation/P3M-500-P (val) and P3M-500-NP (test).
+    Masks are soft 8-bit alpha. Trimaps are not used."""
+    kind = "p3m10k"
+    mask_encoding = "alpha"
+    patterns = _p3m_patterns()
+
+
+class COD10K(Layout):
+    """COD-10K-v3: Train|Test/Image + GT_Object (binary 0/255). NonCAM images (no camouflaged
+    object; empty or missing masks) are left out by default, as the field does."""
+    kind = "cod10k"
+    mask_encoding = "binary255"
+    patterns = tuple(
+        ((top, folder), role, split)
+        for top, split in (("Train", "train"), ("Test", "test"))
+        for folder, role in (("Image", "image"), ("GT_Object", "mask")))
+    carve_val_from_train = True
+
+    def __init__(self, keep_noncam: bool = False):
+        self.keep_noncam = keep_noncam
+
+    @staticmethod
+    def is_noncam(role: Role) -> bool:
+        return "-NonCAM-" in role.stem
+
+    def skip_reason(self, role):
+        if self.is_noncam(role) and not self.keep_noncam:
+            return "noncam"
+        return None
+
+    def empty_mask_allowed(self, role):
+        return self.keep_noncam and self.is_noncam(role)
+
+
+class PeopleSegmentation(Layout):
+    """People Segmentation: images/*.jpg + masks/*.png with values 0/1, and the dataset's own split
+    in segmentation/{train,val}.txt (stems). Stems in neither list get a hash split."""
+    kind = "people_seg"
+    mask_encoding = "binary01"
+    patterns = ((("images",), "image", None), (("masks",), "mask", None))
+    LIST_FILES = {"train.txt": "train", "val.txt": "val"}
+
+    def classify(self, name):
+        parts = name.split("/")
+        if len(parts) >= 2 and parts[-2] == "segmentation" and parts[-1] in self.LIST_FILES:
+            return Role(kind="split_list", root="/".join(parts[:-2]), group="",
+                        stem=self.LIST_FILES[parts[-1]], relpath="/".join(parts[-2:]))
+        return super().classify(name)
+
+    def split_for(self, role, key, listed, val_fraction, test_fraction):
+        if role.stem in listed:
+            return listed[role.stem]
+        return hash_split(key, val_fraction, test_fraction)
+
+
+class ImageMaskFolder(Layout):
+    """Any images/ + masks/ pair of folders, matched by stem. Masks may be 0/1, 0/255 or soft
+    alpha (0/1 is detected); splits are drawn from a hash of the key."""
+    kind = "folder"
+    mask_encoding = "auto"
+    patterns = ((("images",), "image", None), (("masks",), "mask", None))
+
+
+KINDS = ("p3m10k", "cod10k", "people_seg", "folder")
+
+
+def layout_for(kind: str, keep_noncam: bool = False) -> Layout:
+    if kind == "p3m10k":
+        return P3M10K()
+    if kind == "cod10k":
+        return COD10K(keep_noncam=keep_noncam)
+    if kind == "people_seg":
+        return PeopleSegmentation()
+    if kind == "folder":
+        return ImageMaskFolder()
+    raise ValueError(f"unknown source kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def parse_source(text: str) -> SourceSpec:
+    """'KIND=PATH' or 'folder:NAME=PATH' -> SourceSpec (validated, no I/O)."""
+    if "=" not in text:
+        raise ValueError(f"bad --source {text!r}: expected KIND=PATH (KIND one of "
+                         f"{', '.join(KINDS)}) or folder:NAME=PATH")
+    head, path = text.split("=", 1)
+    kind, _, name = head.partition(":")
+    if kind not in KINDS:
+        raise ValueError(f"bad --source {text!r}: unknown kind {kind!r}; expected one of "
+                         f"{', '.join(KINDS)}")
+    if name and kind != "folder":
+        raise ValueError(f"bad --source {text!r}: only folder sources take a name")
+    if not path:
+        raise ValueError(f"bad --source {text!r}: empty path")
+    name = name or kind
+    if not all(c.isalnum() or c in "-_." for c in name):
+        raise ValueError(f"bad source name {name!r}: use letters, digits, '-', '_' and '.'")
+    return SourceSpec(kind=kind, name=name, path=path.rstrip("/") if path != "/" else path)
+
+
+def list_members(spec: SourceSpec, wanted=None):
+    """Yields every file of the source as a Member. For a .tar.gz, only members for which
+    `wanted(name)` is true carry their bytes (the rest are listed without them)."""
+    kind = container_kind(spec.path)
+    if kind == "folder":
+        root = spec.path.rstrip("/")
+        for path, size in fileio.list_files(root):
+            yield Member(spec.name, root, fileio.relative_to(path, root), size=size)
+    elif kind == "zip":
+        with fileio.open_read(spec.path) as f, zipfile.ZipFile(f) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    yield Member(spec.name, spec.path, info.filename, size=info.file_size)
+    elif kind == "tar":
+        with fileio.open_read(spec.path) as f, tarfile.open(fileobj=f, mode="r:") as tf:
+            for info in tf:
+                if info.isfile():
+                    yield Member(spec.name, spec.path, info.name, offset=info.offset_data,
+                                 size=info.size)
+    else:
+        with fileio.open_read(spec.path) as f, tarfile.open(fileobj=f, mode="r|gz") as tf:
+            for info in tf:
+                if not info.isfile():
+                    continue
+                data = None
+                if wanted is None or wanted(info.name):
+                    data = tf.extractfile(info).read()
+                yield Member(spec.name, spec.path, info.name, size=info.size, data=data)
+
+
+class MemberReader:
+    """Reads members by reference, keeping a few archives open (a zip's directory is read once)."""
+
+    def __init__(self, max_open: int = 4):
+        self._open = OrderedDict()
+        self._max_open = max_open
+
+    def _zip(self, path):
+        if path in self._open:
+            self._open.move_to_end(path)
+            return self._open[path][1]
+        handle = fileio.open_read(path)
+        archive = zipfile.ZipFile(handle)
+        self._open[path] = (handle, archive)
+        while len(self._open) > self._max_open:
+            _, (old_handle, old_archive) = self._open.popitem(last=False)
+            old_archive.close()
+            old_handle.close()
+        return archive
+
+    def read(self, member: Member) -> bytes:
+        if member.data is not None:
+            return member.data
+        kind = container_kind(member.container)
+        if kind == "folder":
+            return fileio.read_bytes(member.uri)
+        if kind == "zip":
+            return self._zip(member.container).read(member.name)
+        if kind == "tar":
+            with fileio.open_read(member.container) as f:
+                f.seek(member.offset)
+                return f.read(member.size)
+        raise ValueError(f"{member.uri}: .tar.gz members must carry their bytes")
+
+    def close(self):
+        for handle, archive in self._open.values():
+            archive.close()
+            handle.close()
+        self._open.clear()
