@@ -30,7 +30,7 @@ class _WriteTransformFn(beam.DoFn):
         self._dest_dir = dest_dir
 
     def process(self, local_dir):
-        if os.path.abspath(local_dir) != os.path.abspath(self._dest_dir):
+        if local_dir != self._dest_dir:
             _copy_tree(local_dir, self._dest_dir)
         yield self._dest_dir
 
@@ -39,21 +39,24 @@ class AnalyzeNormalization(beam.PTransform):
     """PCollection of `transform.image_statistics(...)` dicts -> writes `dest_dir` (a tf.Transform
     output folder); emits `dest_dir` once written."""
 
-    def __init__(self, dest_dir: str, temp_dir: str | None = None):
+    def __init__(self, dest_dir: str, temp_dir: str | None = None, local_runner: bool = True):
         super().__init__()
         self._dest_dir = dest_dir
         self._temp_dir = temp_dir
+        # Off the local runner, workers share no disk: tf.Transform then writes straight to the
+        # destination (real GCS through tf.io.gfile) and its temp files go under temp_dir.
+        self._local_runner = local_runner
 
     def expand(self, stats):
         import tensorflow_transform.beam as tft_beam
         from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
         temp_root = self._temp_dir or tempfile.mkdtemp(prefix="cutout-tft-")
-        local_out = (self._dest_dir if not fileio.is_gcs(self._dest_dir)
-                     else os.path.join(temp_root, "transform_out"))
+        local_out = (os.path.join(temp_root, "transform_out")
+                     if self._local_runner and fileio.is_gcs(self._dest_dir) else self._dest_dir)
         metadata = dataset_metadata.DatasetMetadata(
             schema_utils.schema_from_feature_spec(transform.raw_feature_spec()))
-        with tft_beam.Context(temp_dir=os.path.join(temp_root, "tft_tmp"),
+        with tft_beam.Context(temp_dir=fileio.join(temp_root, "tft_tmp"),
                               force_tf_compat_v1=False):
             transform_fn = ((stats, metadata)
                             | "Analyze" >> tft_beam.AnalyzeDataset(transform.preprocessing_fn))
