@@ -131,3 +131,33 @@ def gcs_bucket(gcs_emulator):
         urllib.request.urlopen(gcs_emulator + "/wipe", timeout=5).read()
     except OSError:
         pass
+
+
+# --- Shared data fixtures: the synthetic archives and one real preprocess run over them. ---
+
+@pytest.fixture(scope="session")
+def synthetic_raw(tmp_path_factory):
+    """Synthetic archives in the published layouts; returns (folder, write_all's dict)."""
+    from pipelines import synthetic
+
+    folder = tmp_path_factory.mktemp("raw")
+    written = synthetic.write_all(str(folder), pairs=90, seed=7)
+    return folder, written
+
+
+def preprocess_args(raw_folder, out_dir, image_size=48, extra=()):
+    return ["--source", f"p3m10k={raw_folder}/P3M-10k.zip",
+            "--source", f"cod10k={raw_folder}/COD10K-v3.tar.gz",
+            "--source", f"people_seg={raw_folder}/people_segmentation",
+            "--output_dir", str(out_dir), "--image_size", str(image_size), *extra]
+
+
+@pytest.fixture(scope="session")
+def preprocessed(synthetic_raw, tmp_path_factory):
+    """One real run of the preprocess job over the synthetic archives: (OUT folder, manifest)."""
+    from pipelines import preprocess
+
+    raw, _ = synthetic_raw
+    out = tmp_path_factory.mktemp("preprocessed") / "out"
+    manifest = preprocess.run(preprocess_args(raw, out))
+    return out, manifest
