@@ -34,6 +34,9 @@ TEST_PINS = [
     "pytest-timeout==2.4.0",
     "gcp-storage-emulator==2026.7.19",
     "pysodmetrics==1.6.2",
+    # Reference implementations the metric tests compare against (P3M's evaluation code uses them).
+    "scipy==1.17.1",
+    "scikit-image==0.25.2",
 ]
 
 setuptools.setup(
