@@ -25,9 +25,11 @@ P3M_FILE = re.compile(
     r"|validation/P3M-500-NP/(?:original_image/[\w]+\.jpg|(?:mask|trimap)/[\w]+\.png))$")
 COD_STEM = r"COD10K-(?:CAM|NonCAM)-\d+-[A-Za-z]+-\d+-[A-Za-z]+-\d+"
 COD_FILE = re.compile(
-    rf"^COD10K-v3/(?:Train|Test)/(?:Image/{COD_STEM}\.jpg|(?:GT_Object|GT_Edge|GT_Instance)/{COD_STEM}\.png)$")
+    rf"^COD10K-v3/(?:Train|Test)/"
+    rf"(?:Image/{COD_STEM}\.jpg|(?:GT_Object|GT_Edge|GT_Instance)/{COD_STEM}\.png)$")
 PEOPLE_FILE = re.compile(
-    r"^people_segmentation/(?:images/[\w-]+\.jpg|masks/[\w-]+\.png|segmentation/(?:train|val)\.txt)$")
+    r"^people_segmentation/"
+    r"(?:images/[\w-]+\.jpg|masks/[\w-]+\.png|segmentation/(?:train|val)\.txt)$")
 DS_STORE = re.compile(r"^(?:P3M-10k|COD10K-v3|people_segmentation|photos)/(?:.+/)?\.DS_Store$")
 MACOSX = re.compile(r"^__MACOSX/(?:P3M-10k|COD10K-v3)/(?:.+/)?\._[^/]+$")
 
@@ -100,7 +102,8 @@ def test_write_all_returns_paths_counts_and_every_quirk(written, files):
         assert paths, f"no {key} quirk"
         for path in paths:
             assert path in files, (key, path)
-    images = [n for n in files if re.search(r"/(blurred_image|original_image|Image|images)/[^.]", n)]
+    image_dir = re.compile(r"/(blurred_image|original_image|Image|images)/[^.]")
+    images = [n for n in files if image_dir.search(n)]
     expected = sum(sum(v.values()) for k, v in written["counts"].items() if k != "photos")
     assert len(images) == expected
     assert written["counts"]["photos"] == len([n for n in files if n.startswith("photos/IMG_")])
@@ -145,7 +148,8 @@ def test_p3m_zip_has_the_published_layout(written):
               "validation/P3M-500-NP": ("original_image", ["mask", "trimap"])}
     for split, (image_dir, mask_dirs) in layout.items():
         base = f"P3M-10k/{split}/"
-        images = {stem(n) for n in plain if n.startswith(base + image_dir + "/") and P3M_FILE.match(n)}
+        images = {stem(n) for n in plain
+                  if n.startswith(base + image_dir + "/") and P3M_FILE.match(n)}
         assert len(images) >= 3, split
         for mask_dir in mask_dirs:
             masks = {stem(n) for n in plain if n.startswith(base + mask_dir + "/")}
@@ -327,7 +331,8 @@ def test_duplicate_image_in_two_splits(written, files):
 
 def test_os_junk(written, files):
     ds = written["quirks"]["ds_store"]
-    assert {p.split("/")[0] for p in ds} == {"P3M-10k", "COD10K-v3", "people_segmentation", "photos"}
+    tops = {p.split("/")[0] for p in ds}
+    assert tops == {"P3M-10k", "COD10K-v3", "people_segmentation", "photos"}
     macosx = written["quirks"]["macosx"]
     assert any(p.startswith("__MACOSX/P3M-10k/") for p in macosx)
     assert any(p.startswith("__MACOSX/COD10K-v3/") for p in macosx)
