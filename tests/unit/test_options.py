@@ -1,0 +1,24 @@
+"""With no --runner a job runs locally and offline: never the Prism runner (it downloads)."""
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.options import is_local, make_pipeline
+
+
+def test_no_runner_means_local_fn_api_runner():
+    for argv in ([], ["--runner", "DirectRunner"]):
+        options = PipelineOptions(argv)
+        assert is_local(options)
+        pipeline = make_pipeline(options)
+        assert isinstance(pipeline.runner, fn_runner.FnApiRunner)
+    assert not is_local(PipelineOptions(["--runner", "DataflowRunner"]))
+
+
+def test_local_runner_honours_direct_options():
+    options = PipelineOptions(["--direct_num_workers", "2", "--direct_running_mode",
+                               "multi_threading"])
+    with make_pipeline(options) as p:
+        out = p | beam.Create(range(10)) | beam.Map(lambda x: x * x)
+        assert_that(out, equal_to([x * x for x in range(10)]))
