@@ -29,6 +29,18 @@ def is_local(options: PipelineOptions) -> bool:
     return options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES
 
 
+def shares_local_disk(options: PipelineOptions) -> bool:
+    """True when every worker runs on this machine (local runners, or a portable runner with
+    LOOPBACK workers): then local temporary folders can pass files between stages."""
+    from apache_beam.options.pipeline_options import PortableOptions
+
+    if is_local(options):
+        return True
+    env = (options.view_as(PortableOptions).environment_type or "").upper()
+    return options.view_as(StandardOptions).runner in ("PortableRunner", "FlinkRunner",
+                                                       "SparkRunner") and env == "LOOPBACK"
+
+
 def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     """A Pipeline on the runner the options name; local and offline when they name none."""
     if is_local(options):

@@ -39,7 +39,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from model import schema, transform
 from pipelines import fileio, imaging, sources, tfrecord
 from pipelines.analysis import AnalyzeNormalization
-from pipelines.options import is_local, make_pipeline
+from pipelines.options import make_pipeline, shares_local_disk
 
 SKIP_REASONS = ("noncam", "duplicate")  # left out on purpose; every other reason is a rejection
 SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2}  # which copy of a duplicate survives
@@ -511,10 +511,11 @@ def run(argv=None) -> dict:
     options = PipelineOptions(argv)
     config = Config.from_options(options.view_as(PreprocessOptions))
     fileio.ensure_empty_or_absent(config.output_dir)
-    local = is_local(options)
-    temp_dir = (None if local else options.view_as(GoogleCloudOptions).temp_location)
+    local = shares_local_disk(options)
+    temp_dir = options.view_as(GoogleCloudOptions).temp_location
     if not local and not temp_dir:
-        raise ValueError("--temp_location (a gs:// folder) is required off the local runner")
+        raise ValueError("--temp_location (a gs:// folder the workers share) is required when "
+                         "the workers run on other machines")
     with make_pipeline(options) as pipeline:
         build(pipeline, config, local_runner=local,
               temp_dir=temp_dir or tempfile.mkdtemp(prefix="cutout-preprocess-"))
@@ -525,7 +526,7 @@ def run(argv=None) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         manifest = run(argv)
     except ValueError as e:
