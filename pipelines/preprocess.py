@@ -34,7 +34,7 @@ import tempfile
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
 from model import schema, transform
 from pipelines import fileio, imaging, sources, tfrecord
@@ -516,9 +516,14 @@ def run(argv=None) -> dict:
     if not local and not temp_dir:
         raise ValueError("--temp_location (a gs:// folder the workers share) is required when "
                          "the workers run on other machines")
+    dry_run = options.view_as(TestOptions).dry_run
+    if dry_run or not temp_dir:
+        # tf.Transform makes its temp folders while the graph is built; a dry run only builds.
+        temp_dir = tempfile.mkdtemp(prefix="cutout-preprocess-")
     with make_pipeline(options) as pipeline:
-        build(pipeline, config, local_runner=local,
-              temp_dir=temp_dir or tempfile.mkdtemp(prefix="cutout-preprocess-"))
+        build(pipeline, config, local_runner=local, temp_dir=temp_dir)
+    if dry_run:
+        return {}
     manifest = json.loads(fileio.read_bytes(fileio.join(config.output_dir, "manifest.json")))
     logging.info("preprocess: %s written, %s rejected, %s skipped", manifest["totals"],
                  manifest["rejected"], manifest["skipped"])
@@ -532,7 +537,8 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"preprocess: {e}", file=sys.stderr)
         return 2
-    print(json.dumps({k: manifest[k] for k in ("totals", "rejected", "skipped")}))
+    if manifest:
+        print(json.dumps({k: manifest[k] for k in ("totals", "rejected", "skipped")}))
     return 0
 
 

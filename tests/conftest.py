@@ -40,45 +40,15 @@ def _offline_environment() -> None:
 
 _offline_environment()
 
-_LOCAL_NAMES = {"localhost", "ip6-localhost", "::1", ""}
+# The socket guard lives in a sitecustomize module so that every Python subprocess the tests
+# start (CLI runs, Beam's multi-process workers) is guarded too.
+_GUARD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "netguard")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_GUARD_DIR] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+sys.path.insert(0, _GUARD_DIR)
+import sitecustomize  # noqa: E402,F401  (installs the guard in this process)
 
-
-def _is_local(host) -> bool:
-    if host is None:
-        return True
-    host = host.decode() if isinstance(host, bytes) else str(host)
-    return host in _LOCAL_NAMES or host.startswith("127.") or host == "0.0.0.0"
-
-
-_real_getaddrinfo = socket.getaddrinfo
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-
-
-def _guarded_getaddrinfo(host, *args, **kwargs):
-    if not _is_local(host):
-        raise OSError(f"test network guard: refused to resolve {host!r} (off this machine)")
-    return _real_getaddrinfo(host, *args, **kwargs)
-
-
-def _check_address(address):
-    if isinstance(address, tuple) and not _is_local(address[0]):
-        raise OSError(f"test network guard: refused to connect to {address!r}")
-
-
-def _guarded_connect(self, address):
-    _check_address(address)
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self, address):
-    _check_address(address)
-    return _real_connect_ex(self, address)
-
-
-socket.getaddrinfo = _guarded_getaddrinfo
-socket.socket.connect = _guarded_connect
-socket.socket.connect_ex = _guarded_connect_ex
+assert getattr(socket.getaddrinfo, "cutout_guard", False), "network guard not installed"
 
 
 def _free_port() -> int:
