@@ -639,3 +639,18 @@ def score_all(pred, gt, names: Iterable[str] | None = None) -> dict[str, float]:
         raise ValueError(f"unknown metric name(s) {unknown}; known: {sorted(METRICS)}")
     pair = _Pair(pred, gt)
     return {name: _IMPLEMENTATIONS[name](pair) for name in selected}
+
+
+def f_measure_curve(pred: np.ndarray, gt: np.ndarray, beta2: float = 0.3) -> np.ndarray:
+    """One image's F-measure at each of the 256 thresholds, exactly as `metrics.max_f_measure`
+    computes it (whose value is this curve's max). Averaged over a dataset, its max is the
+    papers' maxF."""
+    pair = _Pair(pred, gt)  # the same preparation and histograms as max_f_measure
+    _, gt_mask = pair.sod
+    tps, fps = pair.threshold_counts
+    positives = np.where(tps + fps == 0, 1, tps + fps)
+    precision = tps / positives
+    recall = tps / max(np.count_nonzero(gt_mask), 1)
+    numerator = (1 + beta2) * precision * recall
+    denominator = np.where(numerator == 0, 1, beta2 * precision + recall)
+    return numerator / denominator

@@ -8,6 +8,7 @@ seconds and most of a GiB. A test proves TensorFlow parses these bytes exactly l
 from __future__ import annotations
 
 import struct
+from typing import Any, Iterable
 
 SCHEMA_VERSION = 1
 
@@ -76,6 +77,87 @@ def make_example(key: str, source: str, image_jpeg: bytes, mask_png: bytes,
         ORIG_HEIGHT: int(orig_height), ORIG_WIDTH: int(orig_width),
         IMAGE_SIZE: int(image_size), VERSION: SCHEMA_VERSION,
     })
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _fields(data: bytes) -> Iterable[tuple[int, int, Any]]:
+    """(field number, wire type, value) of a protobuf message: int for varints, bytes otherwise."""
+    pos = 0
+    while pos < len(data):
+        tag, pos = _read_varint(data, pos)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            value, pos = _read_varint(data, pos)
+        elif wire == 1:
+            value, pos = data[pos:pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _read_varint(data, pos)
+            value, pos = data[pos:pos + length], pos + length
+        elif wire == 5:
+            value, pos = data[pos:pos + 4], pos + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if pos > len(data):
+            raise ValueError("truncated field")
+        yield number, wire, value
+
+
+def _feature_values(feature: bytes) -> list:
+    values = []
+    for kind, _, payload in _fields(feature):
+        for number, wire, value in _fields(payload):
+            if number != 1:
+                continue
+            if kind == 1:                                    # bytes_list
+                values.append(bytes(value))
+            elif kind == 2:                                  # float_list, packed or not
+                values.extend(struct.unpack(f"<{len(value) // 4}f", value))
+            elif kind == 3:                                  # int64_list, packed or not
+                if wire == 0:
+                    ints = [value]
+                else:
+                    ints, p = [], 0
+                    while p < len(value):
+                        v, p = _read_varint(value, p)
+                        ints.append(v)
+                values.extend(v - (1 << 64) if v >= 1 << 63 else v for v in ints)
+    return values
+
+
+def decode_example(data: bytes) -> dict:
+    """A serialized tf.train.Example -> {name: first value (bytes, int or float) or None},
+    without TensorFlow (the inverse of `encode_example`)."""
+    out = {}
+    for number, _, features in _fields(data):
+        if number != 1:
+            continue
+        for entry_number, _, entry in _fields(features):
+            if entry_number != 1:
+                continue
+            name, feature = None, b""
+            for n, _, v in _fields(entry):
+                if n == 1:
+                    name = bytes(v).decode("utf-8")
+                elif n == 2:
+                    feature = v
+            if name is not None:
+                values = _feature_values(feature)
+                out[name] = values[0] if values else None
+    return out
 
 
 def feature_spec() -> dict:

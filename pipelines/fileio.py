@@ -46,7 +46,10 @@ def write_bytes(path: str, data: bytes, mime_type: str = "application/octet-stre
         return
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
+    # The temporary name keeps at most the last 100 bytes of the final one, so a final name
+    # near the filesystem's 255-byte limit still has a temporary name that fits.
+    tail = os.fsdecode(os.fsencode(os.path.basename(path))[-100:])
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{tail}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)

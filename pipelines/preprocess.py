@@ -22,6 +22,16 @@ on Dataflow, P3M-10K + COD-10K (~16K pairs) take minutes with a few workers.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.preprocess`: run the module under its real name before anything is
+    # defined here, so elements pickle as pipelines.preprocess.* (importable by worker
+    # processes), never as __main__.*.
+    import sys
+
+    from pipelines.preprocess import main
+
+    sys.exit(main())
+
 import dataclasses
 import gzip
 import hashlib
@@ -541,6 +551,3 @@ def main(argv=None) -> int:
         print(json.dumps({k: manifest[k] for k in ("totals", "rejected", "skipped")}))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Shared by the background-removal tests: a tiny real model from the exporter whose output is
+predictable, and pictures whose expected cut-out is known.
+
+The model thresholds brightness: alpha = sigmoid(K * (mean(R, G, B) - 128)), so a bright object
+(220) on a dark background (30) gives alpha ~1 on the object and ~0 around it.
+"""
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SIZE = 32
+BRIGHT, DARK = 220, 30
+K = 0.25
+
+
+def export_brightness_model(export_dir: str) -> str:
+    import keras
+
+    from model.export import export_model
+
+    model = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)),
+                              keras.layers.Conv2D(1, 1, activation="sigmoid")])
+    model.layers[0].set_weights([np.full((1, 1, 3, 1), K / 3, np.float32),
+                                 np.array([-128 * K], np.float32)])
+    export_model(model, export_dir, IMAGE_SIZE, mean=[0, 0, 0], std=[1, 1, 1])
+    return export_dir
+
+
+def expected_alpha(rgb: np.ndarray) -> np.ndarray:
+    """What the model says for each pixel, ignoring resizing: 255 bright, 0 dark."""
+    mean = np.asarray(rgb, np.float32)[..., :3].mean(axis=-1)
+    return np.where(mean > 128, 255, 0).astype(np.uint8)
+
+
+def scene(width: int = 64, height: int = 48, box=None) -> np.ndarray:
+    """A dark picture with a bright rectangle (x0, y0, x1, y1); default: the centre half."""
+    rgb = np.full((height, width, 3), DARK, np.uint8)
+    x0, y0, x1, y1 = box or (width // 4, height // 4, 3 * width // 4, 3 * height // 4)
+    rgb[y0:y1, x0:x1] = BRIGHT
+    rgb[..., 1] = np.clip(rgb[..., 1].astype(int) + 5, 0, 255)  # not quite gray
+    return rgb
+
+
+def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def interior(mask: np.ndarray, margin: int = 4) -> np.ndarray:
+    """Pixels at least `margin` away from any change in `mask` (where resizing can't blur)."""
+    from scipy import ndimage  # brought in by the test dependencies
+
+    fg = mask > 127
+    inside = ndimage.binary_erosion(fg, iterations=margin, border_value=1)
+    outside = ndimage.binary_erosion(~fg, iterations=margin, border_value=1)
+    return inside | outside
+
+
+def assert_alpha_matches(alpha: np.ndarray, expected: np.ndarray, margin: int = 4) -> None:
+    keep = interior(expected, margin)
+    assert keep.sum() > 0.3 * keep.size
+    diff = np.abs(alpha.astype(int) - expected.astype(int))[keep]
+    assert diff.max() <= 8, f"alpha differs by up to {diff.max()} away from edges"
+
+
+def write(path, data: bytes) -> str:
+    path = str(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path

@@ -1,0 +1,64 @@
+"""Folder-mode evaluation with ground truth, predictions and the report all on gs:// (the GCS
+emulator)."""
+import io
+import json
+
+import numpy as np
+from PIL import Image
+
+from pipelines import evaluate, fileio
+
+
+def _png(arr, mode):
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_folder_mode_on_gcs(gcs_bucket):
+    box = np.zeros((20, 30), np.uint8)
+    box[5:15, 5:25] = 255
+    rgba = np.dstack([np.full((20, 30, 3), 100, np.uint8), box])
+    gt, pred, report_dir = (f"{gcs_bucket}/gt", f"{gcs_bucket}/pred", f"{gcs_bucket}/report")
+    fileio.write_bytes(f"{gt}/set/a.png", _png(box, "L"))
+    fileio.write_bytes(f"{gt}/set/b.png", _png(box, "L"))
+    fileio.write_bytes(f"{pred}/set/a.png", _png(rgba, "RGBA"))   # a cut-out: its alpha is used
+    report = evaluate.run(["--pred_dir", pred, "--gt_dir", gt, "--report_dir", report_dir,
+                           "--metrics", "iou,mae"])
+    assert report["count"] == 1
+    assert report["overall"] == {"iou": 1.0, "mae": 0.0}
+    assert report["missing_predictions"] == ["set/b.png"]
+    on_gcs = json.loads(fileio.read_bytes(f"{report_dir}/metrics.json"))
+    assert on_gcs["count"] == 1
+    names = {p.rsplit("/", 1)[-1] for p, _ in fileio.list_files(report_dir)}
+    assert names == {"metrics.json", "per_image.csv", "contact_sheet.png", "_rejected.jsonl"}
+    lines = fileio.read_bytes(f"{report_dir}/_rejected.jsonl").decode().splitlines()
+    assert [json.loads(line)["reason"] for line in lines] == ["missing_prediction"]
+
+
+def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, tmp_path):
+    """--dry_run builds and pickles the model-mode job for Dataflow, submitting nothing."""
+    import os
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.options import make_pipeline
+    from tests.cutout_support import export_brightness_model
+
+    out, _ = preprocessed
+    model_dir = export_brightness_model(str(tmp_path / "export"))
+    setup_py = os.path.join(os.path.dirname(__file__), "..", "..", "setup.py")
+    argv = ["--data_dir", str(out), "--model", model_dir, "--report_dir", f"{gcs_bucket}/report",
+            "--runner", "DataflowRunner", "--dry_run=True", "--project", "cutout-test",
+            "--region", "europe-west4", "--temp_location", f"{gcs_bucket}/tmp",
+            "--setup_file", os.path.abspath(setup_py)]
+    options = PipelineOptions(argv)
+    config = evaluate.Config.from_options(options.view_as(evaluate.EvaluateOptions))
+    pipeline = make_pipeline(options)
+    evaluate.build(pipeline, config, evaluate.check_model_inputs(config))
+    assert pipeline.run() is not None
+    labels = {t.full_label for t in pipeline.transforms_stack[0].parts}
+    assert {"Read", "Model", "Report"} <= labels
+    # The command itself: builds, runs nothing, writes nothing.
+    assert evaluate.run(argv) == {}
+    assert fileio.list_files(f"{gcs_bucket}/report") == []
