@@ -86,7 +86,7 @@ from PIL import Image, ImageDraw, ImageFont
 from model import export, metrics, schema
 from pipelines import fileio, imaging
 from pipelines.inference import LoadedModel, SavedModelHandler
-from pipelines.options import make_pipeline
+from pipelines.options import job_view, make_pipeline
 
 NAMESPACE = "evaluate"
 MODEL_SCORER = "model"
@@ -116,7 +116,6 @@ class EvaluateOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--data_dir", default=None, help="OUT of pipelines.preprocess")
-        parser.add_argument("--model", default=None, help="MODEL/export (a SavedModel)")
         parser.add_argument("--split", default="test", help="train, val or test")
         parser.add_argument("--pred_dir", default=None, help="folder of predicted masks/cut-outs")
         parser.add_argument("--gt_dir", default=None, help="folder of ground-truth masks")
@@ -130,8 +129,6 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--pred_encoding", default="alpha", choices=imaging.MASK_ENCODINGS,
                             help="how single-channel predictions are read (RGBA: the alpha)")
         parser.add_argument("--batch_size", type=int, default=16)
-        parser.add_argument("--inference_threads", type=int, default=0,
-                            help="TensorFlow threads per worker process (0: TF's default)")
         parser.add_argument("--sheet_rows", type=int, default=12)
         parser.add_argument("--sheet_cell", type=int, default=128,
                             help="side of one contact-sheet panel, pixels")
@@ -975,7 +972,7 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
 def run(argv=None) -> dict:
     """Runs the job; returns the metrics.json document it wrote."""
     options = PipelineOptions(argv)
-    config = Config.from_options(options.view_as(EvaluateOptions))
+    config = Config.from_options(job_view(options, EvaluateOptions))
     matching = None
     if config.mode == MODE_MODEL:
         context = check_model_inputs(config)

@@ -8,10 +8,47 @@ DirectRunner itself picks for batch pipelines. It honours `--direct_num_workers`
 """
 from __future__ import annotations
 
+import argparse
+import types
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
+
+
+class SharedJobOptions(PipelineOptions):
+    """Flags that mean the same in several jobs, declared once: Beam parses every options class
+    loaded in a process with one parser, and argparse refuses a flag declared twice."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        from pipelines.imaging import DEFAULT_MAX_PIXELS
+
+        parser.add_argument("--output_dir", default=None,
+                            help="Where the job writes (local folder or gs://).")
+        parser.add_argument("--model", default=None, help="MODEL/export (local or gs://).")
+        parser.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                            help="Reject images with more pixels (decompression bombs); "
+                                 "default: Pillow's limit.")
+        parser.add_argument("--inference_threads", type=int, default=0,
+                            help="TensorFlow threads per worker process (0: its default, or "
+                                 "cores/workers on the local runner in multi_processing mode).")
+
+
+def option_names(cls) -> list[str]:
+    parser = argparse.ArgumentParser(add_help=False)
+    cls._add_argparse_args(parser)
+    return [a.dest for a in parser._actions]
+
+
+def job_view(options: PipelineOptions, job_cls) -> types.SimpleNamespace:
+    """One namespace with a job's own flags and the shared ones."""
+    values = {}
+    for cls in (SharedJobOptions, job_cls):
+        view = options.view_as(cls)
+        values.update({name: getattr(view, name) for name in option_names(cls)})
+    return types.SimpleNamespace(**values)
 
 
 def _local_runner(options: PipelineOptions):

@@ -49,7 +49,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from model import schema, transform
 from pipelines import fileio, imaging, sources, tfrecord
 from pipelines.analysis import AnalyzeNormalization
-from pipelines.options import make_pipeline, shares_local_disk
+from pipelines.options import job_view, make_pipeline, shares_local_disk
 
 SKIP_REASONS = ("noncam", "duplicate")  # left out on purpose; every other reason is a rejection
 SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2}  # which copy of a duplicate survives
@@ -62,7 +62,6 @@ class PreprocessOptions(PipelineOptions):
         parser.add_argument("--source", action="append", default=None,
                             help="KIND=PATH (KIND: p3m10k, cod10k, people_seg, folder) or "
                                  "folder:NAME=PATH; repeat for several sources")
-        parser.add_argument("--output_dir", default=None, help="OUT: empty or absent")
         parser.add_argument("--image_size", type=int, default=320)
         parser.add_argument("--val_fraction", type=float, default=0.1,
                             help="share of hash-split examples for val (where the dataset has "
@@ -72,7 +71,6 @@ class PreprocessOptions(PipelineOptions):
                             help="keep COD-10K NonCAM images as empty-mask negatives")
         parser.add_argument("--jpeg_quality", type=int, default=95)
         parser.add_argument("--shard_mb", type=float, default=150.0)
-        parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +86,9 @@ class Config:
     max_pixels: int = imaging.DEFAULT_MAX_PIXELS
 
     @classmethod
-    def from_options(cls, opts: PreprocessOptions) -> "Config":
+    def from_options(cls, opts) -> "Config":
+        """From `options.job_view(options, PreprocessOptions)` (--output_dir, --max_pixels are
+        shared flags)."""
         if not opts.source:
             raise ValueError("give at least one --source KIND=PATH")
         if not opts.output_dir:
@@ -519,7 +519,7 @@ def build(pipeline: beam.Pipeline, config: Config, local_runner: bool,
 def run(argv=None) -> dict:
     """Runs the job; returns the manifest it wrote."""
     options = PipelineOptions(argv)
-    config = Config.from_options(options.view_as(PreprocessOptions))
+    config = Config.from_options(job_view(options, PreprocessOptions))
     fileio.ensure_empty_or_absent(config.output_dir)
     local = shares_local_disk(options)
     temp_dir = options.view_as(GoogleCloudOptions).temp_location

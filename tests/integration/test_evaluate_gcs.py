@@ -42,7 +42,7 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.options import make_pipeline
+    from pipelines.options import job_view, make_pipeline
     from tests.cutout_support import export_brightness_model
 
     out, _ = preprocessed
@@ -53,7 +53,7 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
             "--region", "europe-west4", "--temp_location", f"{gcs_bucket}/tmp",
             "--setup_file", os.path.abspath(setup_py)]
     options = PipelineOptions(argv)
-    config = evaluate.Config.from_options(options.view_as(evaluate.EvaluateOptions))
+    config = evaluate.Config.from_options(job_view(options, evaluate.EvaluateOptions))
     pipeline = make_pipeline(options)
     evaluate.build(pipeline, config, evaluate.check_model_inputs(config))
     assert pipeline.run() is not None

@@ -44,7 +44,9 @@ def _option_names(module_name):
     module = importlib.import_module(module_name)
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    names = set()
+    from pipelines.options import SharedJobOptions, option_names
+
+    names = set(option_names(SharedJobOptions))
     for value in vars(module).values():
         if isinstance(value, type) and issubclass(value, PipelineOptions) \
                 and value is not PipelineOptions and value.__module__ == module_name:
