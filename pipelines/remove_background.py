@@ -67,6 +67,15 @@ image: its encoded bytes plus an S x S x 3 array (pipelines/inference.py); a bat
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.remove_background`: run the module under its real name, so elements
+    # pickle as pipelines.remove_background.* (importable by worker processes), not __main__.*.
+    import sys
+
+    from pipelines.remove_background import main
+
+    sys.exit(main())
+
 import dataclasses
 import json
 import logging
@@ -403,7 +412,11 @@ def _existing_outputs(dest: str, folders_matter: bool):
         if not rel or rel.startswith(inference.BOOKKEEPING_PREFIX) or rel.endswith("/"):
             continue
         if posixpath.basename(rel).startswith(inference.TEMP_PREFIX):
-            continue  # a crashed write's leftover, never a finished output
+            # A crashed write's leftover, never a finished output: removed, so a crash leaves
+            # nothing partial behind once the job has run again.
+            FileSystems.delete([meta.path])
+            Metrics.counter(NAMESPACE, "stale_temp_files_removed").inc()
+            continue
         yield rel, ("have",)
         if folders_matter:
             folders.update(ancestors(rel))
@@ -711,6 +724,3 @@ def main(argv=None) -> int:
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -41,3 +41,35 @@ def test_evaluate_same_report_on_portable_runner(preprocessed, tmp_path):
         (tmp_path / "portable" / "per_image.csv").read_text()
     assert (tmp_path / "local" / "contact_sheet.png").read_bytes() == \
         (tmp_path / "portable" / "contact_sheet.png").read_bytes()
+
+
+def test_remove_background_same_outputs_on_portable_runner(tmp_path):
+    from PIL import Image
+
+    from pipelines import remove_background
+    from tests import cutout_support as cs
+
+    model_dir = cs.export_brightness_model(str(tmp_path / "export"))
+    src = tmp_path / "in" / "sub"
+    src.mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(cs.scene(64 + 8 * i, 48)).save(src / f"p{i}.jpg", quality=95)
+    (src / "broken.jpg").write_bytes(b"not an image")
+    results = {}
+    for name, extra in (("local", []), ("portable", PORTABLE)):
+        dest = tmp_path / name
+        results[name] = remove_background.run(
+            ["--input", str(tmp_path / "in"), "--output_dir", str(dest), "--model", model_dir,
+             "--output", "both"] + extra)
+    counts = ("inputs", "written", "skipped", "rejected", "files_written", "reasons")
+    for field in counts:
+        if field in results["local"]:
+            assert results["local"][field] == results["portable"][field], field
+    assert results["local"]["written"] == 4 and results["local"]["rejected"] == 1
+    # Every output byte-identical; the bookkeeping differs only by the destination's name.
+    files = {name: {p.relative_to(tmp_path / name).as_posix():
+                    p.read_bytes().replace(str(tmp_path / name).encode(), b"DEST")
+                    for p in (tmp_path / name).rglob("*") if p.is_file()}
+             for name in ("local", "portable")}
+    assert files["local"] == files["portable"]
+    assert "sub/p0.png" in files["local"] and "sub/p0.mask.png" in files["local"]

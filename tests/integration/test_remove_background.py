@@ -203,6 +203,54 @@ def test_rerun_after_a_crash_completes_the_rest_and_rewrites_nothing(tmp_path, m
     assert {k: state[k] for k in survivors} == survivors  # untouched
     for rel in ("set0/p0.png", "set1/p1.png", "set0/p2.png", "set1/p3.png"):
         assert (dest / rel).read_bytes() == (reference / rel).read_bytes()
+    assert not list(dest.rglob(".tmp-*"))  # the crashed write's leftover is gone
+
+
+def test_killed_run_then_rerun_finishes_and_rewrites_nothing(tmp_path, model_dir):
+    """A real crash: the job is killed (SIGKILL, workers and all) while it writes; the re-run
+    writes only what is missing, and no partial file is left anywhere."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    total = 60
+    for i in range(total):
+        noise = rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)  # slow to compress
+        Image.fromarray(noise).save(src / f"p{i:02d}.png", compress_level=0)
+    dest = tmp_path / "out"
+    cmd = [sys.executable, "-m", "pipelines.remove_background", "--input", str(src),
+           "--output_dir", str(dest), "--model", model_dir, "--png_compression", "default",
+           "--max_batch_size", "2"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            done = list(dest.glob("p*.png")) if dest.exists() else []
+            if len(done) >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished = sorted(p.name for p in dest.glob("p*.png"))
+    assert 3 <= len(finished) < total, "the kill did not land mid-run"
+    for path in dest.glob("p*.png"):
+        Image.open(path).load()  # every visible output is whole
+    before = _outputs_state(dest)
+    result = run_job(src, dest, model_dir)
+    assert result["skipped"] == len(finished)
+    assert result["written"] == total - len(finished) and result["rejected"] == 0
+    after = _outputs_state(dest)
+    assert {k: after[k] for k in before} == before  # nothing that survived was rewritten
+    assert sorted(p.name for p in dest.glob("p*.png")) == [f"p{i:02d}.png" for i in range(total)]
+    assert not list(dest.rglob(".tmp-*"))
 
 
 def test_mask_both_and_background(tmp_path, model_dir):
