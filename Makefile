@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 DEMO_IMAGE_SIZE ?= 128
-DEMO_EPOCHS ?= 8
+DEMO_EPOCHS ?= 12
 # Quiet TensorFlow's C++ logs and keep its thread pools to this machine's cores.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0

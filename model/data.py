@@ -1,0 +1,317 @@
+"""tf.data input for training: shards of `model.schema` examples -> normalised, batched tensors.
+
+Validation first, before any work (`inspect_data_dir`): the data folder must exist, hold a
+`manifest.json` whose `schema_version` is this code's `model.schema.SCHEMA_VERSION`, shards in
+`train/` and `val/`, and a first record whose own `schema_version` and `image_size` agree. That
+check reads one record with Python's gzip and protobuf, not TensorFlow ops, so it runs before the
+TF runtime is configured (thread pools and logical devices can only be set before it starts).
+
+Each step is a pure function of tensors, tested both eagerly and inside tf.data:
+- `parse_and_decode`: serialized example -> image float32 [S, S, 3] on 0..255, mask float32
+  [S, S, 1] on 0..1 (the soft alpha).
+- `augment` (training split only), stateless and driven by an explicit seed [2], so the same seed
+  gives the same result eagerly and in tf.data:
+  - geometric, applied identically to image and mask: a horizontal flip (no vertical flips:
+    photos have an up), then a random zoom of 1..`max_zoom` with a random crop position, done as
+    one bilinear `crop_and_resize` of both. The mask is interpolated with the same bilinear
+    weights and is kept soft on purpose: the targets are soft alpha anyway, and thresholding it
+    would move the boundary by up to half a pixel relative to the image;
+  - colour jitter on the image only: brightness, contrast, saturation, hue.
+- `normalize`: (x - mean) / std with the tf.Transform analysis' per-channel constants (0..255
+  scale), the same constants `model.export` bakes into the served model.
+
+`make_train_dataset` wires them: shuffle the shard list, interleave reads over files, shuffle
+records, repeat, then parse + decode + augment + normalise in parallel, batch with the GLOBAL
+batch size (a tf.distribute strategy splits it across replicas), prefetch.
+`make_eval_dataset` does the same without shuffling or augmentation; its batches are padded to
+full size with weight-0 examples, so every replica of any strategy gets a full batch and the
+metrics (which honour weights) score exactly the real examples.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+import struct
+
+from model import schema
+
+MANIFEST = "manifest.json"
+TRANSFORM_DIR = "transform"
+TRAIN, VAL = "train", "val"
+DEFAULT_SHUFFLE_BUFFER = 512      # serialized (compressed) records: ~30 KB each at 256 px
+DEFAULT_MAX_ZOOM = 1.3
+
+
+class DataError(ValueError):
+    """The data folder can't be trained on; the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    flip: bool = True
+    max_zoom: float = DEFAULT_MAX_ZOOM   # 1.0 disables scale-and-crop
+    brightness: float = 0.1              # max delta on the 0..1 scale
+    contrast: float = 0.2                # factor in [1 - c, 1 + c]
+    saturation: float = 0.2
+    hue: float = 0.03                    # max delta, fraction of the hue circle
+
+
+@dataclasses.dataclass(frozen=True)
+class DataInfo:
+    """What `inspect_data_dir` found."""
+    data_dir: str
+    image_size: int
+    manifest: dict
+    shards: dict            # split -> sorted list of shard paths
+
+
+# --------------------------------------------------------------------------------------------
+# Validation (no TensorFlow ops)
+# --------------------------------------------------------------------------------------------
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def list_shards(data_dir: str, split: str) -> list[str]:
+    return sorted(_gfile().glob(schema.shard_pattern(data_dir, split)))
+
+
+def read_first_record(path: str) -> bytes | None:
+    """The first record of a gzip TFRecord file, or None if it has none (TFRecord framing:
+    uint64 length, uint32 CRC, data, uint32 CRC)."""
+    with _gfile().GFile(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
+        header = f.read(12)
+        if len(header) < 12:
+            return None
+        (length,) = struct.unpack("<Q", header[:8])
+        data = f.read(length)
+        if len(data) < length:
+            raise DataError(f"{path}: truncated record")
+        return data
+
+
+def parse_example_proto(data: bytes) -> dict:
+    """A serialized tf.train.Example -> {name: first value} (protobuf only, no TF ops)."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example.FromString(data)
+    out = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values = list(getattr(feature, kind).value) if kind else []
+        out[name] = values[0] if values else None
+    return out
+
+
+def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
+    """Checks the data folder before any work; raises DataError with what is wrong."""
+    gfile = _gfile()
+    if not data_dir:
+        raise DataError("--data_dir is empty")
+    if not gfile.exists(data_dir):
+        raise DataError(f"data dir {data_dir} does not exist (run pipelines.preprocess first)")
+    if not gfile.isdir(data_dir) or not gfile.listdir(data_dir):
+        raise DataError(f"data dir {data_dir} is empty or not a folder "
+                        f"(run pipelines.preprocess first)")
+    manifest_path = os.path.join(data_dir, MANIFEST)
+    if not gfile.exists(manifest_path):
+        raise DataError(f"{manifest_path} is missing: {data_dir} is not a pipelines.preprocess "
+                        f"output (or the run did not finish)")
+    try:
+        with gfile.GFile(manifest_path, "r") as f:
+            manifest = json.loads(f.read())
+    except ValueError as e:
+        raise DataError(f"{manifest_path} is not valid JSON: {e}") from None
+    version = manifest.get(schema.VERSION)
+    if version != schema.SCHEMA_VERSION:
+        raise DataError(f"{manifest_path} has schema_version {version!r}, this code reads "
+                        f"{schema.SCHEMA_VERSION}: re-run pipelines.preprocess with this version")
+    image_size = manifest.get(schema.IMAGE_SIZE)
+    if not isinstance(image_size, int) or image_size <= 0:
+        raise DataError(f"{manifest_path} has no valid image_size (got {image_size!r})")
+    if not gfile.exists(os.path.join(data_dir, TRANSFORM_DIR)):
+        raise DataError(f"{data_dir}/{TRANSFORM_DIR}/ (the normalisation analysis) is missing")
+    shards = {}
+    for split in splits:
+        files = list_shards(data_dir, split)
+        if not files:
+            raise DataError(f"no shards match {schema.shard_pattern(data_dir, split)}")
+        first = read_first_record(files[0])
+        if first is None:
+            raise DataError(f"{files[0]} holds no records")
+        features = parse_example_proto(first)
+        if features.get(schema.VERSION) != schema.SCHEMA_VERSION:
+            raise DataError(f"{files[0]}: first record has schema_version "
+                            f"{features.get(schema.VERSION)!r}, this code reads "
+                            f"{schema.SCHEMA_VERSION}: re-run pipelines.preprocess")
+        if features.get(schema.IMAGE_SIZE) != image_size:
+            raise DataError(f"{files[0]}: first record has image_size "
+                            f"{features.get(schema.IMAGE_SIZE)!r}, the manifest says {image_size}")
+        shards[split] = files
+    return DataInfo(data_dir=data_dir, image_size=image_size, manifest=manifest, shards=shards)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure tensor ops
+# --------------------------------------------------------------------------------------------
+
+def parse_and_decode(serialized, image_size: int):
+    """Serialized example -> (image float32 [S, S, 3] 0..255, mask float32 [S, S, 1] 0..1)."""
+    import tensorflow as tf
+
+    features = tf.io.parse_single_example(serialized, schema.feature_spec())
+    image = tf.io.decode_jpeg(features[schema.IMAGE], channels=3)
+    mask = tf.io.decode_png(features[schema.MASK], channels=1)
+    image = tf.ensure_shape(tf.cast(image, tf.float32), [image_size, image_size, 3])
+    mask = tf.ensure_shape(tf.cast(mask, tf.float32) / 255.0, [image_size, image_size, 1])
+    return image, mask
+
+
+def geometric_augment(image, mask, seed, flip: bool = True, max_zoom: float = DEFAULT_MAX_ZOOM):
+    """The same random flip and zoom-and-crop of image [S, S, C] and mask [S, S, 1] (float)."""
+    import tensorflow as tf
+
+    flip_seed, zoom_seed, pos_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    size = tf.shape(image)[:2]
+    stacked = tf.concat([image, tf.cast(mask, image.dtype)], axis=-1)
+    channels = image.shape[-1]
+    if flip:
+        do_flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+        stacked = tf.cond(do_flip, lambda: tf.reverse(stacked, axis=[1]), lambda: stacked)
+    if max_zoom > 1.0:
+        zoom = tf.random.stateless_uniform([], zoom_seed, 1.0, max_zoom)
+        extent = 1.0 / zoom                                 # crop side, fraction of the image
+        offset = tf.random.stateless_uniform([2], pos_seed) * (1.0 - extent)
+        box = tf.stack([offset[0], offset[1], offset[0] + extent, offset[1] + extent])
+        # crop_and_resize samples from y1*(H-1) to y2*(H-1): the box [0, 0, 1, 1] is the
+        # identity, so a zoom of 1 leaves the pixels as they were.
+        stacked = tf.image.crop_and_resize(stacked[None], box[None], [0], size,
+                                           method="bilinear")[0]
+    return stacked[..., :channels], stacked[..., channels:]
+
+
+def colour_jitter(image, seed, brightness: float = 0.1, contrast: float = 0.2,
+                  saturation: float = 0.2, hue: float = 0.03):
+    """Random brightness, contrast, saturation and hue of an RGB image float32 on 0..255."""
+    import tensorflow as tf
+
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    x = image / 255.0
+    if brightness > 0:
+        x = tf.image.stateless_random_brightness(x, brightness, seeds[0])
+    if contrast > 0:
+        x = tf.image.stateless_random_contrast(x, 1.0 - contrast, 1.0 + contrast, seeds[1])
+    x = tf.clip_by_value(x, 0.0, 1.0)
+    if saturation > 0:
+        x = tf.image.stateless_random_saturation(x, 1.0 - saturation, 1.0 + saturation, seeds[2])
+    if hue > 0:
+        x = tf.image.stateless_random_hue(x, hue, seeds[3])
+    return tf.clip_by_value(x, 0.0, 1.0) * 255.0
+
+
+def augment(image, mask, seed, config: AugmentConfig = AugmentConfig()):
+    """Training augmentation; `seed` int [2]. Same seed, same result, eagerly or in tf.data."""
+    import tensorflow as tf
+
+    geo_seed, colour_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    image, mask = geometric_augment(image, mask, geo_seed, config.flip, config.max_zoom)
+    image = colour_jitter(image, colour_seed, config.brightness, config.contrast,
+                          config.saturation, config.hue)
+    return image, mask
+
+
+def normalize(image, mean, std):
+    """(x - mean) / std, per channel; image float on 0..255, mean and std [3] on 0..255."""
+    import tensorflow as tf
+
+    mean = tf.constant(mean, tf.float32, shape=[3])
+    std = tf.constant(std, tf.float32, shape=[3])
+    return (tf.cast(image, tf.float32) - mean) / std
+
+
+# --------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------
+
+def count_records(files: list[str]) -> int:
+    """Number of records in gzip TFRecord shards (reads them, without parsing: a few s per GB)."""
+    import tensorflow as tf
+
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def _options(threads: int | None, shard_by_files: bool):
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    if threads:
+        options.threading.private_threadpool_size = threads
+        options.threading.max_intra_op_parallelism = 1
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.FILE if shard_by_files
+        else tf.data.experimental.AutoShardPolicy.DATA)
+    return options
+
+
+def make_train_dataset(files: list[str], image_size: int, batch_size: int, mean, std,
+                       seed: int = 0, augment_config: AugmentConfig | None = AugmentConfig(),
+                       shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, threads: int | None = None,
+                       shard_by_files: bool = False):
+    """Endless, shuffled, augmented batches of (normalised image, mask); drop_remainder so every
+    replica always gets the same share. `augment_config=None` turns augmentation off."""
+    import tensorflow as tf
+
+    autotune = tf.data.AUTOTUNE
+    files_ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed,
+                                                                 reshuffle_each_iteration=True)
+    records = files_ds.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        cycle_length=max(1, min(len(files), 4)), block_length=1,
+        num_parallel_calls=autotune, deterministic=False)
+    records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def prepare(serialized, pair_seed):
+        image, mask = parse_and_decode(serialized, image_size)
+        if augment_config is not None:
+            image, mask = augment(image, mask, pair_seed, augment_config)
+        return normalize(image, mean, std), mask
+
+    ds = tf.data.Dataset.zip((records, seeds)).map(prepare, num_parallel_calls=autotune,
+                                                   deterministic=False)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(autotune)
+    return ds.with_options(_options(threads, shard_by_files))
+
+
+def make_eval_dataset(files: list[str], image_size: int, batch_size: int, mean, std,
+                      num_examples: int, threads: int | None = None, repeat: bool = False):
+    """Every example once, in shard order, as (normalised image, mask, weight 1); the last batch
+    is filled with weight-0 blank examples so all batches are full: ceil(num_examples /
+    batch_size) batches. `repeat` cycles that forever (Keras keeps one iterator across epochs
+    when given `validation_steps`; pass exactly that number of batches). Sharded by data, never by
+    file, so under MultiWorkerMirroredStrategy every worker gets its share of every batch."""
+    import tensorflow as tf
+
+    autotune = tf.data.AUTOTUNE
+
+    def prepare(serialized):
+        image, mask = parse_and_decode(serialized, image_size)
+        return normalize(image, mean, std), mask, tf.constant(1.0)
+
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").map(
+        prepare, num_parallel_calls=autotune)
+    padding = (-num_examples) % batch_size
+    if padding:
+        blank = (tf.zeros([image_size, image_size, 3]), tf.zeros([image_size, image_size, 1]),
+                 tf.constant(0.0))
+        ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
+    ds = ds.batch(batch_size, drop_remainder=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.prefetch(autotune).with_options(_options(threads, shard_by_files=False))

@@ -1,0 +1,55 @@
+"""`mobilenet_unet`: a MobileNetV2 encoder (keras.applications) with a light U-Net decoder.
+
+The encoder is MobileNetV2 (alpha 1.0) without its top, random init by default
+(`encoder_weights='none'`), or ImageNet weights with `encoder_weights='imagenet'`, which Keras
+downloads once into ~/.keras/models (tests never ask for them). The encoder is fed the same
+normalised input as every model here ((x - mean) / std, roughly unit scale); MobileNetV2 was
+pretrained on [-1, 1] inputs, close enough for fine-tuning.
+
+Skips at 1/2, 1/4, 1/8 and 1/16 of the input (the expansion ReLUs of blocks 1, 3, 6 and 13),
+bottleneck `block_16_project` at 1/32 (320 channels, not the 1280-channel head: a quarter of
+the decoder's cost). Each decoder level: bilinear x2 up-sampling, concatenation with the skip,
+two 3x3 conv + BN + ReLU at base x (8, 4, 2, 1) filters; the last level also sees the input image
+at full resolution, which helps edges. Every BatchNorm, the encoder's included, uses
+`config.bn_momentum` (0.9): keras.applications' 0.999 leaves the moving averages far from the
+batch statistics after a short CPU run (see model/unet.py and STACK.md).
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from model.unet import DEFAULT_BN_MOMENTUM, conv_bn_relu, sigmoid_head
+
+SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
+               "block_13_expand_relu")
+BOTTLENECK_LAYER = "block_16_project"
+
+
+def build_mobilenet_unet(config) -> keras.Model:
+    size = int(config.image_size)
+    base = int(config.base_filters)
+    momentum = float(getattr(config, "bn_momentum", DEFAULT_BN_MOMENTUM))
+    weights = getattr(config, "encoder_weights", "none")
+    inputs = keras.Input((size, size, 3), name="image")
+    encoder = keras.applications.MobileNetV2(
+        input_shape=(size, size, 3), include_top=False, alpha=1.0,
+        weights="imagenet" if weights == "imagenet" else None)
+    for layer in encoder.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = momentum
+    features = keras.Model(
+        encoder.input,
+        [encoder.get_layer(name).output for name in SKIP_LAYERS + (BOTTLENECK_LAYER,)],
+        name="mobilenetv2_encoder")
+    *skips, x = features(inputs)
+    for level in reversed(range(len(skips))):       # 1/16, 1/8, 1/4, 1/2
+        filters = base * 2 ** level
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}_resize")(x)
+        x = layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
+        x = conv_bn_relu(x, filters, momentum, f"up{level}a")
+        x = conv_bn_relu(x, filters, momentum, f"up{level}b")
+    x = layers.UpSampling2D(2, interpolation="bilinear", name="full_resize")(x)
+    x = layers.Concatenate(name="full_concat")([x, inputs])
+    x = conv_bn_relu(x, base, momentum, "full_a")
+    return keras.Model(inputs, sigmoid_head(x), name=f"mobilenet_unet{base}")

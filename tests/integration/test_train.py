@@ -1,0 +1,270 @@
+"""model.train end to end, as users run it (a subprocess per run: logical CPU devices and thread
+pools can only be set before the TF runtime starts, once per process).
+
+Covers: two mirrored CPU replicas for real; the artefacts; the export equals the in-memory model
+after everything else (MODEL's other files and the data) is deleted; re-running a finished run
+only re-exports; a SIGKILLed run resumes at its stored epoch; MultiWorkerMirroredStrategy with two
+worker processes on 127.0.0.1; bad inputs fail clearly before any work."""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tensorflow as tf
+
+from model import export, schema, train, transform
+from model.data import DataError
+from model.unet import ModelConfig, build_model
+from pipelines import tfrecord
+from pipelines.imaging import encode_png
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _env(**extra):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def _cmd(data_dir, model_dir, *args):
+    return [sys.executable, "-m", "model.train", "--data_dir", data_dir, "--model_dir",
+            model_dir, *args]
+
+
+def _train(data_dir, model_dir, *args, timeout=150):
+    proc = subprocess.run(_cmd(data_dir, model_dir, *args), cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def _rows(model_dir):
+    with open(os.path.join(model_dir, train.METRICS_FILE)) as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path):
+    src, arrays = tiny_data
+    data_dir = str(tmp_path / "data")
+    shutil.copytree(src, data_dir)                 # deleted below; the fixture is shared
+    model_dir = str(tmp_path / "model")
+    args = ("--epochs", "2", "--cpu_replicas", "2", "--batch_size", "4", "--threads", "2")
+    _train(data_dir, model_dir, *args)
+
+    config = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))
+    runtime = config["runtime"]
+    assert runtime["num_replicas_in_sync"] == 2 and runtime["strategy"] == "MirroredStrategy"
+    assert len(runtime["devices"]) == 2 and runtime["per_replica_batch"] == 2
+    assert runtime["effective_learning_rate"] == pytest.approx(2 * config["learning_rate"])
+    assert config["image_size"] == 32 and runtime["train_examples"] == 16
+    # The normalisation is the analysis of the training images (mean of per-image means).
+    pixel_mean = np.mean([img.reshape(-1, 3).mean(0) for img in arrays["images"]["train"]], 0)
+    np.testing.assert_allclose(runtime["mean"], pixel_mean, rtol=1e-4)
+
+    rows = _rows(model_dir)
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(np.isfinite(float(r[k])) for r in rows for k in ("loss", "val_loss", "val_iou"))
+    assert os.listdir(os.path.join(model_dir, "logs", "train"))
+    assert os.listdir(os.path.join(model_dir, "logs", "validation"))
+    assert Image.open(os.path.join(model_dir, train.CURVES_FILE)).size[0] > 400
+    for name in (train.BEST_WEIGHTS, train.LAST_WEIGHTS, train.LAST_STATE):
+        assert os.path.exists(os.path.join(model_dir, train.CHECKPOINT_DIR, name))
+    assert not os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
+
+    # Re-running a finished run trains nothing and exports again.
+    os.remove(os.path.join(model_dir, "export", export.METADATA_FILE))
+    out = _train(data_dir, model_dir, *args)
+    assert "exporting only" in out and len(_rows(model_dir)) == 2
+    metadata = json.load(open(os.path.join(model_dir, "export", export.METADATA_FILE)))
+    assert metadata["architecture"] == "unet" and metadata["epochs_trained"] == 2
+    assert metadata["config"]["runtime"]["num_replicas_in_sync"] == 2
+    np.testing.assert_allclose(metadata["mean"], runtime["mean"], rtol=1e-6)
+
+    # The in-memory model: rebuilt from config.json and the last checkpoint, fed normalised
+    # pixels by hand.
+    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum")
+    model = build_model(ModelConfig(**{k: config[k] for k in fields}))
+    model.load_weights(os.path.join(model_dir, train.CHECKPOINT_DIR, train.LAST_WEIGHTS))
+    mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
+    images = np.stack(arrays["images"]["test"]).astype(np.uint8)
+    expected = np.asarray(model((images.astype(np.float32) - mean) / std, training=False))
+    assert expected.shape == (4, 32, 32, 1) and expected.std() > 0
+
+    # Delete everything but the export, and the data; the export must still serve.
+    for name in os.listdir(model_dir):
+        if name != export.EXPORT_SUBDIR:
+            path = os.path.join(model_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    shutil.rmtree(data_dir)
+    _, serve_bytes, serve_resized = export.load_export(os.path.join(model_dir, "export"))
+    got = serve_resized(images=images)["alpha"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    png = encode_png(Image.fromarray(images[0], "RGB"), "fast")
+    served = serve_bytes(image_bytes=tf.constant([png]))
+    np.testing.assert_allclose(served["alpha"].numpy()[0], expected[0], atol=1e-5)
+
+
+def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
+    data_dir, _ = tiny_data
+    model_dir = str(tmp_path / "model")
+    epochs = 30
+    args = ("--epochs", str(epochs), "--batch_size", "8", "--base_filters", "4",
+            "--threads", "2")
+    proc = subprocess.Popen(_cmd(data_dir, model_dir, *args), cwd=REPO, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = os.path.join(model_dir, train.METRICS_FILE)
+    deadline = time.time() + 120
+    try:
+        while True:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.time() < deadline, "no epochs logged in time"
+            if os.path.exists(metrics) and len(open(metrics).read().splitlines()) >= 3:
+                break                            # header + two epochs
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    killed_rows = _rows(model_dir)
+    assert 2 <= len(killed_rows) < epochs
+    assert os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
+    assert not os.path.exists(os.path.join(model_dir, "export"))
+
+    out = _train(data_dir, model_dir, *args)
+    rows = _rows(model_dir)
+    assert [int(r["epoch"]) for r in rows] == list(range(epochs))      # each epoch once
+    first = [r for r in rows if r["attempt"] == "1"]
+    second = [r for r in rows if r["attempt"] == "2"]
+    resumed_at = int(second[0]["epoch"])
+    # It continued from the stored epoch (at least 1: the backup follows each logged epoch),
+    # not from 0, and the epochs of the two attempts add up to the requested count.
+    assert resumed_at >= 1 and len(first) == resumed_at
+    assert len(first) + len(second) == epochs
+    assert f"Epoch {resumed_at + 1}/{epochs}" in out and "Epoch 1/" not in out
+    assert json.load(open(os.path.join(model_dir, train.CHECKPOINT_DIR, train.LAST_STATE))) == {
+        "epochs_completed": epochs}
+    assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
+    assert not os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_mirrored_with_two_processes(tiny_data, tmp_path):
+    data_dir, _ = tiny_data
+    model_dir = str(tmp_path / "model")
+    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(subprocess.Popen(
+            _cmd(data_dir, model_dir, "--epochs", "1", "--batch_size", "4",
+                 "--base_filters", "4", "--threads", "1"),
+            cwd=REPO, env=_env(TF_CONFIG=json.dumps(tf_config)),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=150)[0])
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(o[-3000:] for o in outputs)
+    runtime = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))["runtime"]
+    assert runtime["strategy"] == "MultiWorkerMirroredStrategy"
+    assert runtime["num_workers"] == 2 and runtime["num_replicas_in_sync"] == 2
+    assert runtime["per_replica_batch"] == 2
+    assert [int(r["epoch"]) for r in _rows(model_dir)] == [0]
+    assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
+    assert "exported" in outputs[0] and "exported" not in outputs[1]   # the chief exports
+
+
+# --- bad inputs: clear errors before any work -------------------------------------------------
+
+def _bad_data_dir(root, manifest=None, version_in_record=None, size=32):
+    os.makedirs(os.path.join(root, "transform"))
+    with open(os.path.join(root, "manifest.json"), "w") as f:
+        json.dump(manifest or {"schema_version": schema.SCHEMA_VERSION, "image_size": 32,
+                               "counts": {}}, f)
+    record = schema.make_example("k", "s", b"jpeg", b"png", size, size, size)
+    if version_in_record is not None:
+        record = schema.encode_example({"key": "k", "source": "s", "image": b"", "mask": b"",
+                                        "orig_height": 32, "orig_width": 32, "image_size": 32,
+                                        "schema_version": version_in_record})
+    for split in ("train", "val"):
+        os.makedirs(os.path.join(root, split))
+        with gzip.open(os.path.join(root, split, f"{split}-00000-of-00001.tfrecord.gz"),
+                       "wb") as f:
+            f.write(tfrecord.frame(record))
+    return str(root)
+
+
+@pytest.mark.parametrize("case, error, message", [
+    ("missing_dir", DataError, "does not exist"),
+    ("empty_dir", DataError, "is empty"),
+    ("no_shards", DataError, "no shards match"),
+    ("manifest_version", DataError, "schema_version 0"),
+    ("record_version", DataError, "first record has schema_version 7"),
+    ("batch_not_divisible", train.ConfigError, "does not divide by the 2 replicas"),
+    ("size_not_multiple", train.ConfigError, "multiple of 32"),
+    ("other_model_in_model_dir", train.ConfigError, "architecture: 'mobilenet_unet'"),
+    ("epochs", train.ConfigError, "--epochs must be >= 1"),
+])
+def test_bad_inputs_fail_before_any_work(tmp_path, case, error, message):
+    data_dir = str(tmp_path / "data")
+    model_dir = str(tmp_path / "model")
+    args = []
+    if case == "empty_dir":
+        os.makedirs(data_dir)
+    elif case == "no_shards":
+        os.makedirs(os.path.join(data_dir, "transform"))
+        json.dump({"schema_version": 1, "image_size": 32}, open(data_dir + "/manifest.json", "w"))
+    elif case == "manifest_version":
+        _bad_data_dir(data_dir, manifest={"schema_version": 0, "image_size": 32})
+    elif case == "record_version":
+        _bad_data_dir(data_dir, version_in_record=7)
+    elif case == "batch_not_divisible":
+        _bad_data_dir(data_dir)
+        args = ["--batch_size", "3", "--cpu_replicas", "2"]
+    elif case == "size_not_multiple":
+        _bad_data_dir(data_dir, manifest={"schema_version": 1, "image_size": 48}, size=48)
+        args = ["--architecture", "mobilenet_unet"]
+    elif case == "other_model_in_model_dir":
+        _bad_data_dir(data_dir)
+        os.makedirs(model_dir)
+        json.dump({"architecture": "mobilenet_unet", "base_filters": 16, "bn_momentum": 0.9,
+                   "image_size": 32}, open(os.path.join(model_dir, "config.json"), "w"))
+    elif case == "epochs":
+        _bad_data_dir(data_dir)
+        args = ["--epochs", "0"]
+    before = sorted(os.listdir(model_dir)) if os.path.exists(model_dir) else None
+    with pytest.raises(error, match=message):
+        train.run(["--data_dir", data_dir, "--model_dir", model_dir, *args])
+    after = sorted(os.listdir(model_dir)) if os.path.exists(model_dir) else None
+    assert after == before                     # nothing written
+
+
+def test_command_line_error_is_one_clear_line(tmp_path):
+    proc = subprocess.run(_cmd(str(tmp_path / "nowhere"), str(tmp_path / "model")), cwd=REPO,
+                          env=_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "model.train: error: data dir" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "model")
