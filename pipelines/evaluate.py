@@ -86,7 +86,7 @@ from PIL import Image, ImageDraw, ImageFont
 from model import export, metrics, schema
 from pipelines import fileio, imaging
 from pipelines.inference import LoadedModel, SavedModelHandler
-from pipelines.options import job_view, make_pipeline
+from pipelines.options import job_view, make_pipeline, run_job_cli
 
 NAMESPACE = "evaluate"
 MODEL_SCORER = "model"
@@ -1004,12 +1004,4 @@ def summary_line(report: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        report = run(argv)
-    except EvaluateError as e:
-        print(f"evaluate: {e}", file=sys.stderr)
-        return 2
-    if report:  # empty after --dry_run
-        print(json.dumps(summary_line(report)))
-    return 0
+    return run_job_cli("evaluate", run, EvaluateOptions, (EvaluateError,), summary_line, argv)

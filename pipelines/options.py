@@ -83,3 +83,31 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     if is_local(options):
         return beam.Pipeline(runner=_local_runner(options), options=options)
     return beam.Pipeline(options=options)
+
+
+def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=None) -> int:
+    """The jobs' `main()`: help, run, one clear line for an input the job can't work with.
+
+    Exit status: 0 when the job did its work (rejects are data), 2 when it could not.
+    """
+    import json
+    import logging
+    import sys
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in argv or "--help" in argv:
+        parser = argparse.ArgumentParser(prog=f"python -m pipelines.{prog}",
+                                         epilog="plus the standard Beam options (--runner, ...)")
+        job_cls._add_argparse_args(parser)
+        SharedJobOptions._add_argparse_args(parser)
+        parser.print_help()
+        return 0
+    try:
+        result = run(argv)
+    except errors as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    if result and summarize:  # a --dry_run returns nothing to summarise
+        print(json.dumps(summarize(result)))
+    return 0

@@ -49,7 +49,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from model import schema, transform
 from pipelines import fileio, imaging, sources, tfrecord
 from pipelines.analysis import AnalyzeNormalization
-from pipelines.options import job_view, make_pipeline, shares_local_disk
+from pipelines.options import job_view, make_pipeline, run_job_cli, shares_local_disk
 
 SKIP_REASONS = ("noncam", "duplicate")  # left out on purpose; every other reason is a rejection
 SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2}  # which copy of a duplicate survives
@@ -541,13 +541,6 @@ def run(argv=None) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    try:
-        manifest = run(argv)
-    except ValueError as e:
-        print(f"preprocess: {e}", file=sys.stderr)
-        return 2
-    if manifest:
-        print(json.dumps({k: manifest[k] for k in ("totals", "rejected", "skipped")}))
-    return 0
+    return run_job_cli("preprocess", run, PreprocessOptions, (ValueError,),
+                       lambda m: {k: m[k] for k in ("totals", "rejected", "skipped")}, argv)
 

@@ -94,6 +94,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from model import export
 from pipelines import fileio, imaging, inference, options as pipeline_options
 from pipelines.imaging import ImageError
+from pipelines.sources import is_junk
 
 NAMESPACE = "remove_background"
 REJECTED_FILE = "_rejected/rejected.jsonl"
@@ -345,7 +346,7 @@ class SummaryCounts(beam.CombineFn):
 
     def create_accumulator(self):
         return {"written": 0, "skipped": 0, "rejected": 0, "files_written": 0,
-                "rejected_by_reason": {}}
+                "rejected_by_reason": {}, "ignored_os_files": 0}
 
     def add_input(self, acc, outcome):
         status, info = outcome
@@ -359,7 +360,7 @@ class SummaryCounts(beam.CombineFn):
     def merge_accumulators(self, accs):
         out = self.create_accumulator()
         for acc in accs:
-            for key in ("written", "skipped", "rejected", "files_written"):
+            for key in ("written", "skipped", "rejected", "files_written", "ignored_os_files"):
                 out[key] += acc[key]
             for reason, n in acc["rejected_by_reason"].items():
                 out["rejected_by_reason"][reason] = out["rejected_by_reason"].get(reason, 0) + n
@@ -375,12 +376,19 @@ class SummaryCounts(beam.CombineFn):
 # ---------------------------------------------------------------------------------------------
 # Beam stages.
 
-def _match_inputs(pattern: str, exclude_prefix: Optional[str]):
+def _match_inputs(pattern: str, root: str, exclude_prefix: Optional[str]):
+    """Matched files -> URIs; OS junk (.DS_Store, ._* AppleDouble files, __MACOSX/, hidden
+    folders below the input root) goes to the 'ignored' output, counted, never processed."""
+    prefix = root.rstrip("/") + "/"
     for meta in FileSystems.match([pattern])[0].metadata_list:
         path = meta.path
         if path.endswith("/"):  # a GCS 'folder' placeholder object, not a file
             continue
         if exclude_prefix and path.startswith(exclude_prefix):
+            continue
+        rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
+        if is_junk(rel.replace(os.sep, "/")):
+            yield beam.pvalue.TaggedOutput("ignored", path)
             continue
         yield path
 
@@ -393,14 +401,19 @@ class ListInputs(beam.PTransform):
         self._cfg = cfg
 
     def expand(self, pbegin):
+        """-> {'uris': input URIs, 'ignored': OS junk files left out (folder and glob inputs;
+        a listing is taken as given)}."""
         cfg = self._cfg
         if cfg.input_kind == "list":
-            return (pbegin
+            uris = (pbegin
                     | "ReadList" >> beam.io.ReadFromText(cfg.pattern)
                     | "Resolve" >> beam.FlatMap(resolve_list_line, cfg.root))
-        return (pbegin
-                | "Pattern" >> beam.Create([cfg.pattern], reshuffle=False)
-                | "Match" >> beam.FlatMap(_match_inputs, cfg.exclude_prefix))
+            return {"uris": uris, "ignored": pbegin | "NoneIgnored" >> beam.Create([])}
+        matched = (pbegin
+                   | "Pattern" >> beam.Create([cfg.pattern], reshuffle=False)
+                   | "Match" >> beam.FlatMap(_match_inputs, cfg.root, cfg.exclude_prefix)
+                   .with_outputs("ignored", main="uris"))
+        return {"uris": matched.uris, "ignored": matched.ignored}
 
 
 def _existing_outputs(dest: str, folders_matter: bool):
@@ -640,11 +653,12 @@ class WriteBookkeeping(beam.PTransform):
         self._cfg = cfg
 
     def expand(self, pcolls):
-        written, skipped, rejected = pcolls
+        written, skipped, rejected, ignored = pcolls
         cfg = self._cfg
         outcomes = ((written | "W" >> beam.Map(lambda w: ("written", w[1])),
                      skipped | "S" >> beam.Map(lambda _: ("skipped", 0)),
-                     rejected | "R" >> beam.Map(lambda r: ("rejected", r["reason"])))
+                     rejected | "R" >> beam.Map(lambda r: ("rejected", r["reason"])),
+                     ignored | "I" >> beam.Map(lambda _: ("ignored_os_files", 0)))
                     | "Outcomes" >> beam.Flatten()
                     | "Count" >> beam.Map(_count))
         _ = (rejected
@@ -656,14 +670,16 @@ class WriteBookkeeping(beam.PTransform):
 
 
 def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None:
-    uris = p | "ListInputs" >> ListInputs(cfg)
+    listed = p | "ListInputs" >> ListInputs(cfg)
+    uris = listed["uris"]
     existing = (p
                 | "Dest" >> beam.Create([cfg.dest], reshuffle=False)
                 | "ListExisting" >> beam.FlatMap(_existing_outputs, not fileio.is_gcs(cfg.dest)))
     plan = (uris, existing) | "PlanOutputs" >> PlanOutputs(cfg)
     done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
     rejected = (plan["rejected"], done["rejected"]) | "AllRejected" >> beam.Flatten()
-    _ = (done["written"], plan["skipped"], rejected) | "Bookkeeping" >> WriteBookkeeping(cfg)
+    _ = ((done["written"], plan["skipped"], rejected, listed["ignored"])
+         | "Bookkeeping" >> WriteBookkeeping(cfg))
 
 
 def _auto_threads(options: PipelineOptions, cfg: JobConfig) -> JobConfig:
@@ -681,6 +697,8 @@ def format_summary(summary: dict, dest: str) -> str:
     return (f"remove_background: {summary['inputs']} inputs -> {summary['written']} written "
             f"({summary['files_written']} files), {summary['skipped']} skipped (output exists), "
             f"{summary['rejected']} rejected" + (f" ({reasons})" if reasons else "")
+            + (f", {summary['ignored_os_files']} OS files ignored (.DS_Store, ...)"
+               if summary.get("ignored_os_files") else "")
             + f"; outputs in {dest}, rejects in {dest}/{REJECTED_FILE}")
 
 
@@ -707,20 +725,6 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    argv = sys.argv[1:] if argv is None else argv
-    if "-h" in argv or "--help" in argv:
-        import argparse
-
-        parser = argparse.ArgumentParser(prog="python -m pipelines.remove_background",
-                                         description=__doc__.split("\n")[0])
-        RemoveBackgroundOptions._add_argparse_args(parser)
-        parser.print_help()
-        return 0
-    try:
-        run(argv)
-    except JobError as e:
-        print(f"remove_background: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return pipeline_options.run_job_cli("remove_background", run, RemoveBackgroundOptions,
+                                        (JobError,), argv=argv)
 

@@ -92,13 +92,16 @@ def make_bad(folder):
     cs.write(os.path.join(folder, "bad", "truncated.jpg"), good[:len(good) // 2])
     cs.write(os.path.join(folder, "bad", "empty.jpg"), b"")
     cs.write(os.path.join(folder, "bad", "notes.txt"), b"not a picture at all\n")
+    # OS junk is ignored and counted, never processed nor rejected.
     cs.write(os.path.join(folder, ".DS_Store"), b"\x00\x00\x00\x01Bud1" + bytes(100))
+    cs.write(os.path.join(folder, "__MACOSX", "._x.jpg"), b"\x00\x05\x16\x07")
+    cs.write(os.path.join(folder, "bad", "._truncated.jpg"), b"\x00\x05\x16\x07")
     cs.write(os.path.join(folder, "dup", "x.jpg"), good)
     cs.write(os.path.join(folder, "dup", "x.png"), cs.encode(Image.fromarray(cs.scene()), "PNG"))
     cs.write(os.path.join(folder, "big.png"), cs.encode(Image.new("RGB", (200, 200)), "PNG"))
     cs.write(os.path.join(folder, "_private", "x.jpg"), good)
     return {"truncated.jpg": "undecodable", "empty.jpg": "empty_file",
-            "notes.txt": "not_an_image", ".DS_Store": "not_an_image",
+            "notes.txt": "not_an_image",
             "x.jpg": "output_name_collision", "x.png": "output_name_collision",
             "big.png": "too_many_pixels", "x.jpg@_private": "reserved_output_name"}
 
@@ -152,8 +155,9 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
     assert summary["written"] == summary["files_written"] == len(expected)
     assert summary["rejected"] == len(rejects) == len(bad)
     assert summary["inputs"] == len(expected) + len(bad) and summary["skipped"] == 0
+    assert summary["ignored_os_files"] == 3
     assert summary["rejected_by_reason"] == {
-        "empty_file": 1, "not_an_image": 2, "output_name_collision": 2,
+        "empty_file": 1, "not_an_image": 1, "output_name_collision": 2,
         "reserved_output_name": 1, "too_many_pixels": 1, "undecodable": 1}
 
 
@@ -350,14 +354,14 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
           "--background", "not-a-colour"], "bad colour"),
     ]
     for argv, message in cases:
-        assert rb.main(argv) == 1, argv
+        assert rb.main(argv) == 2, argv
         assert message in capsys.readouterr().err, argv
     # The real command's exit status.
     proc = subprocess.run([sys.executable, "-m", "pipelines.remove_background", "--input",
                            str(src), "--output_dir", str(tmp_path / "o"), "--model",
                            str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
-    assert proc.returncode == 1 and "no usable model export" in proc.stderr
+    assert proc.returncode == 2 and "no usable model export" in proc.stderr
 
 
 def test_gcs_input_output_and_model(gcs_bucket, model_dir):
@@ -415,7 +419,7 @@ def test_cutout_tool_gives_the_pipelines_bytes(tmp_path, model_dir):
     bad = subprocess.run([sys.executable, "-m", "pipelines.cutout", str(src / "missing.jpg"),
                           str(out), "--model", model_dir], cwd=ROOT, capture_output=True,
                          text=True, timeout=180)
-    assert bad.returncode == 1
+    assert bad.returncode == 1 and "missing.jpg" in bad.stderr
 
 
 def test_job_builds_for_dataflow_offline(gcs_bucket, tmp_path, model_dir):

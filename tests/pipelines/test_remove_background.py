@@ -156,18 +156,19 @@ def test_bookkeeping_counts_equal_reject_lines(tmp_path):
     rejects = [rb.reject_record("test", f"/in/{i}.jpg", "not_an_image") for i in range(3)]
     p = local_test_pipeline()
     _ = ((p | "W" >> beam.Create([("/in/a.jpg", 2)]), p | "S" >> beam.Create(["/in/b.jpg"]),
-          p | "R" >> beam.Create(rejects))
+          p | "R" >> beam.Create(rejects), p | "I" >> beam.Create(["/in/.DS_Store"]))
          | rb.WriteBookkeeping(cfg))
     result = p.run()
     result.wait_until_finish()
     counters = {c.key.metric.name: c.committed for c in result.metrics().query(
         MetricsFilter().with_namespace(rb.NAMESPACE))["counters"]}
-    assert counters == {"written": 1, "skipped": 1, "rejected": 3, "files_written": 2}
+    assert counters == {"written": 1, "skipped": 1, "rejected": 3, "files_written": 2,
+                        "ignored_os_files": 1}
     import json
 
     summary = json.load(open(os.path.join(cfg.dest, "_summary.json")))
     assert (summary["inputs"], summary["written"], summary["skipped"], summary["rejected"],
-            summary["files_written"]) == (5, 1, 1, 3, 2)
+            summary["files_written"], summary["ignored_os_files"]) == (5, 1, 1, 3, 2, 1)
     lines = open(os.path.join(cfg.dest, "_rejected", "rejected.jsonl")).read().splitlines()
     assert len(lines) == summary["rejected"] == summary["rejected_by_reason"]["not_an_image"]
     assert all(set(json.loads(x)) == {"source", "path", "reason", "detail"} for x in lines)
