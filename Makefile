@@ -25,7 +25,7 @@ $(STAMP): setup.py constraints.txt
 test: install
 	$(PY) -m pytest -q -rs --durations=15
 
-# The whole chain on built-in synthetic data, about 10 minutes on 2 cores.
+# The whole chain on built-in synthetic data, about 4 minutes on 2 cores (after the install).
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(PY) -m pipelines.synthetic --output_dir $(DEMO_DIR)/raw --pairs 300 --seed 0
