@@ -438,14 +438,14 @@ class _WriteManifest(beam.DoFn):
         yield manifest
 
 
-class Preprocess(beam.PTransform):
-    """The whole job as one composite: source specs in, files written; emits the manifest."""
+class PairImages(beam.PTransform):
+    """Source specs -> {'pairs': Pair, 'rejected': dicts, 'ignored': (reason, uri)}: lists every
+    member, classifies it by its dataset's layout, and pairs image and mask by
+    (source, container, root, split folder, stem)."""
 
-    def __init__(self, config: Config, local_runner: bool = True, temp_dir: str | None = None):
+    def __init__(self, config: Config):
         super().__init__()
         self._config = config
-        self._local_runner = local_runner
-        self._temp_dir = temp_dir
 
     def expand(self, specs):
         config = self._config
@@ -458,39 +458,86 @@ class Preprocess(beam.PTransform):
                   | "GroupPairs" >> beam.GroupByKey()
                   | "Pair" >> beam.ParDo(_MakePairs(config), beam.pvalue.AsDict(split_lists))
                   .with_outputs("rejected", main="pairs"))
-        processed = (paired.pairs
+        return {"pairs": paired.pairs, "rejected": paired.rejected,
+                "ignored": expanded.ignored}
+
+
+class MakeExamples(beam.PTransform):
+    """Pairs -> {'examples': Processed, 'rejected': dicts}: spreads the pairs over workers,
+    decodes, validates, resizes and encodes each, and keeps one copy of identical images."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self._config = config
+
+    def expand(self, pairs):
+        processed = (pairs
                      | "Spread" >> beam.Reshuffle()
-                     | "Process" >> beam.ParDo(_ProcessPair(config)).with_outputs(
+                     | "Process" >> beam.ParDo(_ProcessPair(self._config)).with_outputs(
                          "rejected", main="processed"))
         kept = (processed.processed
                 | "GroupByContent" >> beam.GroupByKey()
                 | "KeepOneCopy" >> beam.ParDo(_KeepOneCopy()).with_outputs(
                     "rejected", main="examples"))
-        examples = kept.examples
-        rejects = ((paired.rejected, processed.rejected, kept.rejected)
-                   | "AllRejects" >> beam.Flatten())
+        rejected = (processed.rejected, kept.rejected) | "Rejects" >> beam.Flatten()
+        return {"examples": kept.examples, "rejected": rejected}
+
+
+class WriteRejects(beam.PTransform):
+    """Reject dicts -> OUT/rejected/rejected-00000-of-00001.jsonl (sorted lines); counts them."""
+
+    def __init__(self, output_dir: str):
+        super().__init__()
+        self._output_dir = output_dir
+
+    def expand(self, rejects):
+        return (rejects
+                | "Count" >> beam.ParDo(_CountRejects())
+                | "Lines" >> beam.Map(lambda r: (None, json.dumps(r, sort_keys=True)))
+                | "Gather" >> beam.GroupByKey()
+                | "Write" >> beam.ParDo(_WriteRejects(self._output_dir)))
+
+
+class Tally(beam.PTransform):
+    """(examples, rejects, ignored files) -> ((kind, name...), count) for the manifest."""
+
+    def expand(self, pcolls):
+        examples, rejects, ignored = pcolls
+        return ((examples | "Examples" >> beam.FlatMap(
+                    lambda e: [_tally("example", e.source, e.split)]
+                    + [_tally("quirk", q) for q in e.quirks]),
+                 rejects | "Rejects" >> beam.Map(lambda r: _tally("reject", r["reason"])),
+                 ignored | "Ignored" >> beam.Map(lambda kv: _tally("ignored", kv[0])))
+                | "All" >> beam.Flatten()
+                | "Count" >> beam.combiners.Count.PerElement())
+
+
+class Preprocess(beam.PTransform):
+    """The whole job: source specs in, files written; emits the manifest once everything else
+    (shards, rejects, the analysis) is written."""
+
+    def __init__(self, config: Config, local_runner: bool = True, temp_dir: str | None = None):
+        super().__init__()
+        self._config = config
+        self._local_runner = local_runner
+        self._temp_dir = temp_dir
+
+    def expand(self, specs):
+        config = self._config
+        paired = specs | "PairImages" >> PairImages(config)
+        made = paired["pairs"] | "MakeExamples" >> MakeExamples(config)
+        examples = made["examples"]
+        rejects = (paired["rejected"], made["rejected"]) | "AllRejects" >> beam.Flatten()
 
         shards = examples | "WriteShards" >> WriteShards(config.output_dir, config.shard_mb)
-        rejects_written = (rejects
-                           | "CountRejects" >> beam.ParDo(_CountRejects())
-                           | "RejectLines" >> beam.Map(
-                               lambda r: (None, json.dumps(r, sort_keys=True)))
-                           | "GroupRejects" >> beam.GroupByKey()
-                           | "WriteRejects" >> beam.ParDo(_WriteRejects(config.output_dir)))
+        rejects_written = rejects | "WriteRejects" >> WriteRejects(config.output_dir)
         transform_written = (examples
                              | "TrainStats" >> beam.FlatMap(
                                  lambda e: [e.stats] if e.stats is not None else [])
                              | "Analyze" >> AnalyzeNormalization(
                                  fileio.join(config.output_dir, "transform"),
                                  temp_dir=self._temp_dir, local_runner=self._local_runner))
-        tallies = ((examples | "TallyExamples" >> beam.FlatMap(
-                        lambda e: [_tally("example", e.source, e.split)]
-                        + [_tally("quirk", q) for q in e.quirks]),
-                    rejects | "TallyRejects" >> beam.Map(lambda r: _tally("reject", r["reason"])),
-                    expanded.ignored | "TallyIgnored" >> beam.Map(
-                        lambda kv: _tally("ignored", kv[0])))
-                   | "AllTallies" >> beam.Flatten()
-                   | "Count" >> beam.combiners.Count.PerElement())
+        tallies = (examples, rejects, paired["ignored"]) | "Tally" >> Tally()
         return (specs.pipeline
                 | "ManifestTrigger" >> beam.Create([None])
                 | "WriteManifest" >> beam.ParDo(
