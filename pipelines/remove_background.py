@@ -551,27 +551,27 @@ class _RenderAndWriteDoFn(beam.DoFn):
                 prepared.data, result.inference, [kind for kind, _ in prepared.outputs],
                 background=cfg.background, png_compression=cfg.png_compression,
                 max_pixels=cfg.max_pixels)
-        except ImageError as e:
-            yield beam.pvalue.TaggedOutput(
-                "rejected", reject_record(cfg.source, prepared.uri, e.reason, e.detail))
-            return
         except Exception as e:
-            yield beam.pvalue.TaggedOutput("rejected", reject_record(
-                cfg.source, prepared.uri, "undecodable", f"{type(e).__name__}: {e}"))
+            yield _rejection(cfg.source, prepared.uri, e, "undecodable")
             return
         for kind, name in prepared.outputs:
             try:
                 path = inference.output_path(cfg.dest, name)
                 fileio.write_bytes(path, pngs[kind], mime_type="image/png")
-            except ImageError as e:
-                yield beam.pvalue.TaggedOutput(
-                    "rejected", reject_record(cfg.source, prepared.uri, e.reason, e.detail))
-                return
             except Exception as e:
-                yield beam.pvalue.TaggedOutput("rejected", reject_record(
-                    cfg.source, prepared.uri, "write_failed", f"{type(e).__name__}: {e}"))
+                yield _rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
         yield prepared.uri, len(prepared.outputs)
+
+
+def _rejection(source: str, uri: str, error: Exception, default_reason: str):
+    """One input's failure as a reject: an ImageError keeps its own reason and detail; anything
+    else gets `default_reason` and the exception's text."""
+    if isinstance(error, ImageError):
+        record = reject_record(source, uri, error.reason, error.detail)
+    else:
+        record = reject_record(source, uri, default_reason, f"{type(error).__name__}: {error}")
+    return beam.pvalue.TaggedOutput("rejected", record)
 
 
 def _failed_batch_to_rejects(failed, source: str):
