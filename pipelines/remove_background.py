@@ -446,8 +446,7 @@ class _PlanDoFn(beam.DoFn):
         try:
             names = plan_input(uri, self._cfg)
         except ImageError as e:
-            yield beam.pvalue.TaggedOutput(
-                "rejected", reject_record(self._cfg.source, uri, e.reason, e.detail))
+            yield _rejection(self._cfg.source, uri, e, "bad_name")
             return
         for kind, name in names:
             yield name, ("in", uri, kind)
@@ -521,18 +520,12 @@ class _PrepareDoFn(beam.DoFn):
         try:
             data = fileio.read_bytes(uri)
         except Exception as e:  # vanished, no permission, ...: this input only
-            yield beam.pvalue.TaggedOutput("rejected", reject_record(
-                self._cfg.source, uri, "unreadable", f"{type(e).__name__}: {e}"))
+            yield _rejection(self._cfg.source, uri, e, "unreadable")
             return
         try:
             small = inference.prepare_image(data, self._cfg.image_size, self._cfg.max_pixels)
-        except ImageError as e:
-            yield beam.pvalue.TaggedOutput(
-                "rejected", reject_record(self._cfg.source, uri, e.reason, e.detail))
-            return
-        except Exception as e:  # a decoder failing in a way Pillow doesn't classify
-            yield beam.pvalue.TaggedOutput("rejected", reject_record(
-                self._cfg.source, uri, "undecodable", f"{type(e).__name__}: {e}"))
+        except Exception as e:  # ImageError, or a decoder failing in a way Pillow doesn't classify
+            yield _rejection(self._cfg.source, uri, e, "undecodable")
             return
         yield inference.Prepared(uri, outputs, data, small)
 
