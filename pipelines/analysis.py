@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 
 import apache_beam as beam
 
@@ -17,21 +18,31 @@ from pipelines import fileio
 
 
 def _copy_tree(local_dir: str, dest_dir: str) -> None:
+    copied = 0
     for folder, _, names in os.walk(local_dir):
         for name in names:
             full = os.path.join(folder, name)
             rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
             with open(full, "rb") as f:
                 fileio.write_bytes(fileio.join(dest_dir, *rel.split("/")), f.read())
+            copied += 1
+    if not copied:
+        raise RuntimeError(f"the tf.Transform output in {local_dir} is empty: nothing to copy")
 
 
 class _WriteTransformFn(beam.DoFn):
-    def __init__(self, dest_dir: str):
+    """Copies tf.Transform's local output to the destination, then removes the run's local
+    temporary folder (None: nothing of ours to remove)."""
+
+    def __init__(self, dest_dir: str, local_temp_root: str | None):
         self._dest_dir = dest_dir
+        self._local_temp_root = local_temp_root
 
     def process(self, local_dir):
         if local_dir != self._dest_dir:
             _copy_tree(local_dir, self._dest_dir)
+        if self._local_temp_root:
+            shutil.rmtree(self._local_temp_root, ignore_errors=True)
         yield self._dest_dir
 
 
@@ -51,9 +62,17 @@ class AnalyzeNormalization(beam.PTransform):
         import tensorflow_transform.beam as tft_beam
         from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-        temp_root = self._temp_dir or tempfile.mkdtemp(prefix="cutout-tft-")
-        local_out = (os.path.join(temp_root, "transform_out")
-                     if self._local_runner and fileio.is_gcs(self._dest_dir) else self._dest_dir)
+        if self._local_runner:
+            # Every worker shares this disk: tf.Transform's files stay local (tf.io.gfile can't
+            # reach every store, an emulator included) and are copied through FileSystems.
+            temp_root = tempfile.mkdtemp(prefix="cutout-tft-")
+            local_out = (os.path.join(temp_root, "transform_out")
+                         if fileio.is_gcs(self._dest_dir) else self._dest_dir)
+        else:
+            if not self._temp_dir:
+                raise ValueError("a temp folder the workers share (--temp_location) is needed")
+            temp_root = fileio.join(self._temp_dir, f"cutout-tft-{uuid.uuid4().hex}")
+            local_out = self._dest_dir
         metadata = dataset_metadata.DatasetMetadata(
             schema_utils.schema_from_feature_spec(transform.raw_feature_spec()))
         with tft_beam.Context(temp_dir=fileio.join(temp_root, "tft_tmp"),
@@ -64,7 +83,8 @@ class AnalyzeNormalization(beam.PTransform):
         # WriteTransformFn emits one element once the files are in place.
         return (written
                 | "AfterWrite" >> beam.Map(lambda _: local_out)
-                | "Copy" >> beam.ParDo(_WriteTransformFn(self._dest_dir)))
+                | "Copy" >> beam.ParDo(_WriteTransformFn(
+                    self._dest_dir, temp_root if self._local_runner else None)))
 
 
 def write_transform_from_stats(stats: list[dict], dest_dir: str) -> str:

@@ -570,11 +570,17 @@ def run(argv=None) -> dict:
     fileio.ensure_empty_or_absent(config.output_dir)
     local = shares_local_disk(options)
     temp_dir = options.view_as(GoogleCloudOptions).temp_location
-    if not local and not temp_dir:
-        raise ValueError("--temp_location (a gs:// folder the workers share) is required when "
-                         "the workers run on other machines")
+    if not local:
+        if not temp_dir:
+            raise ValueError("--temp_location (a gs:// folder the workers share) is required "
+                             "when the workers run on other machines")
+        unreachable = [p for p in [config.output_dir] + [s.path for s in config.sources]
+                       if not fileio.is_gcs(p)]
+        if unreachable:
+            raise ValueError(f"workers on other machines can't reach the local path "
+                             f"{unreachable[0]}: use gs:// paths with this runner")
     dry_run = options.view_as(TestOptions).dry_run
-    if dry_run or not temp_dir:
+    if dry_run:
         # tf.Transform makes its temp folders while the graph is built; a dry run only builds.
         temp_dir = tempfile.mkdtemp(prefix="cutout-preprocess-")
     with make_pipeline(options) as pipeline:

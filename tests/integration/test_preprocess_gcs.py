@@ -27,7 +27,10 @@ def test_gcs_sources_and_output(synthetic_raw, preprocessed, gcs_bucket):
     manifest = preprocess.run([
         "--source", f"p3m10k={gcs_bucket}/raw/P3M-10k.zip",
         "--source", f"people_seg={gcs_bucket}/raw/people_segmentation",
-        "--output_dir", out, "--image_size", "48"])
+        "--output_dir", out, "--image_size", "48",
+        # A temp location on GCS too, as users pass out of habit: the local runner keeps
+        # tf.Transform's files local all the same, and still publishes transform/ to OUT.
+        "--temp_location", f"{gcs_bucket}/tmp"])
     # Same counts as the local run of the same sources.
     for source in ("p3m10k", "people_seg"):
         assert manifest["counts"][source] == local_manifest["counts"][source]
@@ -56,3 +59,8 @@ def test_graph_builds_for_dataflow_offline(synthetic_raw, gcs_bucket):
     assert result == {}
     # Nothing was written: a dry run never runs the job.
     assert fileio.list_files(f"{gcs_bucket}/dataflow_out") == []
+    with pytest.raises(ValueError, match="can't reach the local path"):
+        preprocess.run(["--source", f"p3m10k={raw}/P3M-10k.zip",
+                        "--output_dir", f"{gcs_bucket}/dataflow_out2",
+                        "--runner", "DataflowRunner", "--dry_run=True", "--project", "p",
+                        "--region", "r", "--temp_location", f"{gcs_bucket}/tmp"])
