@@ -8,7 +8,6 @@ full resolution with the same filter on float values.
 from __future__ import annotations
 
 import io
-import warnings
 import zlib
 
 import numpy as np
@@ -16,6 +15,10 @@ from PIL import Image, ImageOps
 
 RESAMPLE = Image.Resampling.BILINEAR
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own decompression-bomb limit
+# `open_image` applies its caller's limit (default: Pillow's) itself, before decoding; Pillow's
+# global check would otherwise fire first, with the wrong reason, and a caller could never raise
+# the limit for a genuinely large photo.
+Image.MAX_IMAGE_PIXELS = None
 MASK_ENCODINGS = ("alpha", "binary255", "binary01", "auto")
 PNG_COMPRESSIONS = ("rle", "fast", "default")
 
@@ -39,23 +42,21 @@ def open_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     if not data:
         raise ImageError("empty_file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if max_pixels and width * height > max_pixels:
-                raise ImageError("too_many_pixels",
-                                 f"{width}x{height} is over the limit of {max_pixels} pixels")
-            if draft_size and img.format == "JPEG":
-                img.draft(img.mode, (draft_size, draft_size))
-            img.load()
+        img = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if max_pixels and width * height > max_pixels:
+            raise ImageError("too_many_pixels",
+                             f"{width}x{height} is over the limit of {max_pixels} pixels")
+        if draft_size and img.format == "JPEG":
+            img.draft(img.mode, (draft_size, draft_size))
+        img.load()
     except ImageError:
         raise
-    except Image.DecompressionBombError as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError("too_many_pixels", str(e)) from None
     except Image.UnidentifiedImageError:
         raise ImageError("not_an_image", "no known image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombWarning) as e:
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError("undecodable", f"{type(e).__name__}: {e}") from None
     try:
         orientation = int(img.getexif().get(0x0112, 1))

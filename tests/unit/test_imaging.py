@@ -133,3 +133,26 @@ def test_parse_color():
     assert imaging.parse_color("1, 2, 3") == (1, 2, 3)
     with pytest.raises(ValueError):
         imaging.parse_color("nope")
+
+
+def _png_claiming(width, height):
+    """A 1x1 PNG whose header claims width x height (Pillow reads only the header to open)."""
+    import struct
+    import zlib
+
+    data = bytearray(_png(Image.new("L", (1, 1))))
+    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
+    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[12:ihdr + 13]))
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def test_pixel_limit_is_ours_and_can_be_raised():
+    huge = _png_claiming(10_000, 10_000)  # 100 MP: over Pillow's own bomb threshold
+    with pytest.raises(imaging.ImageError) as err:
+        imaging.load_rgb(huge)  # default limit: Pillow's
+    assert err.value.reason == "too_many_pixels"
+    with pytest.raises(imaging.ImageError) as err:
+        imaging.load_rgb(huge, max_pixels=200_000_000)  # raised: it gets as far as decoding
+    assert err.value.reason == "undecodable"
