@@ -119,8 +119,14 @@ class Config:
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError("--jpeg_quality must be in 1..100")
         for spec in self.sources:
-            if not fileio.exists(spec.path) and not fileio.is_dir(spec.path):
+            is_folder = fileio.is_dir(spec.path)
+            if not is_folder and not fileio.exists(spec.path):
                 raise ValueError(f"source {spec.name}: {spec.path} does not exist")
+            if not is_folder and sources.container_kind(spec.path) == "folder":
+                raise ValueError(f"source {spec.name}: {spec.path} is a file but not a supported "
+                                 f"archive ({', '.join(sources.ARCHIVE_SUFFIXES)}) nor a folder")
+        if self.shard_mb <= 0:
+            raise ValueError("--shard_mb must be > 0")
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -1,8 +1,9 @@
 """Readers for the raw datasets as published: one layout class per dataset, any container.
 
-A source is `KIND=PATH` where PATH is a .zip, .tar, .tar.gz/.tgz or a folder, local or gs://.
+A source is `KIND=PATH` where PATH is a .zip, .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz or a folder,
+local or gs://.
 Containers are listed member by member (`list_members`), and members are read later by reference
-(`read_member`), so big archives are never held in memory; a .tar.gz can only be read as one
+(`read_member`), so big archives are never held in memory; a compressed tar can only be read as one
 stream, so its members carry their bytes.
 
 A layout (`P3M10K`, `COD10K`, `PeopleSegmentation`, `ImageMaskFolder`) classifies a member's path
@@ -41,7 +42,7 @@ class Member:
     name: str             # path inside the container
     offset: int = -1      # plain .tar: where the data starts
     size: int = 0
-    data: bytes | None = None  # .tar.gz: the bytes themselves
+    data: bytes | None = None  # compressed tar: the bytes themselves
 
     @property
     def uri(self) -> str:
@@ -61,15 +62,26 @@ class Role:
     split: str | None = None  # the dataset's own split, when it defines one
 
 
+TAR_STREAMS = {(".tar.gz", ".tgz"): "r|gz", (".tar.bz2", ".tbz2", ".tbz"): "r|bz2",
+               (".tar.xz", ".txz"): "r|xz"}
+ARCHIVE_SUFFIXES = (".zip", ".tar") + tuple(s for group in TAR_STREAMS for s in group)
+
+
 def container_kind(path: str) -> str:
+    """'zip', 'tar' (seekable), 'tarstream' (compressed tar: one stream) or 'folder'."""
     lower = path.lower()
     if lower.endswith(".zip"):
         return "zip"
-    if lower.endswith((".tar.gz", ".tgz")):
-        return "targz"
+    if any(lower.endswith(suffixes) for suffixes in TAR_STREAMS):
+        return "tarstream"
     if lower.endswith(".tar"):
         return "tar"
     return "folder"
+
+
+def _stream_mode(path: str) -> str:
+    lower = path.lower()
+    return next(mode for suffixes, mode in TAR_STREAMS.items() if lower.endswith(suffixes))
 
 
 def is_junk(name: str) -> bool:
@@ -246,12 +258,14 @@ def parse_source(text: str) -> SourceSpec:
 
 
 def list_members(spec: SourceSpec, wanted=None):
-    """Yields every file of the source as a Member. For a .tar.gz, only members for which
+    """Yields every file of the source as a Member. For a compressed tar, only members for which
     `wanted(name)` is true carry their bytes (the rest are listed without them)."""
     kind = container_kind(spec.path)
     if kind == "folder":
         root = spec.path.rstrip("/")
         for path, size in fileio.list_files(root):
+            if path.endswith("/"):  # a GCS 'folder' placeholder object, not a file
+                continue
             yield Member(spec.name, root, fileio.relative_to(path, root), size=size)
     elif kind == "zip":
         with fileio.open_read(spec.path) as f, zipfile.ZipFile(f) as zf:
@@ -265,7 +279,8 @@ def list_members(spec: SourceSpec, wanted=None):
                     yield Member(spec.name, spec.path, info.name, offset=info.offset_data,
                                  size=info.size)
     else:
-        with fileio.open_read(spec.path) as f, tarfile.open(fileobj=f, mode="r|gz") as tf:
+        with fileio.open_read(spec.path) as f, \
+                tarfile.open(fileobj=f, mode=_stream_mode(spec.path)) as tf:
             for info in tf:
                 if not info.isfile():
                     continue
@@ -307,7 +322,7 @@ class MemberReader:
             with fileio.open_read(member.container) as f:
                 f.seek(member.offset)
                 return f.read(member.size)
-        raise ValueError(f"{member.uri}: .tar.gz members must carry their bytes")
+        raise ValueError(f"{member.uri}: compressed tar members must carry their bytes")
 
     def close(self):
         for handle, archive in self._open.values():

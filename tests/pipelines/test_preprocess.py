@@ -209,6 +209,13 @@ def test_refuses_a_non_empty_output_and_bad_options(synthetic_raw, preprocessed,
     with pytest.raises(ValueError, match="share the name"):
         preprocess.run(["--source", f"folder={raw}", "--source", f"folder={raw}/photos",
                         "--output_dir", str(tmp_path / "o")])
+    (tmp_path / "data.7z").write_bytes(b"7z\xbc\xaf\x27\x1c")
+    with pytest.raises(ValueError, match="not a supported archive"):
+        preprocess.run(["--source", f"folder={tmp_path}/data.7z", "--output_dir",
+                        str(tmp_path / "o")])
+    with pytest.raises(ValueError, match="shard_mb"):
+        preprocess.run(["--source", f"folder={raw}", "--output_dir", str(tmp_path / "o"),
+                        "--shard_mb", "0"])
     assert preprocess.main(["--output_dir", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
 

@@ -85,7 +85,8 @@ def test_zip_tar_targz_and_folder_list_and_read_the_same(tmp_path):
     with zipfile.ZipFile(tmp_path / "d.zip", "w") as zf:
         for name, data in files.items():
             zf.writestr(name, data)
-    for mode, suffix in (("w", "d.tar"), ("w:gz", "d.tar.gz")):
+    for mode, suffix in (("w", "d.tar"), ("w:gz", "d.tar.gz"), ("w:bz2", "d.tar.bz2"),
+                         ("w:xz", "d.tar.xz")):
         with tarfile.open(tmp_path / suffix, mode) as tf:
             for name, data in files.items():
                 info = tarfile.TarInfo(name)
@@ -95,7 +96,7 @@ def test_zip_tar_targz_and_folder_list_and_read_the_same(tmp_path):
         os.makedirs(tmp_path / "d" / os.path.dirname(name), exist_ok=True)
         (tmp_path / "d" / name).write_bytes(data)
     reader = sources.MemberReader()
-    for path in ("d.zip", "d.tar", "d.tar.gz", "d"):
+    for path in ("d.zip", "d.tar", "d.tar.gz", "d.tar.bz2", "d.tar.xz", "d"):
         spec = sources.SourceSpec("folder", "f", str(tmp_path / path))
         members = {m.name: m for m in sources.list_members(spec)}
         assert set(members) == set(files), path
