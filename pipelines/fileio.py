@@ -68,7 +68,7 @@ def list_files(root: str) -> list[tuple[str, int]]:
     root = root.rstrip("/")
     if not is_gcs(root):
         found = []
-        for folder, _, names in os.walk(root):
+        for folder, _, names in os.walk(root, followlinks=True):
             for name in names:
                 full = os.path.join(folder, name)
                 found.append((full, os.path.getsize(full)))

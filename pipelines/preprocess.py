@@ -160,7 +160,15 @@ class _ExpandSource(beam.DoFn):
                     continue
                 role = layout.classify(member.name)
                 if role is None:
-                    yield beam.pvalue.TaggedOutput("ignored", ("outside_layout", member.uri))
+                    if layout.is_auxiliary(member.name):
+                        yield beam.pvalue.TaggedOutput("ignored", ("auxiliary", member.uri))
+                    elif member.name.lower().endswith(sources.IMAGE_EXTENSIONS):
+                        # An image where the layout reads none: listed, so nothing vanishes.
+                        yield beam.pvalue.TaggedOutput("rejected", reject(
+                            spec.name, member.uri, "outside_layout",
+                            f"not in a folder the {spec.kind} layout reads"))
+                    else:
+                        yield beam.pvalue.TaggedOutput("ignored", ("not_an_image", member.uri))
                 elif role.kind == "split_list":
                     stems = reader.read(member).decode("utf-8", "replace").split()
                     group_id = (spec.name, member.container, role.root)
@@ -456,7 +464,7 @@ class PairImages(beam.PTransform):
     def expand(self, specs):
         config = self._config
         expanded = specs | "Expand" >> beam.ParDo(_ExpandSource(config.keep_noncam)).with_outputs(
-            "ignored", "split_list", main="members")
+            "ignored", "split_list", "rejected", main="members")
         split_lists = (expanded.split_list
                        | "GroupLists" >> beam.GroupByKey()
                        | "MergeLists" >> beam.MapTuple(lambda k, ds: (k, _merge_dicts(ds))))
@@ -464,8 +472,8 @@ class PairImages(beam.PTransform):
                   | "GroupPairs" >> beam.GroupByKey()
                   | "Pair" >> beam.ParDo(_MakePairs(config), beam.pvalue.AsDict(split_lists))
                   .with_outputs("rejected", main="pairs"))
-        return {"pairs": paired.pairs, "rejected": paired.rejected,
-                "ignored": expanded.ignored}
+        rejected = (expanded.rejected, paired.rejected) | "Rejects" >> beam.Flatten()
+        return {"pairs": paired.pairs, "rejected": rejected, "ignored": expanded.ignored}
 
 
 class MakeExamples(beam.PTransform):

@@ -111,6 +111,10 @@ class Layout:
     mask_encoding = "alpha"
     patterns: tuple = ()
     carve_val_from_train = False  # the dataset has train/test but no val: draw val from train
+    auxiliary_folders: tuple = ()  # published material we don't use (trimaps, edges, ...)
+
+    def is_auxiliary(self, name: str) -> bool:
+        return any(part in self.auxiliary_folders for part in name.split("/")[:-1])
 
     def classify(self, name: str) -> Role | None:
         parts = name.split("/")
@@ -164,6 +168,7 @@ class P3M10K(Layout):
     kind = "p3m10k"
     mask_encoding = "alpha"
     patterns = _p3m_patterns()
+    auxiliary_folders = ("trimap",)
 
 
 class COD10K(Layout):
@@ -176,6 +181,7 @@ class COD10K(Layout):
         for top, split in (("Train", "train"), ("Test", "test"))
         for folder, role in (("Image", "image"), ("GT_Object", "mask")))
     carve_val_from_train = True
+    auxiliary_folders = ("GT_Edge", "GT_Instance")
 
     def __init__(self, keep_noncam: bool = False):
         self.keep_noncam = keep_noncam
@@ -216,10 +222,18 @@ class PeopleSegmentation(Layout):
 
 class ImageMaskFolder(Layout):
     """Any images/ + masks/ pair of folders, matched by stem. Masks may be 0/1, 0/255 or soft
-    alpha (0/1 is detected); splits are drawn from a hash of the key."""
+    alpha (0/1 is detected); splits are drawn from a hash of the key. A source may hold several
+    such pairs (e.g. train/images and val/images): keys keep the folders above images/, so they
+    stay distinct."""
     kind = "folder"
     mask_encoding = "auto"
     patterns = ((("images",), "image", None), (("masks",), "mask", None))
+
+    def classify(self, name):
+        role = super().classify(name)
+        if role is None or not role.root:
+            return role
+        return dataclasses.replace(role, relpath=f"{role.root}/{role.relpath}")
 
 
 KINDS = ("p3m10k", "cod10k", "people_seg", "folder")

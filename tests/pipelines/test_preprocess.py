@@ -232,16 +232,21 @@ def test_generic_folder_source_with_hash_splits(tmp_path):
         Image.fromarray((alpha > 127).astype(np.uint8)).save(
             tmp_path / "mine" / "set" / "masks" / f"im{i}.png")  # 0/1 masks
     (tmp_path / "mine" / "set" / "masks" / "orphan.png").write_bytes(b"x")
+    (tmp_path / "mine" / "set" / "images" / "nested").mkdir()
+    (tmp_path / "mine" / "set" / "images" / "nested" / "deep.jpg").write_bytes(b"x")
+    (tmp_path / "mine" / "set" / "README.txt").write_text("about this set")
     manifest = preprocess.run(["--source", f"folder:mine={tmp_path}/mine",
                                "--output_dir", str(tmp_path / "out"), "--image_size", "32",
                                "--val_fraction", "0.25", "--test_fraction", "0.25"])
     examples = read_examples(tmp_path / "out")
     assert len(examples) == 12 and manifest["counts"]["mine"]["train"] < 12
     for key, (split, ex) in examples.items():
-        assert key.startswith("mine/images/im")
+        assert key.startswith("mine/set/images/im")  # the folders above images/ stay
         assert split == sources.hash_split(key, 0.25, 0.25)
         assert np.asarray(Image.open(io.BytesIO(ex["mask"]))).max() == 255
-    assert [r["reason"] for r in read_rejects(tmp_path / "out")] == ["mask_without_image"]
+    assert sorted(r["reason"] for r in read_rejects(tmp_path / "out")) == [
+        "mask_without_image", "outside_layout"]
+    assert manifest["ignored_files"] == {"not_an_image": 1}
 
 
 def _pair(key, split, image, mask, source="mine"):

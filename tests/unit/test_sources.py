@@ -106,3 +106,13 @@ def test_zip_tar_targz_and_folder_list_and_read_the_same(tmp_path):
     spec = sources.SourceSpec("folder", "f", str(tmp_path / "d.tar.gz"))
     carried = {m.name: m.data for m in sources.list_members(spec, wanted=lambda n: "masks" in n)}
     assert carried["top/masks/a.png"] == b"MMM" and carried["top/images/a.jpg"] is None
+
+
+def test_folder_sources_with_several_roots_keep_distinct_keys():
+    layout = sources.ImageMaskFolder()
+    train = layout.classify("train/images/0001.jpg")
+    val = layout.classify("val/images/0001.jpg")
+    assert train.relpath == "train/images/0001.jpg" and val.relpath == "val/images/0001.jpg"
+    assert layout.classify("images/0001.jpg").relpath == "images/0001.jpg"
+    assert sources.P3M10K().is_auxiliary("P3M-10k/validation/P3M-500-P/trimap/p.png")
+    assert not sources.P3M10K().is_auxiliary("P3M-10k/train/mask/p.png")
