@@ -17,6 +17,11 @@ def is_gcs(path: str) -> bool:
     return path.startswith("gs://")
 
 
+def escape_glob(path: str) -> str:
+    """A literal path as a FileSystems.match pattern: '[', '*' and '?' match only themselves."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in path)
+
+
 def join(base: str, *parts: str) -> str:
     if is_gcs(base):
         return posixpath.join(base, *parts)
@@ -73,7 +78,7 @@ def list_files(root: str) -> list[tuple[str, int]]:
                 full = os.path.join(folder, name)
                 found.append((full, os.path.getsize(full)))
         return sorted(found)
-    result = FileSystems.match([root + "/**"])[0]
+    result = FileSystems.match([escape_glob(root) + "/**"])[0]
     return sorted((m.path, m.size_in_bytes) for m in result.metadata_list)
 
 
@@ -85,14 +90,14 @@ def match(pattern: str) -> list[tuple[str, int]]:
 
 def is_dir(path: str) -> bool:
     if is_gcs(path):
-        return bool(match(path.rstrip("/") + "/*")) or bool(match(path.rstrip("/") + "/**"))
+        return bool(match(escape_glob(path.rstrip("/")) + "/**"))
     return os.path.isdir(path)
 
 
 def ensure_empty_or_absent(path: str) -> None:
     """Refuses to write into a non-empty output folder, so a re-run never mixes runs."""
     if is_gcs(path):
-        leftovers = match(path.rstrip("/") + "/**")
+        leftovers = match(escape_glob(path.rstrip("/")) + "/**")
     else:
         leftovers = list_files(path) if os.path.isdir(path) else []
         if os.path.exists(path) and not os.path.isdir(path):

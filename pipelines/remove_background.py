@@ -184,7 +184,11 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
     if not fileio.is_gcs(path) and not os.path.isabs(path):
         path = os.path.join(os.getcwd(), path)
     literal = _GLOB_START.match(path).group(0)
-    if literal != path:  # a glob: the root is the folder before the first wildcard
+    exists_as_named = (os.path.exists(path) if not fileio.is_gcs(path)
+                       else fileio.exists(path) or fileio.is_dir(path))
+    if literal != path and not exists_as_named:
+        # A glob: the root is the folder before the first wildcard. (A real file or folder
+        # whose name holds '[' or '*' is taken literally.)
         raw_root = posixpath.dirname(literal) if fileio.is_gcs(path) else os.path.dirname(literal)
         root = normalize_location(raw_root)
         pattern = root + path[len(raw_root):]
@@ -192,14 +196,14 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
             raise JobError(f"no inputs matched {spec!r}")
         return "glob", pattern, root
     path = normalize_location(path)
-    has_files = _probe(path + "/**")
+    has_files = _probe(fileio.escape_glob(path) + "/**")
     if has_files or (not fileio.is_gcs(path) and os.path.isdir(path)):
         if not has_files:
             raise JobError(f"no inputs matched: {spec!r} is an empty folder")
-        return "folder", path + "/**", path
+        return "folder", fileio.escape_glob(path) + "/**", path
     if fileio.exists(path):
         parent = posixpath.dirname(path) if fileio.is_gcs(path) else os.path.dirname(path)
-        return "file", path, parent
+        return "file", fileio.escape_glob(path), parent
     raise JobError(f"no inputs matched: {spec!r} is neither a file, a folder nor a glob "
                    "that matches anything")
 
@@ -420,7 +424,7 @@ def _existing_outputs(dest: str, folders_matter: bool):
     """DEST's files (one listing) -> (name, ('have',)) and, for folders, (name, ('dir',))."""
     prefix = dest.rstrip("/") + "/"
     folders = set()
-    for meta in FileSystems.match([prefix + "**"])[0].metadata_list:
+    for meta in FileSystems.match([fileio.escape_glob(prefix) + "**"])[0].metadata_list:
         rel = meta.path[len(prefix):] if meta.path.startswith(prefix) else None
         if not rel or rel.startswith(inference.BOOKKEEPING_PREFIX) or rel.endswith("/"):
             continue

@@ -453,3 +453,15 @@ def test_single_file_input_and_the_longest_names(tmp_path, model_dir):
     result = run_job(src / longest, tmp_path / "out", model_dir)
     assert result["written"] == 1
     assert os.listdir(tmp_path / "out").count("n" * 251 + ".png") == 1
+
+
+def test_folders_whose_names_look_like_globs_are_taken_literally(tmp_path, model_dir):
+    src = tmp_path / "photos [2023]"
+    _small_set(src)
+    dest = tmp_path / "cut-outs [v1]"
+    result = run_job(src, dest, model_dir)
+    assert result["written"] == 4 and result["rejected"] == 0
+    again = run_job(src, dest, model_dir)  # DEST's listing sees its own files too
+    assert again["skipped"] == 4 and again["written"] == 0
+    single = run_job(src / "set0" / "p0.jpg", tmp_path / "one", model_dir)
+    assert single["written"] == 1
