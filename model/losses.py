@@ -5,11 +5,16 @@
   when the target is soft), plus a soft Dice loss with squared terms in the denominator
   (Milletari et al.'s V-Net form: 1 - 2*sum(y*p) / (sum(y^2) + sum(p^2))), which is also exactly 0
   at p == y for soft targets; the linear-denominator form is not. BCE drives every pixel, Dice
-  keeps small foregrounds from being drowned by the background.
+  keeps small foregrounds from being drowned by the background. Its batch reduction is
+  `mean_with_sample_weight`: sum(w * loss) / sum(w), so a validation batch padded with weight-0
+  blanks (see model/data.py) scores the mean over its real examples (Keras' default
+  `sum_over_batch_size` divides by the batch size, blanks included, and biases val_loss low).
+  Training batches carry no weights, where both reductions are the plain batch mean.
 - `ThresholdedIoU` ("iou"): both masks thresholded at 0.5, IoU per image, averaged over images
   (an image where both are empty scores 1). `MaskMAE` ("mae"): mean absolute error per image,
   averaged over images. Both honour per-image sample weights, so validation batches padded with
-  weight-0 examples (see model/data.py) score exactly the real examples.
+  weight-0 examples (see model/data.py) score exactly the real examples, provided Keras passes
+  the weights: compile them as `weighted_metrics` (Keras 3 calls plain `metrics` without them).
 
 Everything is computed in float32, so it is the same under mixed precision.
 """
@@ -48,10 +53,12 @@ def soft_dice_loss(y_true, y_pred, smooth: float = DICE_SMOOTH):
 
 @keras.saving.register_keras_serializable(package="cutout")
 class BceDiceLoss(keras.losses.Loss):
-    """soft_bce + dice_weight * soft_dice_loss, per image; Keras averages over the batch."""
+    """soft_bce + dice_weight * soft_dice_loss, per image; averaged over the batch with the
+    sample weights (weight-0 padding counts for nothing; no weights: the plain mean)."""
 
-    def __init__(self, dice_weight: float = 1.0, name: str = "bce_dice", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, dice_weight: float = 1.0, name: str = "bce_dice",
+                 reduction: str = "mean_with_sample_weight", **kwargs):
+        super().__init__(name=name, reduction=reduction, **kwargs)
         self.dice_weight = float(dice_weight)
 
     def call(self, y_true, y_pred):

@@ -13,9 +13,21 @@ Reads `OUT/{train,val}/*.tfrecord.gz`, `OUT/transform/` (per-channel mean/std) a
   effective learning rate, strategy, devices, normalisation, example counts);
 - `metrics.csv`: one row per epoch (loss, iou, mae and their val_ twins, seconds, the attempt
   that ran it); `logs/`: TensorBoard; `training_curves.png`;
-- `checkpoints/best.weights.h5` (best val_iou), `checkpoints/last.weights.h5` + `last.json`
-  (the finished run), `backup/` (Keras BackupAndRestore state while a run is unfinished);
-- `export/`: the self-contained SavedModel (`model.export`), what every other job uses.
+- `checkpoints/best.weights.h5`: the weights of the epoch with the best val_iou so far (the epoch
+  and its val_iou are stored in the file's HDF5 attributes, written with it in one rename);
+  `checkpoints/last.weights.h5` + `last.json` (the finished run), `backup/` (Keras
+  BackupAndRestore state while a run is unfinished);
+- `export/`: the self-contained SavedModel (`model.export`), what every other job uses. It holds
+  the BEST weights by val_iou, not the last epoch's (the last ones only where no best file
+  exists): `config.json` and the export's `cutout_export.json` say which, as
+  `"exported_weights": "best (epoch N, val_iou X)"` (N numbered as in metrics.csv, from 0) with
+  `exported_epoch`, and the export's `exported_metrics` is that epoch's metrics.csv row
+  (`final_metrics` stays the last epoch's).
+
+Validation loss: the last validation batch is padded with weight-0 blanks (model/data.py). The
+loss averages with the sample weights and the epoch's val_loss is weighted by each step's sum of
+weights (not its batch size), so val_loss is the mean over the real validation examples exactly,
+on any number of replicas; training batches have no weights and are unaffected.
 
 Devices: every visible GPU, mirrored (MirroredStrategy), mixed float16 on GPU only. With no GPU,
 `--cpu_replicas K` splits the CPU into K logical devices and mirrors over them (no speed-up; it
@@ -25,7 +37,8 @@ and must divide by the replicas; the learning rate is multiplied by the number o
 (linear scaling: the default global batch grows with them).
 
 Resuming: re-run the same command. A killed run continues from its last finished epoch; a finished
-one is only exported again; a finished one asked for more `--epochs` trains the extra epochs.
+one is only exported again (from the same best weights); a finished one asked for more `--epochs`
+trains the extra epochs, which replace the best weights only if they beat their val_iou.
 A MODEL trained with another architecture, width or image size is refused.
 
 How long, on this project's 2-core CPU (synthetic data, U-Net16; photos cost the same per pixel):
@@ -63,6 +76,8 @@ CHECKPOINT_DIR = "checkpoints"
 BEST_WEIGHTS = "best.weights.h5"
 LAST_WEIGHTS = "last.weights.h5"
 LAST_STATE = "last.json"
+BEST_EPOCH_ATTR = "cutout_epoch"          # HDF5 attributes of best.weights.h5
+BEST_VAL_IOU_ATTR = "cutout_val_iou"
 DEFAULT_PER_REPLICA_BATCH = 8
 # Fields that fix the model's shape: a MODEL folder trained with others can't be resumed.
 IDENTITY_FIELDS = ("architecture", "base_filters", "bn_momentum", "image_size")
@@ -295,6 +310,110 @@ def _save_weights_atomically(model, path: str) -> None:
     tmp = _join(folder, f"tmp-{os.getpid()}-{name}")       # Keras wants a .weights.h5 suffix
     model.save_weights(tmp)
     _replace(tmp, path)
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def save_best_weights(model, path: str, epoch: int, val_iou: float) -> None:
+    """The weights, with `epoch` and `val_iou` as HDF5 attributes of the same file, put in place
+    by one rename: the file never names an epoch whose weights it doesn't hold."""
+    import tempfile
+
+    import h5py
+
+    gfile = _gfile()
+    folder, name = os.path.split(path)
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        local = _join(tmp_dir, name)
+        model.save_weights(local)
+        with h5py.File(local, "a") as f:
+            f.attrs[BEST_EPOCH_ATTR] = int(epoch)
+            f.attrs[BEST_VAL_IOU_ATTR] = float(val_iou)
+        tmp = _join(folder, f"tmp-{os.getpid()}-{name}")
+        gfile.copy(local, tmp, overwrite=True)
+    _replace(tmp, path)
+
+
+def read_best_weights_info(path: str) -> dict | None:
+    """{"epoch": int | None, "val_iou": float | None} of a best-weights file, None if there is
+    none (None values: a file written without the attributes)."""
+    import tempfile
+
+    import h5py
+
+    gfile = _gfile()
+    if not gfile.exists(path):
+        return None
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        local = path
+        if _is_remote(path):
+            local = _join(tmp_dir, os.path.basename(path))
+            gfile.copy(path, local, overwrite=True)
+        with h5py.File(local, "r") as f:
+            epoch = f.attrs.get(BEST_EPOCH_ATTR)
+            val_iou = f.attrs.get(BEST_VAL_IOU_ATTR)
+    return {"epoch": None if epoch is None else int(epoch),
+            "val_iou": None if val_iou is None else float(val_iou)}
+
+
+def _best_weights_class():
+    import keras
+
+    class BestWeights(keras.callbacks.Callback):
+        """Saves the weights (via `save_best_weights`) whenever val_iou beats the best so far:
+        Keras' ModelCheckpoint, plus the epoch and val_iou in the file and an atomic write."""
+
+        def __init__(self, path: str, best: float | None):
+            super().__init__()
+            self.path = path
+            self.best = best
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get("val_iou")
+            if value is None or not math.isfinite(float(value)):
+                return
+            if self.best is None or float(value) > self.best:
+                save_best_weights(self.model, self.path, epoch, float(value))
+                log.info("epoch %d: val_iou %.5f, the best so far: saved %s",
+                         epoch, float(value), self.path)
+                self.best = float(value)
+
+    return BestWeights
+
+
+def _weigh_val_loss_by_sample_weight(model) -> None:
+    """Makes the epoch's val_loss the mean over the real (weight > 0) examples.
+
+    The loss already averages each replica's batch with the sample weights
+    (`mean_with_sample_weight`), but Keras 3.15's `test_step` adds that mean to its loss tracker
+    weighted by the batch SIZE, blanks included: a padded last batch would count as a full one,
+    and a replica that got only blanks (its loss is 0) would pull val_loss down. This `test_step`
+    is Keras' own with one change: the tracker's weight is the sum of the sample weights (the
+    batch size when there are none), so the tracker (summed over replicas) holds sum(w * loss) /
+    sum(w). Training steps are untouched."""
+    import types
+
+    import tensorflow as tf
+    from keras import tree
+    from keras.src.losses import loss as loss_module
+    from keras.src.trainers.data_adapters import data_adapter_utils
+
+    def test_step(self, data):
+        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False) if self._call_has_training_arg else self(x)
+        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                  training=False)
+        if sample_weight is None:
+            weight = tf.shape(next(i for i in tree.flatten(x) if i is not None))[0]
+        else:
+            weight = tf.reduce_sum(tf.cast(sample_weight, "float32"))
+        self._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(loss),
+                                        sample_weight=weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    model.test_step = types.MethodType(test_step, model)
 
 
 def _backup_callback(backup_dir: str, is_chief: bool):
@@ -635,9 +754,13 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
         schedule = keras.optimizers.schedules.CosineDecay(
             lr, decay_steps=config.epochs * steps_per_epoch,
             alpha=config.min_learning_rate_fraction)
+        # weighted_metrics, not metrics: Keras 3 updates `metrics` WITHOUT the sample weights,
+        # so the weight-0 blanks padding the last validation batch would be scored too (a blank
+        # predicted empty scores IoU 1: val_iou, which picks the best weights, biased high).
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss=losses.make_loss(),
-                      metrics=losses.make_metrics())
+                      weighted_metrics=losses.make_metrics())
         model.optimizer.build(model.trainable_variables)
+        _weigh_val_loss_by_sample_weight(model)
         if plan.multi_worker:
             _work_around_keras_multi_worker(model, train_ds.element_spec)
 
@@ -652,15 +775,18 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
     else:
         callbacks = [_backup_callback(backup_dir, chief)]
         if chief:
+            best = read_best_weights_info(_join(checkpoints, BEST_WEIGHTS))
             best_so_far = [float(r["val_iou"]) for r in read_metrics(metrics_path)
                            if r.get("val_iou")]
+            threshold = (best["val_iou"] if best and best["val_iou"] is not None
+                         else max(best_so_far) if best and best_so_far else None)
             # The row is written before the backup, so a kill between the two re-runs that
-            # epoch, and EpochLog drops its old row: each epoch is in metrics.csv once.
-            callbacks = [_epoch_log_class()(metrics_path)] + callbacks + [
-                keras.callbacks.ModelCheckpoint(
-                    _join(checkpoints, BEST_WEIGHTS), monitor="val_iou", mode="max",
-                    save_best_only=True, save_weights_only=True,
-                    initial_value_threshold=max(best_so_far) if best_so_far else None),
+            # epoch, and EpochLog drops its old row: each epoch is in metrics.csv once. The best
+            # weights are saved before the backup too, so they always include every epoch the
+            # backup counts as done.
+            callbacks = [_epoch_log_class()(metrics_path),
+                         _best_weights_class()(_join(checkpoints, BEST_WEIGHTS), threshold)
+                         ] + callbacks + [
                 _epoch_summaries_class()(_join(config.model_dir, LOGS_DIR)),
             ]
         history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
@@ -680,19 +806,48 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
     rows = read_metrics(metrics_path)
     export_dir = None
     if chief:
+        # The best weights by val_iou, when there are any (the last epoch's otherwise).
+        best_path = _join(checkpoints, BEST_WEIGHTS)
+        best = read_best_weights_info(best_path)
+        exported_row = None
+        if best is not None:
+            serving_model.load_weights(best_path)
+            if best["epoch"] is None:        # a file from before the attributes: metrics.csv
+                scored = [r for r in rows if r.get("val_iou")]
+                if scored:
+                    top = max(scored, key=lambda r: float(r["val_iou"]))
+                    best = {"epoch": int(top["epoch"]), "val_iou": float(top["val_iou"])}
+            exported_row = next((r for r in rows if best["epoch"] is not None
+                                 and int(r["epoch"]) == best["epoch"]), None)
+            exported_epoch = best["epoch"]
+            described = (f"best (epoch {best['epoch']}, val_iou {best['val_iou']:.6g})"
+                         if best["epoch"] is not None else "best")
+        else:
+            exported_row = rows[-1] if rows else None
+            exported_epoch = int(rows[-1]["epoch"]) if rows else None
+            described = (f"last (epoch {exported_epoch}; no {BEST_WEIGHTS})"
+                         if rows else f"last (no {BEST_WEIGHTS})")
+        resolved["exported_weights"] = described
+        resolved["exported_epoch"] = exported_epoch
+        _write_json(_join(config.model_dir, CONFIG_FILE), resolved)
+
+        def _metrics(row):
+            return {k: float(v) for k, v in row.items()
+                    if k.startswith(("val_", "iou", "mae", "loss"))} if row else {}
+
         export_dir = _join(config.model_dir, export.EXPORT_SUBDIR)
         if gfile.exists(export_dir):
             gfile.rmtree(export_dir)
-        final = {k: float(v) for k, v in rows[-1].items()
-                 if k.startswith(("val_", "iou", "mae", "loss"))} if rows else {}
         export.export_model(serving_model, export_dir, config.image_size, mean, std,
                             extra_metadata={"architecture": config.architecture,
                                             "config": resolved, "epochs_trained": len(rows),
-                                            "final_metrics": final})
+                                            "final_metrics": _metrics(rows[-1] if rows else None),
+                                            "exported_weights": described,
+                                            "exported_epoch": exported_epoch,
+                                            "exported_metrics": _metrics(exported_row)})
         if rows:
             draw_training_curves(rows, _join(config.model_dir, CURVES_FILE))
-        log.info("exported %s (%d epochs; last val_iou %s)", export_dir, len(rows),
-                 rows[-1].get("val_iou") if rows else "n/a")
+        log.info("exported %s (%d epochs; weights: %s)", export_dir, len(rows), described)
     return TrainResult(config=resolved, model=serving_model, export_dir=export_dir,
                        epochs_run=epochs_run)
 

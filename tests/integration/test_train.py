@@ -1,9 +1,10 @@
 """model.train end to end, as users run it (a subprocess per run: logical CPU devices and thread
 pools can only be set before the TF runtime starts, once per process).
 
-Covers: two mirrored CPU replicas for real; the artefacts; the export equals the in-memory model
-after everything else (MODEL's other files and the data) is deleted; re-running a finished run
-only re-exports; a SIGKILLed run resumes at its stored epoch; MultiWorkerMirroredStrategy with two
+Covers: two mirrored CPU replicas for real; the artefacts; val_loss is the mean over the real
+validation examples (the last batch is padded with blanks); the export holds the best weights by
+val_iou and equals them after everything else (MODEL's other files and the data) is deleted;
+re-running a finished run only re-exports; a SIGKILLed run resumes at its stored epoch; MultiWorkerMirroredStrategy with two
 worker processes on 127.0.0.1; bad inputs fail clearly before any work."""
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from PIL import Image
 
 import tensorflow as tf
 
-from model import export, schema, train, transform
+from model import data as data_lib
+from model import export, losses, schema, train, transform
 from model.data import DataError
 from model.unet import ModelConfig, build_model
 from pipelines import tfrecord
@@ -57,6 +59,18 @@ def _rows(model_dir):
         return list(csv.DictReader(f))
 
 
+def _model_with(config, weights_path):
+    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum")
+    model = build_model(ModelConfig(**{k: config[k] for k in fields}))
+    model.load_weights(weights_path)
+    return model
+
+
+def _best_row(rows):
+    """The first epoch with the highest val_iou (a later tie is no improvement)."""
+    return max(rows, key=lambda r: (float(r["val_iou"]), -int(r["epoch"])))
+
+
 def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path):
     src, arrays = tiny_data
     data_dir = str(tmp_path / "data")
@@ -85,24 +99,56 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
         assert os.path.exists(os.path.join(model_dir, train.CHECKPOINT_DIR, name))
     assert not os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
 
-    # Re-running a finished run trains nothing and exports again.
+    # The last epoch's val_loss, val_iou and val_mae are the means over the 6 real validation
+    # examples, although the last batch (global 4) is 2 real + 2 weight-0 blanks, and on 2
+    # replicas one replica gets only blanks. Counting the blanks moves val_loss by ~25% (x 6/8)
+    # and val_iou far more (a blank predicted empty scores 1). The tolerance is for the mirrored
+    # evaluation itself: on 2 replicas it differs from a re-evaluation of last.weights.h5 by ~2%
+    # (on 1 replica it is exact to 1e-7).
+    checkpoints = os.path.join(model_dir, train.CHECKPOINT_DIR)
+    mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
+    val = data_lib.make_eval_dataset(data_lib.list_shards(data_dir, "val"), 32, 6, mean, std, 6)
+    (val_x, val_y, val_w), = list(val)
+    assert float(tf.reduce_sum(val_w)) == 6
+    last_model = _model_with(config, os.path.join(checkpoints, train.LAST_WEIGHTS))
+    val_p = last_model(val_x, training=False)
+    per_image = losses.BceDiceLoss(reduction="none")(val_y, val_p)
+    assert float(rows[-1]["val_loss"]) == pytest.approx(float(np.mean(per_image)), rel=0.05)
+    for name, metric in (("val_iou", losses.ThresholdedIoU()), ("val_mae", losses.MaskMAE())):
+        metric.update_state(val_y, val_p)
+        assert float(rows[-1][name]) == pytest.approx(float(metric.result()), rel=0.05), name
+
+    # The export holds the best weights by val_iou, and says so.
+    best = _best_row(rows)
+    best_info = train.read_best_weights_info(os.path.join(checkpoints, train.BEST_WEIGHTS))
+    assert best_info == {"epoch": int(best["epoch"]),
+                         "val_iou": pytest.approx(float(best["val_iou"]), rel=1e-6)}
+    described = f"best (epoch {best['epoch']}, val_iou {float(best['val_iou']):.6g})"
+    metadata = json.load(open(os.path.join(model_dir, "export", export.METADATA_FILE)))
+    assert metadata["exported_weights"] == described
+    assert metadata["exported_epoch"] == int(best["epoch"])
+    assert metadata["exported_metrics"]["val_iou"] == pytest.approx(float(best["val_iou"]))
+    config = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))
+    assert config["exported_weights"] == described
+
+    # Re-running a finished run trains nothing and exports again (the same best weights).
     os.remove(os.path.join(model_dir, "export", export.METADATA_FILE))
     out = _train(data_dir, model_dir, *args)
     assert "exporting only" in out and len(_rows(model_dir)) == 2
     metadata = json.load(open(os.path.join(model_dir, "export", export.METADATA_FILE)))
     assert metadata["architecture"] == "unet" and metadata["epochs_trained"] == 2
+    assert metadata["exported_weights"] == described
     assert metadata["config"]["runtime"]["num_replicas_in_sync"] == 2
     np.testing.assert_allclose(metadata["mean"], runtime["mean"], rtol=1e-6)
 
-    # The in-memory model: rebuilt from config.json and the last checkpoint, fed normalised
-    # pixels by hand.
-    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum")
-    model = build_model(ModelConfig(**{k: config[k] for k in fields}))
-    model.load_weights(os.path.join(model_dir, train.CHECKPOINT_DIR, train.LAST_WEIGHTS))
-    mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
+    # The best model: rebuilt from config.json and the best checkpoint, fed normalised pixels by
+    # hand.
+    model = _model_with(config, os.path.join(checkpoints, train.BEST_WEIGHTS))
     images = np.stack(arrays["images"]["test"]).astype(np.uint8)
-    expected = np.asarray(model((images.astype(np.float32) - mean) / std, training=False))
+    normalised = (images.astype(np.float32) - mean) / std
+    expected = np.asarray(model(normalised, training=False))
     assert expected.shape == (4, 32, 32, 1) and expected.std() > 0
+    from_last = np.asarray(last_model(normalised, training=False))
 
     # Delete everything but the export, and the data; the export must still serve.
     for name in os.listdir(model_dir):
@@ -113,6 +159,8 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     _, serve_bytes, serve_resized = export.load_export(os.path.join(model_dir, "export"))
     got = serve_resized(images=images)["alpha"].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    if int(best["epoch"]) != int(rows[-1]["epoch"]):
+        assert np.abs(got - from_last).max() > 1e-4       # not the last epoch's weights
     png = encode_png(Image.fromarray(images[0], "RGB"), "fast")
     served = serve_bytes(image_bytes=tf.constant([png]))
     np.testing.assert_allclose(served["alpha"].numpy()[0], expected[0], atol=1e-5)
@@ -159,6 +207,25 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
         "epochs_completed": epochs}
     assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
     assert not os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
+
+    # The export is the best-weights file, which covers every epoch in metrics.csv (it is saved
+    # before the backup; a kill in between can leave it the killed attempt's score of an epoch
+    # that ran again, never less than the best in metrics.csv).
+    config = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))
+    best_path = os.path.join(model_dir, train.CHECKPOINT_DIR, train.BEST_WEIGHTS)
+    info = train.read_best_weights_info(best_path)
+    assert info["val_iou"] >= max(float(r["val_iou"]) for r in rows) - 1e-6
+    metadata = json.load(open(os.path.join(model_dir, "export", export.METADATA_FILE)))
+    assert metadata["exported_weights"] == (
+        f"best (epoch {info['epoch']}, val_iou {info['val_iou']:.6g})")
+    assert config["exported_weights"] == metadata["exported_weights"]
+    images = np.stack(tiny_data[1]["images"]["test"]).astype(np.uint8)
+    mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
+    expected = _model_with(config, best_path)((images.astype(np.float32) - mean) / std,
+                                              training=False)
+    _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
+    np.testing.assert_allclose(serve_resized(images=images)["alpha"].numpy(),
+                               np.asarray(expected), atol=1e-5)
 
 
 def _free_port():

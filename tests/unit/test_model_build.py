@@ -120,3 +120,50 @@ def test_iou_and_mae_metrics_on_known_arrays_with_weights():
     mae.update_state(y, p, sample_weight=np.array([1, 1, 0], np.float32))
     assert float(mae.result()) == pytest.approx(((0.1 + 0.8 + 0.7 + 0.1) / 4 + 0) / 2, abs=1e-6)
 
+
+
+def test_loss_of_a_padded_batch_is_the_loss_of_its_real_examples():
+    """The last validation batch is padded with weight-0 blanks (model/data.py): the loss must
+    be the mean over the real examples, not sum / batch size (Keras' default reduction)."""
+    loss = losses.BceDiceLoss()
+    k, blanks = 3, 2
+    y = _soft_target(seed=1, n=k)
+    p = np.clip(_soft_target(seed=2, n=k), 0.05, 0.95)
+    alone = float(loss(y, p))
+    y_pad = np.concatenate([y, np.zeros((blanks,) + y.shape[1:], np.float32)])
+    p_pad = np.concatenate([p, np.full((blanks,) + p.shape[1:], 0.5, np.float32)])
+    weights = np.array([1.0] * k + [0.0] * blanks, np.float32)
+    assert float(loss(y_pad, p_pad, sample_weight=weights)) == pytest.approx(alone, rel=1e-6)
+    assert float(loss(y, p, sample_weight=np.ones(k, np.float32))) == pytest.approx(alone, rel=1e-6)
+    # No weights (training): the plain batch mean, as with Keras' default reduction.
+    per_image = losses.BceDiceLoss(reduction="none")(y_pad, p_pad)
+    default = losses.BceDiceLoss(reduction="sum_over_batch_size")(y_pad, p_pad)
+    assert float(loss(y_pad, p_pad)) == pytest.approx(float(np.mean(per_image)), rel=1e-6)
+    assert float(loss(y_pad, p_pad)) == pytest.approx(float(default), rel=1e-6)
+    # The config round-trips with the reduction.
+    assert losses.BceDiceLoss.from_config(loss.get_config()).reduction == "mean_with_sample_weight"
+
+
+def test_val_loss_over_padded_batches_is_the_mean_over_real_examples():
+    """Over a whole evaluation, a padded last batch counts for its real examples only (Keras'
+    test_step weighs each batch's loss by the batch size; model.train reweighs it)."""
+    from model import train
+
+    model = build_model(ModelConfig(image_size=32, base_filters=4))
+    model.compile(optimizer="adam", loss=losses.make_loss(), metrics=losses.make_metrics())
+    train._weigh_val_loss_by_sample_weight(model)
+    rng = np.random.default_rng(0)
+    n, batch = 6, 4                                   # batches of 4 real, then 2 real + 2 blank
+    x = rng.standard_normal((n, 32, 32, 3)).astype(np.float32)
+    y = _soft_target(seed=3, n=n, size=32)
+    pad = 8 - n
+    x_pad = np.concatenate([x, np.zeros((pad, 32, 32, 3), np.float32)])
+    y_pad = np.concatenate([y, np.zeros((pad, 32, 32, 1), np.float32)])
+    w_pad = np.array([1.0] * n + [0.0] * pad, np.float32)
+    got = model.evaluate(x_pad, y_pad, sample_weight=w_pad, batch_size=batch, verbose=0,
+                         return_dict=True)
+    per_image = np.asarray(losses.BceDiceLoss(reduction="none")(y, model(x, training=False)))
+    assert got["loss"] == pytest.approx(float(per_image.mean()), rel=1e-5)
+    # Unweighted evaluation is Keras' plain mean over the batches, as before.
+    plain = model.evaluate(x, y, batch_size=n, verbose=0, return_dict=True)
+    assert plain["loss"] == pytest.approx(float(per_image.mean()), rel=1e-5)
