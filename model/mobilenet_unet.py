@@ -38,6 +38,7 @@ def build_mobilenet_unet(config) -> keras.Model:
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = momentum
+            layer.synchronized = True  # as in unet.conv_bn_relu
     features = keras.Model(
         encoder.input,
         [encoder.get_layer(name).output for name in SKIP_LAYERS + (BOTTLENECK_LAYER,)],

@@ -69,7 +69,9 @@ def check_model_config(architecture: str, image_size: int, base_filters: int,
 def conv_bn_relu(x, filters: int, momentum: float, name: str, kernel_size: int = 3):
     x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False,
                       kernel_initializer="he_normal", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    # synchronized: batch statistics over all replicas, so every replica's moving averages are
+    # the same, and what validation reports is what the saved (exported) weights do.
+    x = layers.BatchNormalization(momentum=momentum, synchronized=True, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
