@@ -86,7 +86,7 @@ from PIL import Image, ImageDraw, ImageFont
 from model import export, metrics, schema
 from pipelines import fileio, imaging
 from pipelines.inference import LoadedModel, SavedModelHandler
-from pipelines.options import job_view, make_pipeline, run_job_cli
+from pipelines.options import job_view, make_pipeline, require_reachable, run_job_cli
 
 NAMESPACE = "evaluate"
 MODEL_SCORER = "model"
@@ -973,6 +973,8 @@ def run(argv=None) -> dict:
     """Runs the job; returns the metrics.json document it wrote."""
     options = PipelineOptions(argv)
     config = Config.from_options(job_view(options, EvaluateOptions))
+    require_reachable(options, [config.report_dir, config.data_dir, config.model,
+                                config.pred_dir, config.gt_dir], EvaluateError)
     matching = None
     if config.mode == MODE_MODEL:
         context = check_model_inputs(config)

@@ -111,3 +111,15 @@ def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=Non
     if result and summarize:  # a --dry_run returns nothing to summarise
         print(json.dumps(summarize(result)))
     return 0
+
+
+def require_reachable(options: PipelineOptions, paths, error=ValueError) -> None:
+    """Workers on other machines can't reach this machine's files: refuse local paths there."""
+    if shares_local_disk(options):
+        return
+    from pipelines.fileio import is_gcs
+
+    local = [p for p in paths if p and not is_gcs(p)]
+    if local:
+        raise error(f"workers on other machines can't reach the local path {local[0]}: "
+                    "use gs:// paths with this runner")

@@ -49,7 +49,8 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 from model import schema, transform
 from pipelines import fileio, imaging, sources, tfrecord
 from pipelines.analysis import AnalyzeNormalization
-from pipelines.options import job_view, make_pipeline, run_job_cli, shares_local_disk
+from pipelines.options import (job_view, make_pipeline, require_reachable, run_job_cli,
+                               shares_local_disk)
 
 SKIP_REASONS = ("noncam", "duplicate")  # left out on purpose; every other reason is a rejection
 SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2}  # which copy of a duplicate survives
@@ -588,11 +589,7 @@ def run(argv=None) -> dict:
         if not temp_dir:
             raise ValueError("--temp_location (a gs:// folder the workers share) is required "
                              "when the workers run on other machines")
-        unreachable = [p for p in [config.output_dir] + [s.path for s in config.sources]
-                       if not fileio.is_gcs(p)]
-        if unreachable:
-            raise ValueError(f"workers on other machines can't reach the local path "
-                             f"{unreachable[0]}: use gs:// paths with this runner")
+        require_reachable(options, [config.output_dir] + [s.path for s in config.sources])
     dry_run = options.view_as(TestOptions).dry_run
     if dry_run:
         # tf.Transform makes its temp folders while the graph is built; a dry run only builds.

@@ -705,6 +705,8 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     options = PipelineOptions(argv)
     opts = pipeline_options.job_view(options, RemoveBackgroundOptions)
     cfg = _auto_threads(options, resolve_config(opts))
+    pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
+                                       JobError)
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
     result = pipeline.run()

@@ -4,6 +4,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pipelines import evaluate, fileio
@@ -59,6 +60,14 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     assert pipeline.run() is not None
     labels = {t.full_label for t in pipeline.transforms_stack[0].parts}
     assert {"Read", "Model", "Report"} <= labels
-    # The command itself: builds, runs nothing, writes nothing.
-    assert evaluate.run(argv) == {}
+    # The command itself refuses paths the workers can't reach...
+    with pytest.raises(evaluate.EvaluateError, match="can't reach the local path"):
+        evaluate.run(argv)
+    # ... and with everything on gs:// builds, runs nothing, writes nothing.
+    from tests.integration.test_preprocess_gcs import _upload_tree
+
+    _upload_tree(str(out), f"{gcs_bucket}/data")
+    _upload_tree(model_dir, f"{gcs_bucket}/export")
+    remote = ["--data_dir", f"{gcs_bucket}/data", "--model", f"{gcs_bucket}/export"] + argv[4:]
+    assert evaluate.run(remote) == {}
     assert fileio.list_files(f"{gcs_bucket}/report") == []

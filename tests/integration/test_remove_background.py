@@ -427,10 +427,18 @@ def test_job_builds_for_dataflow_offline(gcs_bucket, tmp_path, model_dir):
     src = tmp_path / "in"
     _small_set(src, count=1)
     setup_py = os.path.join(ROOT, "setup.py")
-    result = rb.run(["--input", str(src), "--output_dir", f"{gcs_bucket}/out", "--model",
-                     model_dir, "--runner", "DataflowRunner", "--dry_run=True", "--project",
-                     "cutout-test", "--region", "europe-west4", "--temp_location",
-                     f"{gcs_bucket}/tmp", "--setup_file", setup_py])
+    dataflow = ["--runner", "DataflowRunner", "--dry_run=True", "--project", "cutout-test",
+                "--region", "europe-west4", "--temp_location", f"{gcs_bucket}/tmp",
+                "--setup_file", setup_py]
+    with pytest.raises(rb.JobError, match="can't reach the local path"):
+        rb.run(["--input", str(src), "--output_dir", f"{gcs_bucket}/out", "--model", model_dir]
+               + dataflow)
+    from tests.integration.test_preprocess_gcs import _upload_tree
+
+    _upload_tree(str(src), f"{gcs_bucket}/in")
+    _upload_tree(model_dir, f"{gcs_bucket}/export")
+    result = rb.run(["--input", f"{gcs_bucket}/in", "--output_dir", f"{gcs_bucket}/out",
+                     "--model", f"{gcs_bucket}/export"] + dataflow)
     assert result is None
     assert fileio.list_files(f"{gcs_bucket}/out") == []
 
