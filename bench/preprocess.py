@@ -19,7 +19,6 @@ import io
 import json
 import multiprocessing
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pipelines import imaging, preprocess, sources, synthetic, tfrecord  # noqa: E402
+from pipelines import preprocess, synthetic, tfrecord  # noqa: E402
 
 
 def make_archive(path: str, count: int, seed: int = 0) -> None:

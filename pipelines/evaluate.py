@@ -73,7 +73,7 @@ import logging
 import posixpath
 import struct
 import sys
-from typing import Any, Iterable, NamedTuple, Optional, Sequence
+from typing import Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np

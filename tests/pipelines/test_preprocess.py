@@ -1,10 +1,8 @@
 """The preprocess job over the synthetic archives: conservation, quirks, splits, dedup, outputs."""
 import glob
-import gzip
 import io
 import json
 import os
-import shutil
 import zipfile
 
 import numpy as np
@@ -205,7 +203,7 @@ def test_refuses_a_non_empty_output_and_bad_options(synthetic_raw, preprocessed,
     with pytest.raises(ValueError, match="unknown kind"):
         preprocess.run(["--source", "imagenet=/x", "--output_dir", str(tmp_path / "o")])
     with pytest.raises(ValueError, match="does not exist"):
-        preprocess.run(["--source", f"folder=/no/such/folder", "--output_dir", str(tmp_path / "o")])
+        preprocess.run(["--source", "folder=/no/such/folder", "--output_dir", str(tmp_path / "o")])
     with pytest.raises(ValueError, match="share the name"):
         preprocess.run(["--source", f"folder={raw}", "--source", f"folder={raw}/photos",
                         "--output_dir", str(tmp_path / "o")])

@@ -1,6 +1,5 @@
 """pipelines.synthetic: the stand-in datasets have the published layouts, the quirks, and agree
 with their own masks; output is byte-identical for a seed."""
-import gzip
 import io
 import os
 import re
