@@ -56,8 +56,8 @@ def write_data_dir(out_dir: str, image_size: int, images: int, seed: int = 0) ->
         with gzip.open(os.path.join(out_dir, split, f"{split}-00000-of-00001.tfrecord.gz"),
                        "wb") as f:
             f.write(b"".join(records))
-    analysis.write_transform_from_stats(stats, os.path.join(out_dir, "transform"))
-    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+    analysis.write_transform_from_stats(stats, os.path.join(out_dir, schema.TRANSFORM_DIR))
+    with open(os.path.join(out_dir, schema.MANIFEST_FILE), "w") as f:
         json.dump({"schema_version": schema.SCHEMA_VERSION, "image_size": image_size,
                    "counts": {"train": images}}, f)
 
@@ -77,7 +77,7 @@ def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
     from model import data, losses, transform, unet
 
     info = data.inspect_data_dir(data_dir)
-    mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
+    mean, std = transform.load_normalization(os.path.join(data_dir, schema.TRANSFORM_DIR))
     ds = data.make_train_dataset(info.shards["train"], info.image_size, batch, mean, std,
                                  threads=threads)
     it = iter(ds)

@@ -37,8 +37,6 @@ import struct
 
 from model import schema
 
-MANIFEST = "manifest.json"
-TRANSFORM_DIR = "transform"
 TRAIN, VAL = "train", "val"
 DEFAULT_SHUFFLE_BUFFER = 512      # serialized (compressed) records: ~30 KB each at 256 px
 DEFAULT_MAX_ZOOM = 1.3
@@ -118,7 +116,7 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
     if not gfile.isdir(data_dir) or not gfile.listdir(data_dir):
         raise DataError(f"data dir {data_dir} is empty or not a folder "
                         f"(run pipelines.preprocess first)")
-    manifest_path = os.path.join(data_dir, MANIFEST)
+    manifest_path = os.path.join(data_dir, schema.MANIFEST_FILE)
     if not gfile.exists(manifest_path):
         raise DataError(f"{manifest_path} is missing: {data_dir} is not a pipelines.preprocess "
                         f"output (or the run did not finish)")
@@ -134,8 +132,8 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
     image_size = manifest.get(schema.IMAGE_SIZE)
     if not isinstance(image_size, int) or image_size <= 0:
         raise DataError(f"{manifest_path} has no valid image_size (got {image_size!r})")
-    if not gfile.exists(os.path.join(data_dir, TRANSFORM_DIR)):
-        raise DataError(f"{data_dir}/{TRANSFORM_DIR}/ (the normalisation analysis) is missing")
+    if not gfile.exists(os.path.join(data_dir, schema.TRANSFORM_DIR)):
+        raise DataError(f"{data_dir}/{schema.TRANSFORM_DIR}/ (the normalisation analysis) is missing")
     shards = {}
     for split in splits:
         files = list_shards(data_dir, split)

@@ -101,13 +101,19 @@ def export_model(keras_model, export_dir: str, image_size: int, mean, std,
     return export_dir
 
 
-def read_metadata(export_dir: str) -> dict:
-    """The export's metadata (image size, normalisation), read through Beam's FileSystems so a
-    gs:// export works wherever the pipelines run."""
-    from apache_beam.io.filesystems import FileSystems
+def read_metadata(export_dir: str, read_bytes=None) -> dict:
+    """The export's metadata (image size, normalisation). `read_bytes(path) -> bytes` reads it;
+    the pipelines pass their own (Beam's FileSystems, so a gs:// export works wherever they run,
+    emulator included); the default is tf.io.gfile, which keeps Beam out of `model/`."""
+    path = export_dir.rstrip("/") + "/" + METADATA_FILE
+    if read_bytes is None:
+        import tensorflow as tf
 
-    with FileSystems.open(export_dir.rstrip("/") + "/" + METADATA_FILE) as f:
-        return json.loads(f.read().decode("utf-8"))
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = f.read()
+    else:
+        data = read_bytes(path)
+    return json.loads(data.decode("utf-8"))
 
 
 def load_export(export_dir: str):

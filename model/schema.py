@@ -27,6 +27,10 @@ INT_FEATURES = (ORIG_HEIGHT, ORIG_WIDTH, IMAGE_SIZE, VERSION)
 SPLITS = ("train", "val", "test")
 SHARD_SUFFIX = ".tfrecord.gz"
 
+# The data folder's contract: OUT/manifest.json and the tf.Transform analysis in OUT/transform/.
+MANIFEST_FILE = "manifest.json"
+TRANSFORM_DIR = "transform"
+
 
 def shard_pattern(data_dir: str, split: str) -> str:
     return f"{data_dir.rstrip('/')}/{split}/*{SHARD_SUFFIX}"

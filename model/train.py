@@ -63,7 +63,7 @@ import sys
 import time
 
 from model import data as data_lib
-from model import unet
+from model import schema, unet
 
 log = logging.getLogger("model.train")
 
@@ -714,7 +714,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
     metrics_path = _join(config.model_dir, METRICS_FILE)
     if chief:
         gfile.makedirs(checkpoints)
-    mean, std = transform.load_normalization(_join(config.data_dir, data_lib.TRANSFORM_DIR))
+    mean, std = transform.load_normalization(_join(config.data_dir, schema.TRANSFORM_DIR))
     n_train = data_lib.count_records(info.shards[data_lib.TRAIN])
     n_val = data_lib.count_records(info.shards[data_lib.VAL])
     steps_per_epoch = max(1, math.ceil(n_train / global_batch))

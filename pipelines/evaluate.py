@@ -879,7 +879,7 @@ def check_model_inputs(config: Config) -> dict:
     if not fileio.is_dir(data_dir):
         raise EvaluateError(f"data dir {data_dir} does not exist or is empty "
                             "(run pipelines.preprocess first)")
-    manifest_path = fileio.join(data_dir, "manifest.json")
+    manifest_path = fileio.join(data_dir, schema.MANIFEST_FILE)
     if not fileio.exists(manifest_path):
         raise EvaluateError(f"{manifest_path} is missing: {data_dir} is not a finished "
                             "pipelines.preprocess output")
@@ -901,7 +901,7 @@ def check_model_inputs(config: Config) -> dict:
         if not fileio.exists(fileio.join(model, name)):
             raise EvaluateError(f"{model} is not a model export ({name} is missing): give "
                                 "MODEL/export as written by model.train / model.export")
-    model_size = int(export.read_metadata(model)["image_size"])
+    model_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
     resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
                   + ("" if model_size == image_size else
                      f" (the model's input is {model_size}x{model_size}: images were resized "

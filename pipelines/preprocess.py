@@ -444,10 +444,9 @@ class _WriteManifest(beam.DoFn):
             "ignored_files": dict(sorted(ignored.items())),
             "quirks": dict(sorted(quirks.items())),
             "shards": shard_files,
-            "transform_dir": "transform",
             "options": self._config.as_dict(),
         }
-        path = fileio.join(self._config.output_dir, "manifest.json")
+        path = fileio.join(self._config.output_dir, schema.MANIFEST_FILE)
         fileio.write_bytes(path, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"),
                            mime_type="application/json")
         yield manifest
@@ -550,7 +549,7 @@ class Preprocess(beam.PTransform):
                              | "TrainStats" >> beam.FlatMap(
                                  lambda e: [e.stats] if e.stats is not None else [])
                              | "Analyze" >> AnalyzeNormalization(
-                                 fileio.join(config.output_dir, "transform"),
+                                 fileio.join(config.output_dir, schema.TRANSFORM_DIR),
                                  temp_dir=self._temp_dir, local_runner=self._local_runner))
         tallies = (examples, rejects, paired["ignored"]) | "Tally" >> Tally()
         return (specs.pipeline
@@ -598,7 +597,7 @@ def run(argv=None) -> dict:
         build(pipeline, config, local_runner=local, temp_dir=temp_dir)
     if dry_run:
         return {}
-    manifest = json.loads(fileio.read_bytes(fileio.join(config.output_dir, "manifest.json")))
+    manifest = json.loads(fileio.read_bytes(fileio.join(config.output_dir, schema.MANIFEST_FILE)))
     logging.info("preprocess: %s written, %s rejected, %s skipped", manifest["totals"],
                  manifest["rejected"], manifest["skipped"])
     return manifest

@@ -231,7 +231,7 @@ def resolve_config(opts) -> JobConfig:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model)
     try:
-        image_size = int(export.read_metadata(model)["image_size"])
+        image_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
     except Exception as e:
         hint = ""
         if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
