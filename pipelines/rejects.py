@@ -1,0 +1,200 @@
+"""One failure vocabulary for every job: what a reject is, the reasons, and how rejects are written.
+
+- `Rejected(reason, detail)`: "this entry is rejected, with this reason". Raised by the per-entry
+  steps (decoding, naming, reading); a DoFn turns it into a record on its dead-letter output.
+- `record(source, path, reason, detail)`: the reject record every job writes, one JSON object a
+  line: `source`, `path`, `reason`, `detail` (+ job-specific extras). The reason must be one of
+  `REASONS`, so the README's table (tested against this module) can't drift from the code.
+- `JobError`: "this job can't run" (bad options, missing inputs, a destination it may not write):
+  every `main` turns it into one line on stderr and exit status 2, before any work.
+- `WriteRejects`: records -> `FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl`, written by the workers in
+  parallel (no worker gathers every reject), each shard's lines sorted, each file atomic, names
+  fixed by the shard count, so a re-run replaces every file of the run before it.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Iterable
+
+# reason -> what it means. Grouped by where it arises; a job uses the reasons its inputs can meet.
+REASONS = {
+    # Reading an entry (every job)
+    "empty_file": "the file has no bytes",
+    "too_large": "the file (or archive member) is larger than --max_file_bytes",
+    "not_a_regular_file": "a FIFO, device, socket or folder where a file was expected",
+    "broken_link": "a symbolic link whose target is missing, or a link loop",
+    "link_member": "a symbolic or hard link, FIFO or device inside a tar archive",
+    "unencodable_name": "the file name is not valid UTF-8",
+    "read_failed": "the file could not be read",
+    # Decoding an image or mask
+    "not_an_image": "not an image format Pillow can read",
+    "undecodable": "the image is truncated or corrupt",
+    "too_many_pixels": "more pixels than --max_pixels (a decompression bomb)",
+    # Preprocess: pairing and validation
+    "no_mask": "an image with no mask",
+    "mask_without_image": "a mask with no image",
+    "ambiguous_stem": "two images share a stem in one folder; the first was used",
+    "ambiguous_mask": "two masks share a stem in one folder; the first was used",
+    "outside_layout": "an image outside the dataset layout's folders",
+    "mask_size_mismatch": "the mask's aspect ratio differs from the image's",
+    "bad_mask_values": "mask values outside what the dataset's encoding allows",
+    "noncam": "skipped on purpose: a COD-10K NonCAM image (--keep_noncam keeps them)",
+    "duplicate": "skipped on purpose: a byte-identical copy of an image kept elsewhere",
+    # Background removal: naming and planning
+    "unsafe_name": "a relative name with '..', an absolute part or a control character",
+    "unsafe_path": "the output would resolve outside the output folder",
+    "name_too_long": "a name component or path longer than the filesystem allows",
+    "bad_name": "the input's name can't be turned into an output name",
+    "outside_input_root": "the input does not lie under --input_root",
+    "inside_output_dir": "the input lies inside the output folder",
+    "reserved_output_name": "the output name would start with '_' at the top (bookkeeping)",
+    "output_name_collision": "two inputs map to one output name (x.jpg and x.png)",
+    "duplicate_input": "listed more than once; done once",
+    "inference_failed": "the model failed on the batch holding this input",
+    "write_failed": "the output could not be written",
+    # Evaluate
+    "unparseable_example": "a shard record that is not a valid example",
+    "incomplete_example": "an example missing a required feature",
+    "prediction_not_finite": "the model's prediction holds NaN or infinity",
+    "scoring_failed": "a metric failed on this image",
+    "missing_prediction": "a ground truth with no prediction",
+    "unmatched_prediction": "a prediction with no ground truth",
+    "size_mismatch": "prediction and ground truth differ in size",
+    "ignored_prediction": "a second prediction for one ground truth; the preferred one was used",
+    "ignored_ground_truth": "a second ground truth for one stem; the first was used",
+    "gt_not_grayscale": "a ground truth whose colour channels differ (a colour mask)",
+    "no_alpha": "a cut-out composited onto a colour: it has no alpha to score",
+}
+
+
+class Rejected(ValueError):
+    """This entry is rejected, with this reason (a key of REASONS) and a human detail."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        if reason not in REASONS:
+            raise KeyError(f"unknown reject reason {reason!r}: add it to pipelines.rejects.REASONS")
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class JobError(ValueError):
+    """This job can't run: one line for the user, exit status 2, before any work."""
+
+
+def record(source: str, path: str, reason: str, detail: str = "", **extra) -> dict:
+    """A reject record. `path` may hold surrogate escapes (an undecodable local name)."""
+    if reason not in REASONS:
+        raise KeyError(f"unknown reject reason {reason!r}: add it to pipelines.rejects.REASONS")
+    return {"source": source, "path": path, "reason": reason, "detail": detail, **extra}
+
+
+def from_exception(source: str, path: str, error: BaseException, default_reason: str,
+                   **extra) -> dict:
+    """A failure as a record: a Rejected keeps its reason and detail; anything else is
+    `default_reason` with the exception's type and text."""
+    if isinstance(error, Rejected):
+        return record(source, path, error.reason, error.detail, **extra)
+    return record(source, path, default_reason, f"{type(error).__name__}: {error}", **extra)
+
+
+def _printable(value):
+    """Surrogate escapes (undecodable file names) as backslash escapes, so JSON stays UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(v) for v in value]
+    return value
+
+
+def json_line(rec: dict) -> str:
+    """One record as one JSON line (sorted keys: the files are byte-identical across runs)."""
+    return json.dumps(_printable(rec), sort_keys=True)
+
+
+def shard_of(line: str, num_shards: int) -> int:
+    """A stable shard for a line (crc32: the same on every worker and every run)."""
+    return zlib.crc32(line.encode("utf-8")) % num_shards
+
+
+def shard_name(prefix: str, index: int, num_shards: int) -> str:
+    return f"{prefix}-{index:05d}-of-{num_shards:05d}.jsonl"
+
+
+def shard_text(lines: Iterable[str]) -> bytes:
+    return "".join(line + "\n" for line in sorted(lines)).encode("utf-8")
+
+
+def count_by_reason(records: Iterable[dict]) -> dict:
+    counts: dict = {}
+    for r in records:
+        counts[r["reason"]] = counts.get(r["reason"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def reasons_table() -> str:
+    """The README's table of reasons (a test keeps the README equal to it)."""
+    rows = ["| reason | meaning |", "|---|---|"]
+    rows += [f"| `{name}` | {meaning} |" for name, meaning in REASONS.items()]
+    return "\n".join(rows)
+
+
+# --- Beam: sharded, streaming writer ---------------------------------------------------------
+# Imported lazily so the pure parts above serve `pipelines.cutout` without loading Beam.
+
+def WriteRejects(folder: str, num_shards: int = 1, prefix: str = "rejected"):  # noqa: N802
+    """records -> FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl; returns a PCollection of the paths written.
+
+    Every one of the `num_shards` files is written, empty ones too, so a re-run with the same
+    count replaces each file of the run before it; files of another count are removed after the
+    new ones exist. Lines go to a shard by a hash of the line, so no worker holds more than its
+    shard; each file is written whole and renamed into place (fileio.write_bytes)."""
+    import apache_beam as beam
+
+    class _WriteShard(beam.DoFn):
+        def process(self, element):
+            from pipelines import fileio
+
+            index, lines = element
+            path = fileio.join(folder, shard_name(prefix, index, num_shards))
+            fileio.write_bytes(path, shard_text(lines), mime_type="application/x-ndjson")
+            yield path
+
+    class _RemoveStale(beam.DoFn):
+        def process(self, _, written):
+            from apache_beam.io.filesystems import FileSystems
+
+            from pipelines import fileio
+
+            keep = set(written)
+            pattern = fileio.join(fileio.escape_glob(folder), f"{prefix}-*-of-*.jsonl")
+            stale = [path for path, _ in fileio.match(pattern) if path not in keep]
+            if stale:
+                FileSystems.delete(stale)
+            yield from sorted(written)
+
+    class _Write(beam.PTransform):
+        def expand(self, records):
+            lines = (records
+                     | "Line" >> beam.Map(json_line)
+                     | "Key" >> beam.Map(lambda line: (shard_of(line, num_shards), line)))
+            every = (records.pipeline
+                     | "Shards" >> beam.Create([(i, None) for i in range(num_shards)],
+                                               reshuffle=False))
+            written = ((lines, every)
+                       | "Merge" >> beam.Flatten()
+                       | "Group" >> beam.GroupByKey()
+                       | "Drop" >> beam.MapTuple(lambda i, ls: (i, [x for x in ls if x is not None]))
+                       | "Write" >> beam.ParDo(_WriteShard()))
+            return (records.pipeline
+                    | "Once" >> beam.Create([None], reshuffle=False)
+                    | "Stale" >> beam.ParDo(_RemoveStale(), beam.pvalue.AsList(written)))
+
+    return _Write()
