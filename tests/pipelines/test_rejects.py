@@ -34,7 +34,8 @@ def test_json_line_keeps_undecodable_names_readable():
 
 
 def _write(records, folder, shards):
-    with TestPipeline(runner=fn_runner.FnApiRunner())  # local, never Prism as p:
+    # FnApiRunner: local and offline (the DirectRunner would try to fetch Prism first).
+    with TestPipeline(runner=fn_runner.FnApiRunner()) as p:
         _ = p | beam.Create(records) | rejects.WriteRejects(str(folder), shards)
 
 
