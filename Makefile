@@ -18,7 +18,9 @@ install: $(STAMP)
 $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==24.3.1
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	# compat mode: a path in a .pth file, so the project's packages win over a `model/` folder
+	# in the current directory (the default editable finder loses to it; see STACK.md).
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]' --config-settings editable_mode=compat
 	$(PY) -m pip check
 	touch $(STAMP)
 

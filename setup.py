@@ -47,4 +47,7 @@ setuptools.setup(
     python_requires=">=3.10,<3.13",
     install_requires=RUNTIME_PINS,
     extras_require={"test": TEST_PINS},
+    # One command for every job (`cutout preprocess|train|remove|evaluate|one`); a console script
+    # also never lets a `model/` folder in the current directory shadow the project's package.
+    entry_points={"console_scripts": ["cutout = pipelines.cli:main"]},
 )

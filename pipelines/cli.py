@@ -1,0 +1,56 @@
+"""`cutout`: one command for every job (the console script setup.py installs).
+
+    cutout preprocess --source p3m10k=P3M-10k.zip --output_dir OUT
+    cutout train      --data_dir OUT --model_dir MODEL
+    cutout remove     --input photos/ --output_dir cutouts/ --model MODEL/export
+    cutout evaluate   --data_dir OUT --model MODEL/export --split test --report_dir R
+    cutout one        photo.jpg photo.png --model MODEL/export
+
+Each subcommand runs the same `main` as `python -m <module>`, with the same flags and help
+(`cutout remove --help`). `--verbose` anywhere shows the native libraries' start-up notices,
+which are filtered out by default (model/console.py). A console script never puts the current
+folder first on sys.path, so a user's own `model/` folder there can't shadow the project.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from model import console
+
+# subcommand -> (module, one line of help). Modules are imported only when their job runs.
+COMMANDS = {
+    "preprocess": ("pipelines.preprocess", "raw dataset archives -> TFRecord shards + analysis"),
+    "train": ("model.train", "shards -> a trained, exported model (MirroredStrategy)"),
+    "remove": ("pipelines.remove_background", "a collection of images -> cut-outs (Beam)"),
+    "evaluate": ("pipelines.evaluate", "score a model, or any tool's masks, with the field's metrics"),
+    "one": ("pipelines.cutout", "one image's background removed, without Beam"),
+}
+
+
+def usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: cutout COMMAND [flags]   (cutout COMMAND --help for its flags)", "",
+             "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "--verbose shows the native libraries' start-up notices."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"cutout: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    console.quiet(console.wants_verbose(rest))
+    module = importlib.import_module(COMMANDS[command][0])
+    status = module.main(console.strip_verbose(rest))
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
