@@ -220,6 +220,17 @@ class PeopleSegmentation(Layout):
         return hash_split(key, val_fraction, test_fraction)
 
 
+def read_split_list(data: bytes, split: str) -> dict:
+    """A split list's bytes (whitespace-separated stems or file names, folders allowed) ->
+    {stem: split}, the `listed` that `split_for` takes."""
+    return {_listed_stem(entry): split for entry in data.decode("utf-8", "replace").split()}
+
+
+def _listed_stem(entry: str) -> str:
+    base = entry.strip().rsplit("/", 1)[-1]
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
 class ImageMaskFolder(Layout):
     """Any images/ + masks/ pair of folders, matched by stem. Masks may be 0/1, 0/255 or soft
     alpha (0/1 is detected); splits are drawn from a hash of the key. A source may hold several

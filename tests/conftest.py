@@ -115,17 +115,11 @@ def synthetic_raw(tmp_path_factory):
     return folder, written
 
 
-def preprocess_args(raw_folder, out_dir, image_size=48, extra=()):
-    return ["--source", f"p3m10k={raw_folder}/P3M-10k.zip",
-            "--source", f"cod10k={raw_folder}/COD10K-v3.tar.gz",
-            "--source", f"people_seg={raw_folder}/people_segmentation",
-            "--output_dir", str(out_dir), "--image_size", str(image_size), *extra]
-
-
 @pytest.fixture(scope="session")
 def preprocessed(synthetic_raw, tmp_path_factory):
     """One real run of the preprocess job over the synthetic archives: (OUT folder, manifest)."""
     from pipelines import preprocess
+    from tests.cutout_support import preprocess_args
 
     raw, _ = synthetic_raw
     out = tmp_path_factory.mktemp("preprocessed") / "out"

@@ -74,3 +74,55 @@ def write(path, data: bytes) -> str:
     with open(path, "wb") as f:
         f.write(data)
     return path
+
+
+# --- Preprocess: its arguments over the synthetic archives, and readers of what it wrote. ---
+
+def preprocess_args(raw_folder, out_dir, image_size=48, extra=()) -> list:
+    """`pipelines.preprocess` arguments over the three synthetic sources in `raw_folder`."""
+    return ["--source", f"p3m10k={raw_folder}/P3M-10k.zip",
+            "--source", f"cod10k={raw_folder}/COD10K-v3.tar.gz",
+            "--source", f"people_seg={raw_folder}/people_segmentation",
+            "--output_dir", str(out_dir), "--image_size", str(image_size), *extra]
+
+
+def read_examples(out) -> dict:
+    """Every example in OUT's shards: {key: (split, {feature: value})}; a key twice fails."""
+    import glob
+
+    import tensorflow as tf
+
+    from model import schema
+
+    found = {}
+    for split in schema.SPLITS:
+        for path in sorted(glob.glob(schema.shard_pattern(str(out), split))):
+            for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+                ex = tf.io.parse_single_example(raw, schema.feature_spec())
+                key = ex["key"].numpy().decode()
+                assert key not in found, f"{key} written twice"
+                found[key] = (split, {k: v.numpy() for k, v in ex.items()})
+    return found
+
+
+def read_rejects(out) -> list:
+    """Every line of OUT/rejected/*.jsonl, parsed."""
+    import glob
+    import json
+
+    lines = []
+    for path in glob.glob(os.path.join(out, "rejected", "*.jsonl")):
+        lines += [json.loads(line) for line in open(path) if line.strip()]
+    return lines
+
+
+def upload_tree(local_root, gcs_root) -> None:
+    """Copies a local folder to gs:// (the emulator), keeping relative paths."""
+    from pipelines import fileio
+
+    for folder, _, names in os.walk(local_root):
+        for name in names:
+            full = os.path.join(folder, name)
+            rel = os.path.relpath(full, local_root).replace(os.sep, "/")
+            with open(full, "rb") as f:
+                fileio.write_bytes(f"{gcs_root}/{rel}", f.read())

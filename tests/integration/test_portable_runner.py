@@ -2,7 +2,7 @@
 LOOPBACK workers: no downloads) gives the same outputs as on the local runner."""
 import json
 
-from tests.pipelines.test_preprocess import read_examples, read_rejects
+from tests.cutout_support import read_examples, read_rejects
 
 PORTABLE = ["--runner", "PortableRunner", "--job_endpoint", "embed",
             "--environment_type", "LOOPBACK"]
@@ -10,7 +10,7 @@ PORTABLE = ["--runner", "PortableRunner", "--job_endpoint", "embed",
 
 def test_preprocess_same_outputs_on_portable_runner(synthetic_raw, preprocessed, tmp_path):
     from pipelines import preprocess
-    from tests.conftest import preprocess_args
+    from tests.cutout_support import preprocess_args
 
     raw, _ = synthetic_raw
     out, manifest = preprocessed

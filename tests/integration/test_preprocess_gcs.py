@@ -6,21 +6,13 @@ import os
 import pytest
 
 from pipelines import fileio, preprocess
-
-
-def _upload_tree(local_root, gcs_root):
-    for folder, _, names in os.walk(local_root):
-        for name in names:
-            full = os.path.join(folder, name)
-            rel = os.path.relpath(full, local_root).replace(os.sep, "/")
-            with open(full, "rb") as f:
-                fileio.write_bytes(f"{gcs_root}/{rel}", f.read())
+from tests.cutout_support import upload_tree
 
 
 def test_gcs_sources_and_output(synthetic_raw, preprocessed, gcs_bucket):
     raw, _ = synthetic_raw
     _, local_manifest = preprocessed
-    _upload_tree(raw / "people_segmentation", f"{gcs_bucket}/raw/people_segmentation")
+    upload_tree(raw / "people_segmentation", f"{gcs_bucket}/raw/people_segmentation")
     with open(raw / "P3M-10k.zip", "rb") as f:
         fileio.write_bytes(f"{gcs_bucket}/raw/P3M-10k.zip", f.read())
     out = f"{gcs_bucket}/out"

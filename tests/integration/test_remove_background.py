@@ -433,7 +433,7 @@ def test_job_builds_for_dataflow_offline(gcs_bucket, tmp_path, model_dir):
     with pytest.raises(rb.JobError, match="can't reach the local path"):
         rb.run(["--input", str(src), "--output_dir", f"{gcs_bucket}/out", "--model", model_dir]
                + dataflow)
-    from tests.integration.test_preprocess_gcs import _upload_tree
+    from tests.cutout_support import upload_tree as _upload_tree
 
     _upload_tree(str(src), f"{gcs_bucket}/in")
     _upload_tree(model_dir, f"{gcs_bucket}/export")

@@ -1,37 +1,15 @@
 """The preprocess job over the synthetic archives: conservation, quirks, splits, dedup, outputs."""
-import glob
 import io
-import json
 import os
 import zipfile
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from model import schema, transform
 from pipelines import preprocess, sources
-from tests.conftest import preprocess_args
-
-
-def read_examples(out):
-    found = {}
-    for split in schema.SPLITS:
-        for path in sorted(glob.glob(schema.shard_pattern(str(out), split))):
-            for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
-                ex = tf.io.parse_single_example(raw, schema.feature_spec())
-                key = ex["key"].numpy().decode()
-                assert key not in found, f"{key} written twice"
-                found[key] = (split, {k: v.numpy() for k, v in ex.items()})
-    return found
-
-
-def read_rejects(out):
-    lines = []
-    for path in glob.glob(os.path.join(out, "rejected", "*.jsonl")):
-        lines += [json.loads(line) for line in open(path) if line.strip()]
-    return lines
+from tests.cutout_support import preprocess_args, read_examples, read_rejects
 
 
 def input_images(raw):
@@ -245,47 +223,3 @@ def test_generic_folder_source_with_hash_splits(tmp_path):
     assert sorted(r["reason"] for r in read_rejects(tmp_path / "out")) == [
         "mask_without_image", "outside_layout"]
     assert manifest["ignored_files"] == {"not_an_image": 1}
-
-
-def _pair(key, split, image, mask, source="mine"):
-    member = lambda name, data: sources.Member(source, "mem.tar.gz", name, data=data)  # noqa
-    return preprocess.Pair(key=key, source=source, kind="folder", split=split,
-                           image=member(key + ".jpg", image),
-                           mask=member(key + ".png", mask) if mask is not None else None,
-                           empty_mask_allowed=False)
-
-
-def test_make_examples_stage_dedups_and_rejects():
-    """The stage alone, fed by beam.Create: identical bytes keep the test copy, bad input is a
-    reject with its reason, nothing is lost."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-    from apache_beam.testing.util import assert_that, equal_to
-
-    from pipelines import synthetic
-    from pipelines.options import make_pipeline
-
-    rng = np.random.default_rng(0)
-    encoded = []
-    for _ in range(2):
-        rgb, alpha = synthetic.render_scene(rng, 40, 60)
-        img, msk = io.BytesIO(), io.BytesIO()
-        Image.fromarray(rgb).save(img, "JPEG")
-        Image.fromarray(alpha).save(msk, "PNG")
-        encoded.append((img.getvalue(), msk.getvalue()))
-    (a, a_mask), (b, b_mask) = encoded
-    pairs = [_pair("mine/images/a", "train", a, a_mask),
-             _pair("mine/images/a_copy", "test", a, a_mask),
-             _pair("mine/images/b", "val", b, b_mask),
-             _pair("mine/images/c", "train", b"\xff\xd8 broken", a_mask),
-             _pair("mine/images/d", "train", b, None)]
-    config = preprocess.Config(sources=(), output_dir="", image_size=32)
-    with make_pipeline(PipelineOptions([])) as p:
-        made = p | beam.Create(pairs, reshuffle=False) | preprocess.MakeExamples(config)
-        assert_that(made["examples"] | "Keys" >> beam.Map(lambda e: (e.key, e.split)),
-                    equal_to([("mine/images/a_copy", "test"), ("mine/images/b", "val")]),
-                    label="Examples")
-        assert_that(made["rejected"] | "Reasons" >> beam.Map(
-                        lambda r: (r["path"].rsplit("/", 1)[-1], r["reason"])),
-                    equal_to([("a.jpg", "duplicate"), ("c.jpg", "not_an_image"),
-                              ("d.jpg", "no_mask")]), label="Rejects")

@@ -51,6 +51,11 @@ def test_people_split_lists_and_hash_fallback():
     assert unlisted == sources.hash_split("people_seg/images/a.jpg", 0.1, 0.1)
 
 
+def test_split_list_entries_are_stems_or_file_names():
+    listed = sources.read_split_list(b"a\r\nimages/b.jpg\n  c.d.png \n\nsub/e\n", "val")
+    assert listed == {"a": "val", "b": "val", "c.d": "val", "e": "val"}
+
+
 def test_hash_split_is_stable_and_near_its_fractions():
     keys = [f"folder/images/{i}.jpg" for i in range(4000)]
     splits = [sources.hash_split(k, 0.1, 0.2) for k in keys]
