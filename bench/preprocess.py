@@ -4,7 +4,7 @@
 
 Prints, from one run on one archive of photo-sized JPEGs (720x960, each unique):
 1. images/s of the pipeline on the local runner with 2 workers (multi-process) against a bare
-   `multiprocessing` pool of 2 processes doing the same per-image work (`preprocess.make_example`)
+   `multiprocessing` pool of 2 processes doing the same per-image work (`examples.make_example`)
    and writing the same gzip TFRecords. Goal: >= 0.85x.
 2. peak memory (max RSS of one in-process run) at N and 4N images. Goal: 4N <= 1.2x N.
 3. the per-image work against the cheapest decode + resize + encode Pillow allows (draft-mode
@@ -32,6 +32,7 @@ from PIL import Image
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from pipelines import preprocess, synthetic, tfrecord  # noqa: E402
+from pipelines.preprocessing import examples, pairing  # noqa: E402
 
 
 def make_archive(path: str, count: int, seed: int = 0) -> None:
@@ -56,10 +57,10 @@ def _pool_work(args):
     with zipfile.ZipFile(archive) as zf:
         image = zf.read(f"bench/images/{name}.jpg")
         mask = zf.read(f"bench/masks/{name}.png")
-    pair = preprocess.Pair(key=f"bench/images/{name}.jpg", source="bench", kind="folder",
+    pair = pairing.Pair(key=f"bench/images/{name}.jpg", source="bench", kind="folder",
                            split="train", image=None, mask=None, empty_mask_allowed=False)
     config = preprocess.Config(sources=(), output_dir="", image_size=size)
-    example, _, _ = preprocess.make_example(pair, image, mask, config, "auto")
+    example, _, _ = examples.make_example(pair, image, mask, config, "auto")
     return example
 
 
@@ -100,11 +101,11 @@ def per_image_costs(archive: str, size: int, samples: int = 60) -> tuple[float, 
         pairs = [(zf.read(f"bench/images/{i:06d}.jpg"), zf.read(f"bench/masks/{i:06d}.png"))
                  for i in range(samples)]
     config = preprocess.Config(sources=(), output_dir="", image_size=size)
-    pair = preprocess.Pair(key="k", source="bench", kind="folder", split="train", image=None,
+    pair = pairing.Pair(key="k", source="bench", kind="folder", split="train", image=None,
                            mask=None, empty_mask_allowed=False)
     start = time.perf_counter()
     for image, mask in pairs:
-        preprocess.make_example(pair, image, mask, config, "auto")
+        examples.make_example(pair, image, mask, config, "auto")
     ours = (time.perf_counter() - start) / samples
     start = time.perf_counter()
     for image, _ in pairs:
