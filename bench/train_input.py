@@ -74,7 +74,7 @@ def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from model import data, losses, transform, unet
+    from model import data, losses, schema, transform, unet
 
     info = data.inspect_data_dir(data_dir)
     mean, std = transform.load_normalization(os.path.join(data_dir, schema.TRANSFORM_DIR))
