@@ -47,7 +47,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from pipelines.scenes import render_objects, render_scene
+from pipelines.scenes import STYLES, render_scene
 from pipelines.synthetic_files import (
     DS_STORE, ORIENTATION_TAG, add_macosx, half_size, inner_edge, jpeg_bytes, png_bytes, sideways,
     trimap, write_folder, write_tar_gz, write_zip)
@@ -123,11 +123,12 @@ def _names(rng: np.random.Generator, n: int, make: Callable[[np.random.Generator
     return out
 
 
+Render = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]  # a scenes.STYLES value
 Files = list[tuple[str, bytes]]  # (path starting with the dataset's top folder, content)
 Quirks = dict[str, list[str]]
 
 
-def _p3m(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
+def _p3m(seed: int, counts: dict[str, int], quirks: Quirks, render: Render) -> Files:
     rng = np.random.default_rng([seed, 1])
     used: set[str] = set()
     hexname = lambda r: "%08x" % int(r.integers(0, 2 ** 32))  # noqa: E731
@@ -142,7 +143,7 @@ def _p3m(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
         base = f"{P3M_ROOT}/{folder}"
         for i, stem in enumerate(_names(rng, counts[split], lambda r: prefix + hexname(r), used)):
             h, w = _size(rng, 240, 640)
-            rgb, alpha, _ = render_objects(rng, h, w)
+            rgb, alpha, _ = render(rng, h, w)
             image_path = f"{base}/{image_dir}/{stem}.jpg"
             mask = alpha
             if split == "train" and i == 0:
@@ -180,7 +181,7 @@ def _p3m(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
     return files
 
 
-def _cod(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
+def _cod(seed: int, counts: dict[str, int], quirks: Quirks, render: Render) -> Files:
     rng = np.random.default_rng([seed, 2])
     files: list[tuple[str, bytes]] = []
     index = 0
@@ -200,7 +201,7 @@ def _cod(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
             items.append((f"COD10K-NonCAM-{cls}-{index}", kind))
         for i, (stem, kind) in enumerate(items):
             h, w = _size(rng, 240, 640)
-            rgb, alpha, inst = render_objects(rng, h, w, camouflage=rng.uniform(0.2, 0.5),
+            rgb, alpha, inst = render(rng, h, w, camouflage=rng.uniform(0.2, 0.5),
                                        objects=None if kind == "cam" else 0)
             binary = np.where(alpha >= 128, 255, 0).astype(np.uint8)
             image_path = f"{base}/Image/{stem}.jpg"
@@ -228,7 +229,7 @@ def _cod(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
     return files
 
 
-def _people(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
+def _people(seed: int, counts: dict[str, int], quirks: Quirks, render: Render) -> Files:
     rng = np.random.default_rng([seed, 3])
     used: set[str] = set()
     files: list[tuple[str, bytes]] = []
@@ -244,7 +245,7 @@ def _people(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
     second_train = lists["train"][1]
     for stem, split in zip(stems, splits):
         h, w = _size(rng, 240, 640)
-        rgb, alpha, _ = render_objects(rng, h, w)
+        rgb, alpha, _ = render(rng, h, w)
         image_path = f"{PEOPLE_ROOT}/images/{stem}.jpg"
         if stem == first["train"]:
             files.append((image_path, b""))
@@ -270,12 +271,12 @@ def _people(seed: int, counts: dict[str, int], quirks: Quirks) -> Files:
 PHOTO_COUNT = 12
 
 
-def _photos(seed: int, quirks: Quirks) -> Files:
+def _photos(seed: int, quirks: Quirks, render: Render) -> Files:
     rng = np.random.default_rng([seed, 4])
     files: list[tuple[str, bytes]] = []
     for i in range(1, PHOTO_COUNT + 1):
         h, w = _size(rng, 300, 900)
-        rgb, _ = render_scene(rng, h, w)
+        rgb = render(rng, h, w)[0]
         if i == 4:
             path = f"{PHOTOS_ROOT}/IMG_{i:04d}.png"
             buf = io.BytesIO()
@@ -294,8 +295,9 @@ def _photos(seed: int, quirks: Quirks) -> Files:
     return files
 
 
-def write_all(output_dir: str, pairs: int = 300, seed: int = 0) -> dict:
-    """Writes the three datasets and the photos folder under `output_dir` (see the runbook).
+def write_all(output_dir: str, pairs: int = 300, seed: int = 0, style: str = "shapes") -> dict:
+    """Writes the three datasets and the photos folder under `output_dir` (see the runbook), with
+    scenes of `style` (a `scenes.STYLES` key: "shapes", the demo's, or "people", photo-like).
 
     Returns {"p3m10k": zip path, "cod10k": tar.gz path, "people_seg": folder, "photos": folder,
     "counts": {source: {split folder: image files written, quirky ones included}, "photos": n},
@@ -305,18 +307,19 @@ def write_all(output_dir: str, pairs: int = 300, seed: int = 0) -> dict:
     """
     if pairs < 1:
         raise ValueError(f"pairs must be positive, got {pairs}")
+    render = STYLES[style]
     os.makedirs(output_dir, exist_ok=True)
     counts = split_counts(pairs)
     quirks: dict[str, list[str]] = {k: [] for k in QUIRK_KEYS}
 
     p3m_zip = os.path.join(output_dir, P3M_ARCHIVE)
-    write_zip(p3m_zip, _p3m(seed, counts["p3m10k"], quirks))
+    write_zip(p3m_zip, _p3m(seed, counts["p3m10k"], quirks, render))
     cod_tar = os.path.join(output_dir, COD_ARCHIVE)
-    write_tar_gz(cod_tar, _cod(seed, counts["cod10k"], quirks))
+    write_tar_gz(cod_tar, _cod(seed, counts["cod10k"], quirks, render))
     folders = {}
     for key, root, files in (
-            ("people_seg", PEOPLE_ROOT, _people(seed, counts["people_seg"], quirks)),
-            ("photos", PHOTOS_ROOT, _photos(seed, quirks))):
+            ("people_seg", PEOPLE_ROOT, _people(seed, counts["people_seg"], quirks, render)),
+            ("photos", PHOTOS_ROOT, _photos(seed, quirks, render))):
         folders[key] = os.path.join(output_dir, root)
         shutil.rmtree(folders[key], ignore_errors=True)  # never mix two runs' files
         write_folder(output_dir, files)
@@ -328,14 +331,62 @@ def write_all(output_dir: str, pairs: int = 300, seed: int = 0) -> dict:
     return {"p3m10k": p3m_zip, "cod10k": cod_tar, **folders, "counts": counts, "quirks": quirks}
 
 
+PROXY_SPLITS = {"train": 10, "heldout": 11}  # split -> its random stream: no scene is in both
+
+
+def _photo_size(rng: np.random.Generator) -> tuple[int, int]:
+    """(height, width) of a phone or camera photo: long side 480..800, mostly portrait."""
+    long_side = int(rng.integers(480, 801))
+    short_side = int(long_side * rng.uniform(0.62, 0.85))
+    return (long_side, short_side) if rng.random() < 0.65 else (short_side, long_side)
+
+
+def write_proxy(proxy_dir: str, train: int = 240, heldout: int = 48, seed: int = 0,
+                style: str = "people") -> dict:
+    """A plain folder dataset of photo-like scenes (what `--source folder=PATH` reads):
+    `proxy_dir/train/{images/*.jpg,masks/*.png}` (`train` pairs) and `proxy_dir/heldout/...`
+    (`heldout` pairs, from another random stream of the same seed). Masks are soft alpha
+    0..255 at the image's size. Each split folder is replaced on every run.
+    Returns {"train": folder, "heldout": folder, "counts": {split: pairs}}."""
+    out: dict = {"counts": {}}
+    render = STYLES[style]
+    for split, n in (("train", train), ("heldout", heldout)):
+        rng = np.random.default_rng([seed, PROXY_SPLITS[split]])
+        files: Files = []
+        for i in range(1, n + 1):
+            rgb, alpha, _ = render(rng, *_photo_size(rng))
+            stem = f"{split}_{seed}_{i:05d}"
+            files.append((f"{split}/images/{stem}.jpg", jpeg_bytes(Image.fromarray(rgb))))
+            files.append((f"{split}/masks/{stem}.png", png_bytes(alpha)))
+        out[split] = os.path.join(proxy_dir, split)
+        shutil.rmtree(out[split], ignore_errors=True)
+        write_folder(proxy_dir, files)
+        out["counts"][split] = n
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output_dir", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--output_dir", help="write the published layouts here")
+    where.add_argument("--proxy_dir", help="write a train/heldout folder dataset here")
+    parser.add_argument("--style", choices=sorted(STYLES), default=None,
+                        help="scenes: shapes (easy, the layouts' default) or people (photo-like, "
+                             "the proxy's default)")
     parser.add_argument("--pairs", type=int, default=300)
+    parser.add_argument("--train", type=int, default=240)
+    parser.add_argument("--heldout", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    written = write_all(args.output_dir, pairs=args.pairs, seed=args.seed)
+    if args.proxy_dir:
+        written = write_proxy(args.proxy_dir, args.train, args.heldout, args.seed,
+                              args.style or "people")
+        print(f"wrote {written['train']} ({args.train} pairs), {written['heldout']} "
+              f"({args.heldout} pairs) in {time.perf_counter() - start:.1f}s")
+        return
+    written = write_all(args.output_dir, pairs=args.pairs, seed=args.seed,
+                        style=args.style or "shapes")
     print(f"wrote {written['p3m10k']}, {written['cod10k']}, {written['people_seg']}, "
           f"{written['photos']} in {time.perf_counter() - start:.1f}s")
 

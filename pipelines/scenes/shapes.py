@@ -147,7 +147,7 @@ def _outline(rng: np.random.Generator, r0: float) -> np.ndarray:
     return r.astype(np.float32)
 
 
-def _shifted(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
+def shifted(a: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """a moved by (dx, dy) pixels, zero filled."""
     out = np.zeros_like(a)
     h, w = a.shape
@@ -187,7 +187,7 @@ def _paint_object(rng: np.random.Generator, img: np.ndarray, alpha: np.ndarray,
 
     # Drop shadow: the coverage, blurred and offset away from the light; darkens what is behind.
     cover = Image.fromarray((a * 255.0).astype(np.uint8)).filter(ImageFilter.GaussianBlur(soft))
-    shadow = _shifted(np.asarray(cover, np.float32), sx, sy)
+    shadow = shifted(np.asarray(cover, np.float32), sx, sy)
     shadow *= -rng.uniform(0.25, 0.55) / 255.0
     shadow += 1.0
     crop = img[:, y0:y1, x0:x1]
