@@ -2,9 +2,9 @@
 
 Runbook
 -------
-    python -m pipelines.synthetic --output_dir DIR [--pairs 300] [--seed 0]
+    python -m pipelines.synthetic --output_dir DIR [--pairs 300] [--seed 0] [--style shapes]
 
-writes, byte-identical for the same `--pairs` and `--seed`:
+writes, byte-identical for the same `--pairs`, `--seed` and `--style`:
 
 - `DIR/P3M-10k.zip`: `P3M-10k/train/{blurred_image/*.jpg,mask/*.png}`,
   `P3M-10k/validation/P3M-500-P/{blurred_image,mask,trimap}/` and
@@ -24,16 +24,28 @@ the duplicated P3M image and three COD NonCAM images. The two folders are replac
 the archives are overwritten. Time: about 5 s for 300 pairs (one core of a small VM), about 1 s
 for the 30 the tests use.
 
-Every image is a scene of one to three shaded objects (ellipses, blobs, polygons; some furry) with
-drop shadows on a textured background with clutter; the mask is the exact alpha the objects were
+With `--style shapes` (the default; the demo's) every image is a scene of one to three shaded
+objects on a drawn texture; with `--style people` it is a photo-like scene of one to three people
+on a real photograph (see `pipelines.scenes`). Either way the mask is the exact alpha the scene was
 composited with, so ground truth and pixels agree. The datasets carry the quirks of the real ones
 (EXIF-rotated, grayscale and CMYK JPEGs, a half-size mask, images with no mask, a truncated JPEG, a
 zero-byte file, `.DS_Store`, `__MACOSX/`, one image duplicated across two splits); `write_all`
 returns where each one is, so tests of the readers can assert on them.
 
-Python API: `write_all(output_dir, pairs=300, seed=0) -> dict` and
+The proxy for photos of people, on which a training recipe is tuned (never on the demo's set):
+
+    python -m pipelines.synthetic --proxy_dir DIR [--train 240] [--heldout 48] [--seed 0]
+
+writes `DIR/train/{images/*.jpg,masks/*.png}` and `DIR/heldout/{images,masks}/`, photo-like
+scenes of 480..800 px (mostly portrait) with soft alpha masks 0..255; the held-out pairs come from
+another random stream of the seed. Train with `--source folder=DIR/train`; score predictions of
+`DIR/heldout/images` with `python -m pipelines.evaluate --pred_dir P --gt_dir DIR/heldout/masks`.
+Both folders are replaced on every run. Time: about 0.3 s a pair on one core.
+
+Python API: `write_all(output_dir, pairs=300, seed=0, style="shapes") -> dict`,
+`write_proxy(proxy_dir, train=240, heldout=48, seed=0) -> dict` and
 `render_scene(rng, height, width) -> (rgb uint8 HxWx3, alpha uint8 HxW)`.
-Pure Pillow + numpy; local paths only.
+Pillow + numpy; the people style also reads scikit-image's bundled pictures. Local paths only.
 """
 from __future__ import annotations
 

@@ -137,12 +137,12 @@ class _Person:
 
     def hair_alpha(self, face_cut: bool):
         """An alpha for the hair layer: opaque inside, wisps fading out over a band of about
-        0.05-0.2 head heights, cut sharply at the hairline on the face when `face_cut`."""
-        band = float(self.rng.uniform(0.05, 0.2) * self.fig.u) + 2.0
+        0.06-0.22 head heights, cut sharply at the hairline on the face when `face_cut`."""
+        band = float(self.rng.uniform(0.06, 0.22) * self.fig.u) + 2.0
 
         def alpha_of(box, sdf):
             reach = band * (0.2 + 0.8 * self.strands(box, sdf.shape) ** 2)
-            a = np.clip(1.0 - sdf / reach, 0.0, 1.0) ** 1.5
+            a = np.clip(1.0 - sdf / reach, 0.0, 1.0) ** 1.2
             if face_cut:
                 yy = np.arange(box[0].start, box[0].stop, dtype=np.float32)[:, None] + 0.5
                 xx = np.arange(box[1].start, box[1].stop, dtype=np.float32)[None, :] + 0.5
@@ -223,7 +223,7 @@ def render_people(rng: np.random.Generator, height: int, width: int, camouflage:
     if objects is None:
         objects = int(rng.choice([1, 2, 3], p=[0.6, 0.28, 0.12]))
     framing = None
-    scales = sorted(rng.uniform(0.6, 1.0, objects)) if objects > 1 else [1.0]
+    scales = sorted(rng.uniform(0.6, 1.0, objects)) if objects > 1 else [1.0] * objects
     for ident, scale in enumerate(scales, start=1):   # the furthest (smallest) first
         if objects > 1 and rng.random() < 0.6:
             framing = framing or ("half_body", "full_body")[int(rng.integers(0, 2))]
