@@ -46,7 +46,11 @@ TEXTURE_SOURCES = ("brick", "grass", "gravel")  # grayscale surfaces, tinted for
 @functools.lru_cache(maxsize=None)
 def source_image(name: str) -> np.ndarray:
     """One skimage.data picture, HxWx3 uint8 (grayscale ones repeated to three channels)."""
-    import skimage.data  # lazy: only the photo-like renderer needs scikit-image
+    try:
+        import skimage.data  # lazy: only the photo-like renderer needs scikit-image
+    except ImportError as e:
+        raise ImportError("the people scenes read scikit-image's bundled pictures: "
+                          "pip install scikit-image (pinned in setup.py)") from e
 
     picture = getattr(skimage.data, name)()
     if isinstance(picture, tuple):  # stereo_motorcycle: (left, right, disparity)
