@@ -1,5 +1,6 @@
 """pipelines.synthetic: the stand-in datasets have the published layouts, the quirks, and agree
-with their own masks; output is byte-identical for a seed."""
+with their own masks, in both scene styles; output is byte-identical for a seed; the proxy folder
+dataset has its train and held-out pairs."""
 import io
 import os
 import re
@@ -33,9 +34,15 @@ DS_STORE = re.compile(r"^(?:P3M-10k|COD10K-v3|people_segmentation|photos)/(?:.+/
 MACOSX = re.compile(r"^__MACOSX/(?:P3M-10k|COD10K-v3)/(?:.+/)?\._[^/]+$")
 
 
+@pytest.fixture(scope="module", params=["shapes", "people"])
+def style(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    return synthetic.write_all(str(tmp_path_factory.mktemp("synthetic")), pairs=PAIRS, seed=SEED)
+def written(tmp_path_factory, style):
+    return synthetic.write_all(str(tmp_path_factory.mktemp("synthetic")), pairs=PAIRS, seed=SEED,
+                               style=style)
 
 
 def read_all(written: dict) -> dict[str, bytes]:
@@ -341,13 +348,13 @@ def test_os_junk(written, files):
 
 # ---------------------------------------------------------------- determinism and CLI
 
-def test_same_seed_is_byte_identical_and_another_seed_differs(written, files, tmp_path):
-    again = synthetic.write_all(str(tmp_path / "again"), pairs=PAIRS, seed=SEED)
+def test_same_seed_is_byte_identical_and_another_seed_differs(written, files, style, tmp_path):
+    again = synthetic.write_all(str(tmp_path / "again"), pairs=PAIRS, seed=SEED, style=style)
     for key in ("p3m10k", "cod10k"):
         assert Path(again[key]).read_bytes() == Path(written[key]).read_bytes()
     assert read_all(again) == files
     assert again["quirks"] == written["quirks"]
-    other = synthetic.write_all(str(tmp_path / "other"), pairs=PAIRS, seed=SEED + 1)
+    other = synthetic.write_all(str(tmp_path / "other"), pairs=PAIRS, seed=SEED + 1, style=style)
     assert Path(other["p3m10k"]).read_bytes() != Path(written["p3m10k"]).read_bytes()
     assert Path(other["cod10k"]).read_bytes() != Path(written["cod10k"]).read_bytes()
 
@@ -372,3 +379,73 @@ def test_cli_writes_what_the_api_writes(tmp_path):
         assert (out / name).read_bytes() == Path(api[key]).read_bytes()
     assert (out / "people_segmentation" / "segmentation" / "train.txt").is_file()
     assert len(list((out / "photos").glob("IMG_*"))) == synthetic.PHOTO_COUNT
+
+
+def test_the_styles_draw_different_scenes_in_the_same_layout(tmp_path):
+    shapes = synthetic.write_all(str(tmp_path / "shapes"), pairs=12, seed=3)
+    people = synthetic.write_all(str(tmp_path / "people"), pairs=12, seed=3, style="people")
+    assert shapes["counts"] == people["counts"]
+    # Names are drawn from the stream the scenes draw from, so only the kinds and counts agree.
+    assert ({k: len(v) for k, v in shapes["quirks"].items()}
+            == {k: len(v) for k, v in people["quirks"].items()})
+    assert Path(shapes["p3m10k"]).read_bytes() != Path(people["p3m10k"]).read_bytes()
+
+
+# ---------------------------------------------------------------- proxy folder dataset
+
+def read_folder(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_proxy_dir_holds_train_and_heldout_pairs_of_photo_sizes(tmp_path):
+    out = synthetic.write_proxy(str(tmp_path / "proxy"), train=5, heldout=3, seed=2)
+    assert out["counts"] == {"train": 5, "heldout": 3}
+    stems = {}
+    for split, n in (("train", 5), ("heldout", 3)):
+        root = Path(out[split])
+        assert root == tmp_path / "proxy" / split
+        images = sorted(root.glob("images/*.jpg"))
+        masks = sorted(root.glob("masks/*.png"))
+        assert len(images) == len(masks) == n
+        assert [stem(str(p)) for p in images] == [stem(str(p)) for p in masks]
+        stems[split] = {stem(str(p)) for p in images}
+        for image_path, mask_path in zip(images, masks):
+            with Image.open(image_path) as im, Image.open(mask_path) as mask:
+                assert im.format == "JPEG" and im.mode == "RGB" and mask.mode == "L"
+                assert im.size == mask.size and 480 <= max(im.size) <= 800
+                values = np.asarray(mask)
+            assert values.max() == 255 and values.min() == 0
+    assert not stems["train"] & stems["heldout"]
+    pixels = {split: [np.asarray(Image.open(p)) for p in sorted(Path(out[split]).glob("images/*"))]
+              for split in ("train", "heldout")}
+    assert not any(a.shape == b.shape and np.array_equal(a, b)
+                   for a in pixels["train"] for b in pixels["heldout"])
+
+
+def test_proxy_dir_is_byte_identical_per_seed_and_replaced_on_rerun(tmp_path):
+    first = synthetic.write_proxy(str(tmp_path / "a"), train=3, heldout=2, seed=4)
+    stale = Path(first["train"]) / "images" / "stale.jpg"
+    stale.write_bytes(b"old")
+    again = synthetic.write_proxy(str(tmp_path / "a"), train=3, heldout=2, seed=4)
+    assert not stale.exists()
+    other = synthetic.write_proxy(str(tmp_path / "b"), train=3, heldout=2, seed=4)
+    assert read_folder(Path(again["train"]).parent) == read_folder(Path(other["train"]).parent)
+    moved = synthetic.write_proxy(str(tmp_path / "c"), train=3, heldout=2, seed=5)
+    assert read_folder(Path(moved["train"])) != read_folder(Path(other["train"]))
+
+
+def test_cli_writes_the_proxy_the_api_writes(tmp_path):
+    out = tmp_path / "cli"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.synthetic", "--proxy_dir", str(out),
+         "--train", "2", "--heldout", "1", "--seed", "6"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    api = synthetic.write_proxy(str(tmp_path / "api"), train=2, heldout=1, seed=6)
+    assert read_folder(out) == read_folder(Path(api["train"]).parent)
+    both = subprocess.run(
+        [sys.executable, "-m", "pipelines.synthetic", "--proxy_dir", str(out),
+         "--output_dir", str(tmp_path / "x")], cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=120)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
