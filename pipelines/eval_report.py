@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # only for the annotations: both modules import this one
     from pipelines.eval_scoring import Scored
     from pipelines.evaluate import Config
 
-MODE_MODEL, MODE_FOLDERS = "model", "folders"
+MODE_MODEL, MODE_FOLDERS = "model", "folders"   # evaluate's two modes: the report differs by mode
 MODEL_SCORER = "model"            # the scorer beside the baselines (metrics.BASELINES)
 METRICS_FILE = "metrics.json"
 PER_IMAGE_FILE = "per_image.csv"

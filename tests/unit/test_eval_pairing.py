@@ -20,7 +20,8 @@ def test_match_files():
     assert m.ignored_ground_truth == [{"path": "b/w.jpg", "used": "b/w.png"}]
     assert m.skipped_files == {"ground_truth": {"hidden": 1, "not_an_image": 1},
                                "predictions": {"bookkeeping": 2, "hidden": 1, "not_an_image": 1}}
-    assert eval_pairing.source_of("a/x") == "a" and eval_pairing.source_of("top") == eval_pairing.TOP_SOURCE
+    assert eval_pairing.source_of("a/x") == "a"
+    assert eval_pairing.source_of("top") == eval_pairing.TOP_SOURCE
 
 
 def test_match_keeps_a_gt_named_like_a_mask():

@@ -33,3 +33,29 @@ def test_per_image_csv_and_rejects_lines():
     assert text.splitlines() == ["key,source,iou,mae", "a,t,1.0,0.0", "b,s,0.5,0.25"]
     lines = eval_report.rejects_jsonl([eval_report.reject("k", "r", "d", prediction="p")]).decode()
     assert lines == '{"detail": "d", "key": "k", "prediction": "p", "reason": "r"}\n'
+
+
+def test_build_report_in_folder_mode():
+    from pipelines.evaluate import Config
+
+    gt = np.zeros((10, 10))
+    gt[2:8, 2:8] = 1
+    names = ("iou", "mae")
+    config = Config(mode=eval_report.MODE_FOLDERS, report_dir="R", metric_names=names,
+                    pred_dir="P", gt_dir="G")
+    acc = eval_report.add_scored({}, eval_scoring.score_prediction("s/k", "s", gt, gt, names,
+                                                                  True, 16))
+    rejects = [eval_report.reject("s/m", "size_mismatch", "2x2 vs 3x3", prediction="P/s/m.png",
+                                  ground_truth="G/s/m.png"),
+               eval_report.reject("s/n", "prediction_not_an_image", "junk")]
+    report = eval_report.build_report(config, eval_report.summarise(acc, names), rejects,
+                                      {"resolution": "full", "extra": {"gt_dir": "G"}})
+    assert report["count"] == 1 and report["overall"] == {"iou": 1.0, "mae": 0.0}
+    assert report["higher_is_better"] == {"iou": True, "mae": False}
+    assert list(report["baselines"]) == list(metrics.BASELINES)
+    assert report["dataset_max_f_measure"] is None          # max_f_measure was not asked for
+    assert report["rejected"] == [rejects[1]]               # size mismatches have their own list
+    assert report["rejected_counts"] == {"prediction_not_an_image": 1, "size_mismatch": 1}
+    assert report["size_mismatches"] == [{"key": "s/m", "prediction": "P/s/m.png",
+                                          "ground_truth": "G/s/m.png", "detail": "2x2 vs 3x3"}]
+    assert report["gt_dir"] == "G" and report["options"]["pred_dir"] == "P"
