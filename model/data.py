@@ -107,38 +107,28 @@ def parse_example_proto(data: bytes) -> dict:
 
 
 def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
-    """Checks the data folder before any work; raises DataError with what is wrong."""
+    """Checks the data folder before any work; raises DataError with what is wrong.
+
+    The folder, manifest and shard checks are `model.schema.check_data_folder` (which evaluate
+    runs too, over Beam's FileSystems); training adds the transform analysis and a look at the
+    first record of each split."""
     gfile = _gfile()
-    if not data_dir:
-        raise DataError("--data_dir is empty")
-    if not gfile.exists(data_dir):
-        raise DataError(f"data dir {data_dir} does not exist (run pipelines.preprocess first)")
-    if not gfile.isdir(data_dir) or not gfile.listdir(data_dir):
-        raise DataError(f"data dir {data_dir} is empty or not a folder "
-                        f"(run pipelines.preprocess first)")
-    manifest_path = os.path.join(data_dir, schema.MANIFEST_FILE)
-    if not gfile.exists(manifest_path):
-        raise DataError(f"{manifest_path} is missing: {data_dir} is not a pipelines.preprocess "
-                        f"output (or the run did not finish)")
+
+    def read_bytes(path):
+        with gfile.GFile(path, "rb") as f:
+            return f.read()
+
     try:
-        with gfile.GFile(manifest_path, "r") as f:
-            manifest = json.loads(f.read())
-    except ValueError as e:
-        raise DataError(f"{manifest_path} is not valid JSON: {e}") from None
-    version = manifest.get(schema.VERSION)
-    if version != schema.SCHEMA_VERSION:
-        raise DataError(f"{manifest_path} has schema_version {version!r}, this code reads "
-                        f"{schema.SCHEMA_VERSION}: re-run pipelines.preprocess with this version")
-    image_size = manifest.get(schema.IMAGE_SIZE)
-    if not isinstance(image_size, int) or image_size <= 0:
-        raise DataError(f"{manifest_path} has no valid image_size (got {image_size!r})")
+        manifest, shards = schema.check_data_folder(
+            data_dir, splits, exists=gfile.exists, read_bytes=read_bytes,
+            is_dir=lambda p: gfile.exists(p) and gfile.isdir(p) and bool(gfile.listdir(p)),
+            glob=lambda pattern: sorted(gfile.glob(pattern)))
+    except schema.DataFolderError as e:
+        raise DataError(str(e)) from None
+    image_size = manifest[schema.IMAGE_SIZE]
     if not gfile.exists(os.path.join(data_dir, schema.TRANSFORM_DIR)):
         raise DataError(f"{data_dir}/{schema.TRANSFORM_DIR}/ (the normalisation analysis) is missing")
-    shards = {}
-    for split in splits:
-        files = list_shards(data_dir, split)
-        if not files:
-            raise DataError(f"no shards match {schema.shard_pattern(data_dir, split)}")
+    for files in shards.values():
         first = read_first_record(files[0])
         if first is None:
             raise DataError(f"{files[0]} holds no records")
@@ -150,7 +140,6 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
         if features.get(schema.IMAGE_SIZE) != image_size:
             raise DataError(f"{files[0]}: first record has image_size "
                             f"{features.get(schema.IMAGE_SIZE)!r}, the manifest says {image_size}")
-        shards[split] = files
     return DataInfo(data_dir=data_dir, image_size=image_size, manifest=manifest, shards=shards)
 
 

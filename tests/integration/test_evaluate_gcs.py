@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import evaluate, fileio
+from pipelines import eval_report, evaluate, fileio
+from pipelines.eval_contact_sheet import contact_sheet_size
 
 
 def _png(arr, mode):
@@ -35,13 +36,21 @@ def test_folder_mode_on_gcs(gcs_bucket):
     assert names == {"metrics.json", "per_image.csv", "contact_sheet.png", "_rejected.jsonl"}
     lines = fileio.read_bytes(f"{report_dir}/_rejected.jsonl").decode().splitlines()
     assert [json.loads(line)["reason"] for line in lines] == ["missing_prediction"]
+    per_image = fileio.read_bytes(f"{report_dir}/per_image.csv").decode().splitlines()
+    assert per_image == ["key,source,iou,mae", "set/a,set,1.0,0.0"]
+    sheet = Image.open(io.BytesIO(fileio.read_bytes(f"{report_dir}/contact_sheet.png")))
+    assert sheet.size == contact_sheet_size(1, 3, 128)
+    assert on_gcs["contact_sheet_rows"] == [{"key": "set/a", "iou": 1.0}]
 
 
 def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, tmp_path):
     """--dry_run builds and pickles the model-mode job for Dataflow, submitting nothing."""
     import os
 
+    from apache_beam.internal import pickler
     from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.portability import common_urns, python_urns
+    from apache_beam.portability.api import beam_runner_api_pb2
 
     from pipelines.options import job_view, make_pipeline
     from tests.cutout_support import export_brightness_model
@@ -57,9 +66,27 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     config = evaluate.Config.from_options(job_view(options, evaluate.EvaluateOptions))
     pipeline = make_pipeline(options)
     evaluate.build(pipeline, config, evaluate.check_model_inputs(config))
-    assert pipeline.run() is not None
+    job = pipeline.run().job.proto_pipeline      # what Dataflow would be sent
     labels = {t.full_label for t in pipeline.transforms_stack[0].parts}
     assert {"Read", "Model", "Report"} <= labels
+    # Every DoFn of the job unpickles (as a worker would) to a class of the project's modules or
+    # Beam's, never __main__; the report's writer writes to the bucket the command was given.
+    dofns = {}
+    for transform in job.components.transforms.values():
+        if transform.spec.urn == common_urns.primitives.PAR_DO.urn:
+            payload = beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload)
+            if payload.do_fn.urn == python_urns.PICKLED_DOFN_INFO:
+                dofns[transform.unique_name] = pickler.loads(payload.do_fn.payload)[0]
+    modules = {type(fn).__module__.split(".")[0] for fn in dofns.values()}
+    assert modules <= {"pipelines", "apache_beam"} and "pipelines" in modules
+    [writer] = [fn for name, fn in dofns.items() if name == "Report/Write"]
+    assert type(writer).__module__ == "pipelines.eval_report"
+    report = eval_report.build_report(writer._config, {}, [], writer._context)
+    assert report["mode"] == "model" and report["split"] == "test" and report["count"] == 0
+    assert report["options"]["report_dir"] == f"{gcs_bucket}/report"
+    assert report["options"]["data_dir"] == str(out) and report["model"] == model_dir
+    assert report["resolution"] == "scored at the stored training resolution 48x48 (the " \
+        "model's input is 32x32: images were resized to it and its masks back)"
     # The command itself refuses paths the workers can't reach...
     with pytest.raises(evaluate.EvaluateError, match="can't reach the local path"):
         evaluate.run(argv)

@@ -10,6 +10,8 @@ from PIL import Image
 
 from model import metrics
 from pipelines import evaluate
+from pipelines.eval_contact_sheet import contact_sheet_size
+from pipelines.eval_scoring import EvalExample, EvalModelHandler
 
 
 def _export_constant_model(export_dir, image_size, value=1.0):
@@ -88,7 +90,7 @@ def test_per_image_csv_and_contact_sheet(model_report):
     sheet = Image.open(report_dir / "contact_sheet.png")
     assert sheet.format == "PNG"
     n_rows = min(12, report["count"])
-    assert sheet.size == evaluate.contact_sheet_size(n_rows, 4, 128)
+    assert sheet.size == contact_sheet_size(n_rows, 4, 128)
     worst = [r["iou"] for r in report["contact_sheet_rows"]]
     assert worst == sorted(worst) and worst[0] == min(float(r["iou"]) for r in rows)
     assert (report_dir / "_rejected.jsonl").read_text() == ""
@@ -188,7 +190,7 @@ def test_folder_mode_oracle_inverted_and_problems(tmp_path):
     assert [r["key"] for r in rows] == ["inverted/c", "inverted/d", "oracle/a", "oracle/b"]
     assert [r["source"] for r in rows] == ["inverted", "inverted", "oracle", "oracle"]
     sheet = Image.open(report_dir / "contact_sheet.png")
-    assert sheet.size == evaluate.contact_sheet_size(4, 3, 128)
+    assert sheet.size == contact_sheet_size(4, 3, 128)
     assert [r["key"] for r in report["contact_sheet_rows"]][2:] == ["oracle/a", "oracle/b"]
 
 
@@ -220,8 +222,8 @@ def test_model_of_another_size_is_resized_to_and_from(preprocessed, tmp_path):
     model_dir = export_brightness_model(str(tmp_path / "export"))
     # The handler alone: a bright box on a dark ground at the stored size comes back at that size.
     image = scene(size, size)
-    example = evaluate.EvalExample("k", "s", image, np.zeros((size, size), np.float32))
-    handler = evaluate.EvalModelHandler(model_dir)
+    example = EvalExample("k", "s", image, np.zeros((size, size), np.float32))
+    handler = EvalModelHandler(model_dir)
     [result] = handler.run_inference([example], load_saved_model(model_dir))
     assert result.example is example and result.inference.shape == (size, size)
     assert result.inference[size // 2, size // 2] > 0.9 and result.inference[1, 1] < 0.1
@@ -239,3 +241,10 @@ def test_model_of_another_size_is_resized_to_and_from(preprocessed, tmp_path):
     assert not (report_dir / "contact_sheet.png").exists()
     with open(report_dir / "per_image.csv") as f:
         assert next(csv.reader(f)) == ["key", "source", "iou", "mae"]
+
+
+def test_parse_metric_names():
+    assert evaluate.parse_metric_names("mae, dice") == ("iou", "dice", "mae")
+    assert evaluate.parse_metric_names("") == tuple(metrics.METRICS)
+    with pytest.raises(evaluate.EvaluateError, match="unknown metric"):
+        evaluate.parse_metric_names("iou,nope")

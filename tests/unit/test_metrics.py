@@ -15,6 +15,7 @@ from scipy.ndimage import distance_transform_edt, gaussian_filter
 from skimage.measure import label, regionprops
 
 from model import metrics
+from model.metrics.ndimage import edt_sites
 
 SOD_NAMES = ["mae", "s_measure", "e_measure", "weighted_f_measure", "max_f_measure"]
 MATTING_NAMES = ["sad", "mse", "mad", "grad", "conn"]
@@ -240,7 +241,7 @@ def test_distance_transform_matches_scipy_including_ties():
     for sites in masks:
         if not sites.any():
             continue
-        dist, rows, cols = metrics._edt_sites(sites)
+        dist, rows, cols = edt_sites(sites)
         expected_dist, (expected_rows, expected_cols) = distance_transform_edt(
             ~sites, return_indices=True)
         np.testing.assert_array_equal(rows, expected_rows)
@@ -370,6 +371,38 @@ def test_registry_names_are_function_names():
     for name, fn in metrics.METRICS.items():
         assert fn.__name__ == name
         assert getattr(metrics, name) is fn
+
+
+def test_registry_says_which_way_is_better():
+    assert list(metrics.REGISTRY) == list(metrics.METRICS)
+    better_high = {"iou", "dice", "s_measure", "e_measure", "weighted_f_measure",
+                   "max_f_measure"}
+    for name, entry in metrics.REGISTRY.items():
+        assert entry.name == name and entry.function is metrics.METRICS[name]
+        assert metrics.higher_is_better(name) is (name in better_high), name
+    with pytest.raises(KeyError):
+        metrics.higher_is_better("accuracy")
+
+
+def test_f_curve_max_is_max_f_measure():
+    rng = np.random.default_rng(1)
+    gt = (rng.random((30, 40)) > 0.6).astype(np.float32)
+    pred = np.clip(gt * 0.7 + rng.random((30, 40)) * 0.4, 0, 1)
+    curve = metrics.f_measure_curve(pred, gt)
+    assert curve.shape == (256,)
+    assert float(curve.max()) == metrics.max_f_measure(pred, gt)
+
+
+def test_centred_ellipse_is_centred_and_symmetric():
+    e = metrics.centred_ellipse(40, 60)
+    assert e.shape == (40, 60) and set(np.unique(e)) == {0.0, 1.0}
+    assert e[20, 30] == 1 and e[0, 0] == 0 and e[20, 0] == 0 and e[0, 30] == 0
+    assert np.array_equal(e, e[::-1]) and np.array_equal(e, e[:, ::-1])
+    assert abs(e.mean() - np.pi / 4 * 0.8 ** 2) < 0.02  # the area of the inscribed ellipse
+    assert np.array_equal(metrics.baseline_prediction("centred_ellipse", 40, 60), e)
+    assert metrics.baseline_prediction("all_foreground", 3, 2).tolist() == [[1, 1]] * 3
+    with pytest.raises(ValueError, match="unknown baseline"):
+        metrics.baseline_prediction("nope", 3, 2)
 
 
 def test_score_all_equals_the_single_metrics():
