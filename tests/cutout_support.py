@@ -74,3 +74,13 @@ def write(path, data: bytes) -> str:
     with open(path, "wb") as f:
         f.write(data)
     return path
+
+
+def soft_target(seed: int = 0, n: int = 2, size: int = 16) -> np.ndarray:
+    """A batch of soft alpha masks [n, size, size, 1]: uniform noise, the top rows 0 and the
+    bottom rows 1 (so both classes are present)."""
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(0, 1, (n, size, size, 1)).astype(np.float32)
+    y[:, :4] = 0.0
+    y[:, -4:] = 1.0
+    return y
