@@ -4,8 +4,9 @@ pools can only be set before the TF runtime starts, once per process).
 Covers: two mirrored CPU replicas for real; the artefacts; val_loss is the mean over the real
 validation examples (the last batch is padded with blanks); the export holds the best weights by
 val_iou and equals them after everything else (MODEL's other files and the data) is deleted,
-also when the best epoch is provably not the last; re-running a finished run only re-exports; a SIGKILLed run resumes at its stored epoch; MultiWorkerMirroredStrategy with two
-worker processes on 127.0.0.1; bad inputs fail clearly before any work."""
+also when the best epoch is provably not the last; re-running a finished run only re-exports;
+a SIGKILLed run resumes at its stored epoch; MultiWorkerMirroredStrategy with two worker
+processes on 127.0.0.1; bad inputs fail clearly before any work."""
 from __future__ import annotations
 
 import csv
@@ -106,12 +107,12 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     # and val_iou far more (a blank predicted empty scores 1). BatchNorm is synchronized across
     # replicas, so the mirrored evaluation sees the same moving averages as the saved weights
     # (unsynchronized, each replica kept its own and validation drifted 2-7% from them).
-    checkpoints = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR)
+    checkpoints_dir = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR)
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
     val = data_lib.make_eval_dataset(data_lib.list_shards(data_dir, "val"), 32, 6, mean, std, 6)
     (val_x, val_y, val_w), = list(val)
     assert float(tf.reduce_sum(val_w)) == 6
-    last_model = _model_with(config, os.path.join(checkpoints, checkpoints.LAST_WEIGHTS))
+    last_model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.LAST_WEIGHTS))
     val_p = last_model(val_x, training=False)
     per_image = losses.BceDiceLoss(reduction="none")(val_y, val_p)
     assert float(rows[-1]["val_loss"]) == pytest.approx(float(np.mean(per_image)), rel=1e-3)
@@ -121,7 +122,8 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
 
     # The export holds the best weights by val_iou, and says so.
     best = _best_row(rows)
-    best_info = checkpoints.read_best_weights_info(os.path.join(checkpoints, checkpoints.BEST_WEIGHTS))
+    best_info = checkpoints.read_best_weights_info(
+        os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS))
     assert best_info == {"epoch": int(best["epoch"]),
                          "val_iou": pytest.approx(float(best["val_iou"]), rel=1e-6)}
     described = f"best (epoch {best['epoch']}, val_iou {float(best['val_iou']):.6g})"
@@ -144,7 +146,7 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
 
     # The best model: rebuilt from config.json and the best checkpoint, fed normalised pixels by
     # hand.
-    model = _model_with(config, os.path.join(checkpoints, checkpoints.BEST_WEIGHTS))
+    model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS))
     images = np.stack(arrays["images"]["test"]).astype(np.uint8)
     normalised = (images.astype(np.float32) - mean) / std
     expected = np.asarray(model(normalised, training=False))
@@ -242,8 +244,8 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
     assert resumed_at >= 1 and len(first) == resumed_at
     assert len(first) + len(second) == epochs
     assert f"Epoch {resumed_at + 1}/{epochs}" in out and "Epoch 1/" not in out
-    assert json.load(open(os.path.join(model_dir, checkpoints.CHECKPOINT_DIR, checkpoints.LAST_STATE))) == {
-        "epochs_completed": epochs}
+    last_state = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR, checkpoints.LAST_STATE)
+    assert json.load(open(last_state)) == {"epochs_completed": epochs}
     assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
     assert not os.path.exists(os.path.join(model_dir, checkpoints.BACKUP_DIR))
 
