@@ -6,7 +6,7 @@ Runbook
         [--workdir bench_out/remove_background] [--skip_pipeline]
 
 Makes (once, then reuses) `--images` synthetic 1080x1440 JPEG photos (pipelines.synthetic scenes)
-and a U-Net export (model.unet.build_model, 16 base filters, random weights, with a fixed
+and a U-Net export (model.architectures.build_model, 16 base filters, random weights, with a fixed
 subject-shaped alpha as output: see make_model) through model.export, then times on the same
 photos:
 
@@ -91,12 +91,12 @@ def make_model(export_dir: str, image_size: int) -> str:
     import keras
 
     try:
-        from model.unet import ModelConfig, build_model
+        from model.architectures import ModelConfig, build_model
 
         body = build_model(ModelConfig(architecture="unet", image_size=image_size,
                                        base_filters=16))
         name = "unet16"
-    except ImportError:  # model/unet.py not there: a small conv net of our own
+    except ImportError:  # model/architectures.py not there: a small conv net of our own
         inputs = keras.Input((image_size, image_size, 3))
         x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
         x = keras.layers.MaxPooling2D(2)(x)

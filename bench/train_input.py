@@ -64,17 +64,17 @@ def write_data_dir(out_dir: str, image_size: int, images: int, seed: int = 0) ->
 
 def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
     """One process, one replica count: input and step throughput."""
-    from model import train
+    from model import runtime
 
-    plan = train.DevicePlan(gpus=0, local_replicas=replicas)
-    threads = train.available_cores()
-    train.configure_runtime(plan, threads)
-    strategy = train.make_strategy(plan)
+    plan = runtime.DevicePlan(gpus=0, local_replicas=replicas)
+    threads = runtime.available_cores()
+    runtime.configure_runtime(plan, threads)
+    strategy = runtime.make_strategy(plan)
 
     import keras
     import tensorflow as tf
 
-    from model import data, losses, schema, transform, unet
+    from model import architectures, data, losses, schema, transform
 
     info = data.inspect_data_dir(data_dir)
     mean, std = transform.load_normalization(os.path.join(data_dir, schema.TRANSFORM_DIR))
@@ -88,9 +88,9 @@ def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
         next(it)
     input_ips = n_batches * batch / (time.perf_counter() - t0)
 
-    config = unet.ModelConfig(image_size=info.image_size)
+    config = architectures.ModelConfig(image_size=info.image_size)
     with strategy.scope():
-        model = unet.build_model(config)
+        model = architectures.build_model(config)
         model.compile(keras.optimizers.Adam(1e-3), loss=losses.make_loss(),
                       metrics=losses.make_metrics())
     cached = ds.take(1).cache().repeat()

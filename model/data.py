@@ -23,15 +23,13 @@ Each step is a pure function of tensors, tested both eagerly and inside tf.data:
 `make_train_dataset` wires them: shuffle the shard list, interleave reads over files, shuffle
 records, repeat, then parse + decode + augment + normalise in parallel, batch with the GLOBAL
 batch size (a tf.distribute strategy splits it across replicas), prefetch.
-`make_eval_dataset` does the same without shuffling or augmentation; its batches are padded to
-full size with weight-0 examples, so every replica of any strategy gets a full batch and the
-metrics (which honour weights) score exactly the real examples.
+`make_eval_dataset` does the same without shuffling or augmentation, and pads the last batch
+with weight-0 blanks (why, and what that asks of the loss and metrics: its docstring).
 """
 from __future__ import annotations
 
 import dataclasses
 import gzip
-import json
 import os
 import struct
 
@@ -65,6 +63,10 @@ class DataInfo:
     shards: dict            # split -> sorted list of shard paths
 
 
+# The one Example decoder is `schema.decode_example` (no TensorFlow); this name stays for the
+# callers that still use it (inspect_data_dir, tests/integration/conftest.py).
+
+
 # --------------------------------------------------------------------------------------------
 # Validation (no TensorFlow ops)
 # --------------------------------------------------------------------------------------------
@@ -93,19 +95,6 @@ def read_first_record(path: str) -> bytes | None:
         return data
 
 
-def parse_example_proto(data: bytes) -> dict:
-    """A serialized tf.train.Example -> {name: first value} (protobuf only, no TF ops)."""
-    from tensorflow.core.example import example_pb2
-
-    example = example_pb2.Example.FromString(data)
-    out = {}
-    for name, feature in example.features.feature.items():
-        kind = feature.WhichOneof("kind")
-        values = list(getattr(feature, kind).value) if kind else []
-        out[name] = values[0] if values else None
-    return out
-
-
 def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
     """Checks the data folder before any work; raises DataError with what is wrong.
 
@@ -132,7 +121,7 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
         first = read_first_record(files[0])
         if first is None:
             raise DataError(f"{files[0]} holds no records")
-        features = parse_example_proto(first)
+        features = schema.decode_example(first)
         if features.get(schema.VERSION) != schema.SCHEMA_VERSION:
             raise DataError(f"{files[0]}: first record has schema_version "
                             f"{features.get(schema.VERSION)!r}, this code reads "
@@ -278,11 +267,24 @@ def make_train_dataset(files: list[str], image_size: int, batch_size: int, mean,
 
 def make_eval_dataset(files: list[str], image_size: int, batch_size: int, mean, std,
                       num_examples: int, threads: int | None = None, repeat: bool = False):
-    """Every example once, in shard order, as (normalised image, mask, weight 1); the last batch
-    is filled with weight-0 blank examples so all batches are full: ceil(num_examples /
-    batch_size) batches. `repeat` cycles that forever (Keras keeps one iterator across epochs
-    when given `validation_steps`; pass exactly that number of batches). Sharded by data, never by
-    file, so under MultiWorkerMirroredStrategy every worker gets its share of every batch."""
+    """Every example once, in shard order, as (normalised image, mask, weight 1), in
+    ceil(num_examples / batch_size) batches. `repeat` cycles that forever (Keras keeps one
+    iterator across epochs when given `validation_steps`; pass exactly that number of batches).
+    Sharded by data, never by file, so under MultiWorkerMirroredStrategy every worker gets its
+    share of every batch.
+
+    Padded validation: the last batch is filled with weight-0 blank examples, so every batch is
+    full and every replica of any strategy gets its share (on 2 replicas, one may get only
+    blanks). Everything that scores these batches honours the weights, so the scores are the
+    means over the real examples exactly:
+    - the loss reduces with `mean_with_sample_weight`, sum(w * loss) / sum(w)
+      (`losses.BceDiceLoss`; Keras' default divides by the batch size, blanks included);
+    - the metrics are compiled as `weighted_metrics` (Keras 3 updates plain `metrics` without
+      the weights, and a blank predicted empty scores IoU 1: val_iou, which picks the best
+      weights, would be biased high) and average per image with the weights (`losses`);
+    - the epoch's val_loss weighs each step by its sum of weights, not its batch size
+      (`keras_internals.weigh_val_loss_by_sample_weight`).
+    Training batches carry no weights and are unaffected."""
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE

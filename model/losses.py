@@ -6,15 +6,13 @@
   (Milletari et al.'s V-Net form: 1 - 2*sum(y*p) / (sum(y^2) + sum(p^2))), which is also exactly 0
   at p == y for soft targets; the linear-denominator form is not. BCE drives every pixel, Dice
   keeps small foregrounds from being drowned by the background. Its batch reduction is
-  `mean_with_sample_weight`: sum(w * loss) / sum(w), so a validation batch padded with weight-0
-  blanks (see model/data.py) scores the mean over its real examples (Keras' default
-  `sum_over_batch_size` divides by the batch size, blanks included, and biases val_loss low).
-  Training batches carry no weights, where both reductions are the plain batch mean.
+  `mean_with_sample_weight`, sum(w * loss) / sum(w) (Keras' default divides by the batch size),
+  for padded validation batches (`model.data.make_eval_dataset`); without weights (training)
+  both are the plain batch mean.
 - `ThresholdedIoU` ("iou"): both masks thresholded at 0.5, IoU per image, averaged over images
-  (an image where both are empty scores 1). `MaskMAE` ("mae"): mean absolute error per image,
-  averaged over images. Both honour per-image sample weights, so validation batches padded with
-  weight-0 examples (see model/data.py) score exactly the real examples, provided Keras passes
-  the weights: compile them as `weighted_metrics` (Keras 3 calls plain `metrics` without them).
+  (an image where both are empty scores 1). `MaskMAD` ("mad"): mean absolute difference of the
+  raw alphas per image, averaged over images: `model.metrics.mad`, not evaluate's `mae` (the
+  salient-object MAE). Both honour per-image sample weights.
 
 Everything is computed in float32, so it is the same under mixed precision.
 """
@@ -54,7 +52,7 @@ def soft_dice_loss(y_true, y_pred, smooth: float = DICE_SMOOTH):
 @keras.saving.register_keras_serializable(package="cutout")
 class BceDiceLoss(keras.losses.Loss):
     """soft_bce + dice_weight * soft_dice_loss, per image; averaged over the batch with the
-    sample weights (weight-0 padding counts for nothing; no weights: the plain mean)."""
+    sample weights (no weights: the plain mean)."""
 
     def __init__(self, dice_weight: float = 1.0, name: str = "bce_dice",
                  reduction: str = "mean_with_sample_weight", **kwargs):
@@ -119,10 +117,10 @@ class ThresholdedIoU(_PerImageMean):
 
 
 @keras.saving.register_keras_serializable(package="cutout")
-class MaskMAE(_PerImageMean):
+class MaskMAD(_PerImageMean):
     """Mean over images of mean |y - p| (alpha on the 0..1 scale)."""
 
-    def __init__(self, name: str = "mae", **kwargs):
+    def __init__(self, name: str = "mad", **kwargs):
         super().__init__(name=name, **kwargs)
 
     def per_image(self, y, p):
@@ -134,4 +132,4 @@ def make_loss() -> keras.losses.Loss:
 
 
 def make_metrics() -> list[keras.metrics.Metric]:
-    return [ThresholdedIoU(), MaskMAE()]
+    return [ThresholdedIoU(), MaskMAD()]

@@ -12,25 +12,28 @@ the decoder's cost). Each decoder level: bilinear x2 up-sampling, concatenation 
 two 3x3 conv + BN + ReLU at base x (8, 4, 2, 1) filters; the last level also sees the input image
 at full resolution, which helps edges. Every BatchNorm, the encoder's included, uses
 `config.bn_momentum` (0.9): keras.applications' 0.999 leaves the moving averages far from the
-batch statistics after a short CPU run (see model/unet.py and STACK.md).
+batch statistics after a short CPU run (see model/blocks.py and STACK.md). S must be a multiple of
+32. Built through `model.architectures.build_model`, which checks the config first.
 """
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from model.unet import DEFAULT_BN_MOMENTUM, conv_bn_relu, sigmoid_head
+from model.blocks import conv_bn_relu, sigmoid_head
 
 SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
                "block_13_expand_relu")
 BOTTLENECK_LAYER = "block_16_project"
+SIZE_MULTIPLE = 32                      # the total down-sampling factor
 
 
 def build_mobilenet_unet(config) -> keras.Model:
+    """config: a `model.architectures.ModelConfig`."""
     size = int(config.image_size)
     base = int(config.base_filters)
-    momentum = float(getattr(config, "bn_momentum", DEFAULT_BN_MOMENTUM))
-    weights = getattr(config, "encoder_weights", "none")
+    momentum = float(config.bn_momentum)
+    weights = config.encoder_weights
     inputs = keras.Input((size, size, 3), name="image")
     encoder = keras.applications.MobileNetV2(
         input_shape=(size, size, 3), include_top=False, alpha=1.0,
@@ -38,7 +41,7 @@ def build_mobilenet_unet(config) -> keras.Model:
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = momentum
-            layer.synchronized = True  # as in unet.conv_bn_relu
+            layer.synchronized = True  # as in blocks.conv_bn_relu
     features = keras.Model(
         encoder.input,
         [encoder.get_layer(name).output for name in SKIP_LAYERS + (BOTTLENECK_LAYER,)],

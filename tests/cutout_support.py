@@ -126,3 +126,15 @@ def upload_tree(local_root, gcs_root) -> None:
             rel = os.path.relpath(full, local_root).replace(os.sep, "/")
             with open(full, "rb") as f:
                 fileio.write_bytes(f"{gcs_root}/{rel}", f.read())
+
+
+# --- Model: targets for the losses. ---
+
+def soft_target(seed: int = 0, n: int = 2, size: int = 16) -> np.ndarray:
+    """A batch of soft alpha masks [n, size, size, 1]: uniform noise, the top rows 0 and the
+    bottom rows 1 (so both classes are present)."""
+    rng = np.random.default_rng(seed)
+    y = rng.uniform(0, 1, (n, size, size, 1)).astype(np.float32)
+    y[:, :4] = 0.0
+    y[:, -4:] = 1.0
+    return y

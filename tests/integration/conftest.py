@@ -62,9 +62,9 @@ def write_data_dir(out_dir: str, counts: dict, image_size: int, seed: int = 0,
 
 
 def _fields(example: bytes) -> dict:
-    from model.data import parse_example_proto
+    from model import schema
 
-    return parse_example_proto(example)
+    return schema.decode_example(example)
 
 
 @pytest.fixture(scope="session")

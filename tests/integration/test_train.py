@@ -3,9 +3,10 @@ pools can only be set before the TF runtime starts, once per process).
 
 Covers: two mirrored CPU replicas for real; the artefacts; val_loss is the mean over the real
 validation examples (the last batch is padded with blanks); the export holds the best weights by
-val_iou and equals them after everything else (MODEL's other files and the data) is deleted;
-re-running a finished run only re-exports; a SIGKILLed run resumes at its stored epoch; MultiWorkerMirroredStrategy with two
-worker processes on 127.0.0.1; bad inputs fail clearly before any work."""
+val_iou and equals them after everything else (MODEL's other files and the data) is deleted,
+also when the best epoch is provably not the last; re-running a finished run only re-exports;
+a SIGKILLed run resumes at its stored epoch; MultiWorkerMirroredStrategy with two worker
+processes on 127.0.0.1; bad inputs fail clearly before any work."""
 from __future__ import annotations
 
 import csv
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,9 +28,9 @@ from PIL import Image
 import tensorflow as tf
 
 from model import data as data_lib
-from model import export, losses, schema, train, transform
+from model import checkpoints, export, losses, schema, train, transform
+from model.architectures import ModelConfig, build_model
 from model.data import DataError
-from model.unet import ModelConfig, build_model
 from pipelines import tfrecord
 from pipelines.imaging import encode_png
 
@@ -55,7 +57,7 @@ def _train(data_dir, model_dir, *args, timeout=150):
 
 
 def _rows(model_dir):
-    with open(os.path.join(model_dir, train.METRICS_FILE)) as f:
+    with open(os.path.join(model_dir, checkpoints.METRICS_FILE)) as f:
         return list(csv.DictReader(f))
 
 
@@ -79,7 +81,7 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     args = ("--epochs", "2", "--cpu_replicas", "2", "--batch_size", "4", "--threads", "2")
     _train(data_dir, model_dir, *args)
 
-    config = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))
+    config = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))
     runtime = config["runtime"]
     assert runtime["num_replicas_in_sync"] == 2 and runtime["strategy"] == "MirroredStrategy"
     assert len(runtime["devices"]) == 2 and runtime["per_replica_batch"] == 2
@@ -94,33 +96,34 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     assert all(np.isfinite(float(r[k])) for r in rows for k in ("loss", "val_loss", "val_iou"))
     assert os.listdir(os.path.join(model_dir, "logs", "train"))
     assert os.listdir(os.path.join(model_dir, "logs", "validation"))
-    assert Image.open(os.path.join(model_dir, train.CURVES_FILE)).size[0] > 400
-    for name in (train.BEST_WEIGHTS, train.LAST_WEIGHTS, train.LAST_STATE):
-        assert os.path.exists(os.path.join(model_dir, train.CHECKPOINT_DIR, name))
-    assert not os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
+    assert Image.open(os.path.join(model_dir, checkpoints.CURVES_FILE)).size[0] > 400
+    for name in (checkpoints.BEST_WEIGHTS, checkpoints.LAST_WEIGHTS, checkpoints.LAST_STATE):
+        assert os.path.exists(os.path.join(model_dir, checkpoints.CHECKPOINT_DIR, name))
+    assert not os.path.exists(os.path.join(model_dir, checkpoints.BACKUP_DIR))
 
-    # The last epoch's val_loss, val_iou and val_mae are the means over the 6 real validation
+    # The last epoch's val_loss, val_iou and val_mad are the means over the 6 real validation
     # examples, although the last batch (global 4) is 2 real + 2 weight-0 blanks, and on 2
     # replicas one replica gets only blanks. Counting the blanks moves val_loss by ~25% (x 6/8)
     # and val_iou far more (a blank predicted empty scores 1). BatchNorm is synchronized across
     # replicas, so the mirrored evaluation sees the same moving averages as the saved weights
     # (unsynchronized, each replica kept its own and validation drifted 2-7% from them).
-    checkpoints = os.path.join(model_dir, train.CHECKPOINT_DIR)
+    checkpoints_dir = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR)
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
     val = data_lib.make_eval_dataset(data_lib.list_shards(data_dir, "val"), 32, 6, mean, std, 6)
     (val_x, val_y, val_w), = list(val)
     assert float(tf.reduce_sum(val_w)) == 6
-    last_model = _model_with(config, os.path.join(checkpoints, train.LAST_WEIGHTS))
+    last_model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.LAST_WEIGHTS))
     val_p = last_model(val_x, training=False)
     per_image = losses.BceDiceLoss(reduction="none")(val_y, val_p)
     assert float(rows[-1]["val_loss"]) == pytest.approx(float(np.mean(per_image)), rel=1e-3)
-    for name, metric in (("val_iou", losses.ThresholdedIoU()), ("val_mae", losses.MaskMAE())):
+    for name, metric in (("val_iou", losses.ThresholdedIoU()), ("val_mad", losses.MaskMAD())):
         metric.update_state(val_y, val_p)
         assert float(rows[-1][name]) == pytest.approx(float(metric.result()), rel=1e-3), name
 
     # The export holds the best weights by val_iou, and says so.
     best = _best_row(rows)
-    best_info = train.read_best_weights_info(os.path.join(checkpoints, train.BEST_WEIGHTS))
+    best_info = checkpoints.read_best_weights_info(
+        os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS))
     assert best_info == {"epoch": int(best["epoch"]),
                          "val_iou": pytest.approx(float(best["val_iou"]), rel=1e-6)}
     described = f"best (epoch {best['epoch']}, val_iou {float(best['val_iou']):.6g})"
@@ -128,7 +131,7 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     assert metadata["exported_weights"] == described
     assert metadata["exported_epoch"] == int(best["epoch"])
     assert metadata["exported_metrics"]["val_iou"] == pytest.approx(float(best["val_iou"]))
-    config = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))
+    config = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))
     assert config["exported_weights"] == described
 
     # Re-running a finished run trains nothing and exports again (the same best weights).
@@ -143,12 +146,11 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
 
     # The best model: rebuilt from config.json and the best checkpoint, fed normalised pixels by
     # hand.
-    model = _model_with(config, os.path.join(checkpoints, train.BEST_WEIGHTS))
+    model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS))
     images = np.stack(arrays["images"]["test"]).astype(np.uint8)
     normalised = (images.astype(np.float32) - mean) / std
     expected = np.asarray(model(normalised, training=False))
     assert expected.shape == (4, 32, 32, 1) and expected.std() > 0
-    from_last = np.asarray(last_model(normalised, training=False))
 
     # Delete everything but the export, and the data; the export must still serve.
     for name in os.listdir(model_dir):
@@ -159,11 +161,50 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     _, serve_bytes, serve_resized = export.load_export(os.path.join(model_dir, "export"))
     got = serve_resized(images=images)["alpha"].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    if int(best["epoch"]) != int(rows[-1]["epoch"]):
-        assert np.abs(got - from_last).max() > 1e-4       # not the last epoch's weights
     png = encode_png(Image.fromarray(images[0], "RGB"), "fast")
     served = serve_bytes(image_bytes=tf.constant([png]))
     np.testing.assert_allclose(served["alpha"].numpy()[0], expected[0], atol=1e-5)
+
+
+def test_the_export_holds_the_best_epoch_when_later_epochs_are_worse(tiny_data, tmp_path):
+    """Made deterministic: after one epoch (the best so far, as the first scored epoch always
+    is), its val_iou in the best-weights file is raised to 1, the most an IoU can be, so no
+    epoch of the resumed run can beat it. The export must then hold epoch 0's weights, not the
+    last epoch's, which provably differ."""
+    data_dir, arrays = tiny_data
+    model_dir = str(tmp_path / "model")
+    args = ("--base_filters", "4", "--batch_size", "8", "--threads", "2")
+    _train(data_dir, model_dir, "--epochs", "1", *args)
+    checkpoints_dir = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR)
+    best_path = os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS)
+    assert checkpoints.read_best_weights_info(best_path)["epoch"] == 0
+    epoch0 = str(tmp_path / "epoch0.weights.h5")
+    shutil.copy(best_path, epoch0)
+    with h5py.File(best_path, "a") as f:
+        f.attrs[checkpoints.BEST_VAL_IOU_ATTR] = 1.0
+
+    _train(data_dir, model_dir, "--epochs", "3", *args)
+    rows = _rows(model_dir)
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert checkpoints.read_best_weights_info(best_path) == {"epoch": 0, "val_iou": 1.0}
+    described = "best (epoch 0, val_iou 1)"
+    config = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))
+    metadata = json.load(open(os.path.join(model_dir, "export", export.METADATA_FILE)))
+    assert config["exported_weights"] == metadata["exported_weights"] == described
+    assert config["exported_epoch"] == metadata["exported_epoch"] == 0
+    assert metadata["exported_metrics"]["val_iou"] == pytest.approx(float(rows[0]["val_iou"]))
+    assert metadata["final_metrics"]["val_iou"] == pytest.approx(float(rows[-1]["val_iou"]))
+
+    images = np.stack(arrays["images"]["test"]).astype(np.uint8)
+    mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
+    normalised = (images.astype(np.float32) - mean) / std
+    from_best = np.asarray(_model_with(config, epoch0)(normalised, training=False))
+    last_weights = os.path.join(checkpoints_dir, checkpoints.LAST_WEIGHTS)
+    from_last = np.asarray(_model_with(config, last_weights)(normalised, training=False))
+    assert np.abs(from_best - from_last).max() > 1e-3      # two more epochs moved the weights
+    _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
+    np.testing.assert_allclose(serve_resized(images=images)["alpha"].numpy(), from_best,
+                               atol=1e-5)
 
 
 def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
@@ -174,7 +215,7 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
             "--threads", "2")
     proc = subprocess.Popen(_cmd(data_dir, model_dir, *args), cwd=REPO, env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metrics = os.path.join(model_dir, train.METRICS_FILE)
+    metrics = os.path.join(model_dir, checkpoints.METRICS_FILE)
     deadline = time.time() + 120
     try:
         while True:
@@ -189,7 +230,7 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
         proc.wait()
     killed_rows = _rows(model_dir)
     assert 2 <= len(killed_rows) < epochs
-    assert os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
+    assert os.path.exists(os.path.join(model_dir, checkpoints.BACKUP_DIR))
     assert not os.path.exists(os.path.join(model_dir, "export"))
 
     out = _train(data_dir, model_dir, *args)
@@ -203,17 +244,17 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
     assert resumed_at >= 1 and len(first) == resumed_at
     assert len(first) + len(second) == epochs
     assert f"Epoch {resumed_at + 1}/{epochs}" in out and "Epoch 1/" not in out
-    assert json.load(open(os.path.join(model_dir, train.CHECKPOINT_DIR, train.LAST_STATE))) == {
-        "epochs_completed": epochs}
+    last_state = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR, checkpoints.LAST_STATE)
+    assert json.load(open(last_state)) == {"epochs_completed": epochs}
     assert os.path.exists(os.path.join(model_dir, "export", "saved_model.pb"))
-    assert not os.path.exists(os.path.join(model_dir, train.BACKUP_DIR))
+    assert not os.path.exists(os.path.join(model_dir, checkpoints.BACKUP_DIR))
 
     # The export is the best-weights file, which covers every epoch in metrics.csv (it is saved
     # before the backup; a kill in between can leave it the killed attempt's score of an epoch
     # that ran again, never less than the best in metrics.csv).
-    config = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))
-    best_path = os.path.join(model_dir, train.CHECKPOINT_DIR, train.BEST_WEIGHTS)
-    info = train.read_best_weights_info(best_path)
+    config = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))
+    best_path = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR, checkpoints.BEST_WEIGHTS)
+    info = checkpoints.read_best_weights_info(best_path)
     assert info["val_iou"] >= max(float(r["val_iou"]) for r in rows) - 1e-6
     metadata = json.load(open(os.path.join(model_dir, "export", export.METADATA_FILE)))
     assert metadata["exported_weights"] == (
@@ -254,7 +295,7 @@ def test_multi_worker_mirrored_with_two_processes(tiny_data, tmp_path):
         for proc in procs:
             proc.kill()
     assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(o[-3000:] for o in outputs)
-    runtime = json.load(open(os.path.join(model_dir, train.CONFIG_FILE)))["runtime"]
+    runtime = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))["runtime"]
     assert runtime["strategy"] == "MultiWorkerMirroredStrategy"
     assert runtime["num_workers"] == 2 and runtime["num_replicas_in_sync"] == 2
     assert runtime["per_replica_batch"] == 2

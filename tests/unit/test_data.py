@@ -27,7 +27,7 @@ def _example(rng, version=None, size=SIZE):
                   orig_height=size, orig_width=size, image_size=size)
     record = schema.make_example(**fields)
     if version is not None:
-        record = schema.encode_example({**data.parse_example_proto(record),
+        record = schema.encode_example({**schema.decode_example(record),
                                         schema.VERSION: version})
     return record, rgb, alpha
 
