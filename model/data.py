@@ -63,10 +63,6 @@ class DataInfo:
     shards: dict            # split -> sorted list of shard paths
 
 
-# The one Example decoder is `schema.decode_example` (no TensorFlow); this name stays for the
-# callers that still use it (inspect_data_dir, tests/integration/conftest.py).
-
-
 # --------------------------------------------------------------------------------------------
 # Validation (no TensorFlow ops)
 # --------------------------------------------------------------------------------------------
