@@ -24,6 +24,7 @@ import sys
 from typing import Optional, Union
 
 from pipelines import fileio, imaging, inference
+from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
 from pipelines.imaging import ImageError
 
 
@@ -62,7 +63,7 @@ def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel
 def mask_path_beside(out: str) -> str:
     """Where `--output both` puts the mask: OUT's stem + '.mask.png'."""
     stem = out[:-4] if out.lower().endswith(".png") else out
-    return stem + inference.MASK_SUFFIX + ".png"
+    return stem + MASK_SUFFIX + ".png"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,7 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("input", help="image file (local or gs://)")
     parser.add_argument("output", help="PNG to write (local or gs://)")
     parser.add_argument("--model", required=True, help="MODEL/export (local or gs://)")
-    parser.add_argument("--output", dest="mode", default="cutout", choices=inference.OUTPUT_MODES)
+    parser.add_argument("--output", dest="mode", default="cutout", choices=OUTPUT_MODES)
     parser.add_argument("--background", default=None)
     parser.add_argument("--png_compression", default="rle", choices=imaging.PNG_COMPRESSIONS)
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)

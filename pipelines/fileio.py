@@ -12,9 +12,16 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+TEMP_PREFIX = ".tmp-"  # write_bytes' temporary names: never a finished file
+
 
 def is_gcs(path: str) -> bool:
     return path.startswith("gs://")
+
+
+def is_inside(path: str, folder: str) -> bool:
+    """Whether `path` lies below `folder` (compared as strings; both already normalised)."""
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 def escape_glob(path: str) -> str:
@@ -54,7 +61,7 @@ def write_bytes(path: str, data: bytes, mime_type: str = "application/octet-stre
     # The temporary name keeps at most the last 100 bytes of the final one, so a final name
     # near the filesystem's 255-byte limit still has a temporary name that fits.
     tail = os.fsdecode(os.fsencode(os.path.basename(path))[-100:])
-    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{tail}")
+    tmp = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}-{tail}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)

@@ -15,10 +15,6 @@ from PIL import Image, ImageOps
 
 RESAMPLE = Image.Resampling.BILINEAR
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own decompression-bomb limit
-# `open_image` applies its caller's limit (default: Pillow's) itself, before decoding; Pillow's
-# global check would otherwise fire first, with the wrong reason, and a caller could never raise
-# the limit for a genuinely large photo.
-Image.MAX_IMAGE_PIXELS = None
 MASK_ENCODINGS = ("alpha", "binary255", "binary01", "auto")
 PNG_COMPRESSIONS = ("rle", "fast", "default")
 
@@ -32,6 +28,22 @@ class ImageError(ValueError):
         self.detail = detail
 
 
+def _let_pillow_open(max_pixels: int | None) -> None:
+    """Our `max_pixels` is the limit that applies, checked in `open_image` before decoding. Pillow
+    also checks every image against a process-wide limit of its own (a warning over it, an error
+    over twice it) before we see the size, and offers no per-call limit: when a caller allows more
+    than Pillow does, Pillow's limit is raised to match, here, where it is needed. It is never
+    lowered, so Pillow's check only ever fires on images our own check refuses anyway (both
+    become `too_many_pixels`); at the default limit nothing is changed."""
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    if pillow_limit is None:
+        return
+    if not max_pixels:  # the caller asked for no limit at all
+        Image.MAX_IMAGE_PIXELS = None
+    elif max_pixels > pillow_limit:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
 def open_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                draft_size: int | None = None) -> Image.Image:
     """Decodes fully (so truncation is caught here), first frame only, EXIF orientation applied.
@@ -41,6 +53,7 @@ def open_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     """
     if not data:
         raise ImageError("empty_file")
+    _let_pillow_open(max_pixels)
     try:
         img = Image.open(io.BytesIO(data))
         width, height = img.size
@@ -144,11 +157,6 @@ def resize_square(img: Image.Image, size: int) -> Image.Image:
     if img.size == (size, size):
         return img
     return img.resize((size, size), RESAMPLE)
-
-
-def fit_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """A mask whose size differs from its image is stretched to the image's size (width, height)."""
-    return mask if mask.size == size else mask.resize(size, RESAMPLE)
 
 
 def upsample_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -20,15 +20,12 @@ and reading again) costs the compressed size only and saves a second read of eve
 Step 3 decodes in full once; step 1's draft decode is the cheap kind (bench/remove_background.py
 measures both).
 
-Output names (the job's contract): an input at `<rel>.<ext>` gives `<rel>.png`; with
-`--output both` the cut-out is `<rel>.png` and the mask `<rel>.mask.png`. Names that could leave
-the output folder or that a filesystem can't hold are refused here, with a reason.
+Where the outputs go (their names, and which are refused) is `pipelines/output_plan.py`.
 """
 from __future__ import annotations
 
 import logging
 import os
-import posixpath
 import shutil
 import tempfile
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
@@ -39,87 +36,8 @@ from PIL import Image
 
 from model import export
 from pipelines import fileio, imaging
-from pipelines.imaging import ImageError
-
-OUTPUT_MODES = ("cutout", "mask", "both")
-MASK_SUFFIX = ".mask"
-BOOKKEEPING_PREFIX = "_"
-MAX_NAME_BYTES = 255          # one path component, on every common local filesystem
-MAX_LOCAL_PATH_BYTES = 4095   # PATH_MAX - 1 on Linux
-MAX_GCS_OBJECT_BYTES = 1024   # GCS object names (without gs://bucket/)
-TEMP_PREFIX = ".tmp-"         # fileio.write_bytes' temporary names: never a finished output
 
 _log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------
-# Names: where each input's outputs go, and which names are refused.
-
-def check_relative_name(rel: str) -> None:
-    """Raises ImageError when `rel` (a '/'-separated path under the input root) can't safely name
-    an output under DEST."""
-    parts = rel.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise ImageError("unsafe_path", f"{rel!r} has an empty, '.' or '..' component")
-    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
-        raise ImageError("unsafe_name", f"{rel!r} holds control characters")
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ImageError("unencodable_name", f"{rel!r} is not valid UTF-8") from None
-    if parts[0].startswith(BOOKKEEPING_PREFIX):
-        raise ImageError("reserved_output_name",
-                         f"{rel!r} would land among the job's bookkeeping (DEST/_*)")
-
-
-def relative_path(uri: str, root: str) -> str:
-    """The input's path relative to its input root, checked (see `check_relative_name`)."""
-    prefix = root.rstrip("/") + "/"
-    if not uri.startswith(prefix):
-        raise ImageError("outside_input_root", f"{uri} is not under {prefix}")
-    rel = uri[len(prefix):]
-    check_relative_name(rel)
-    return rel
-
-
-def output_names(rel: str, mode: str = "cutout") -> tuple[tuple[str, str], ...]:
-    """(kind, relative output name) for each output of the input at `rel`.
-
-    cutout: `<stem>.png`; mask: `<stem>.png` (single channel); both: `<stem>.png` and
-    `<stem>.mask.png`. Raises ImageError('name_too_long') for a component over 255 bytes.
-    """
-    if mode not in OUTPUT_MODES:
-        raise ValueError(f"unknown output mode {mode!r}; one of {OUTPUT_MODES}")
-    stem = posixpath.splitext(rel)[0]
-    if mode == "cutout":
-        names = (("cutout", stem + ".png"),)
-    elif mode == "mask":
-        names = (("mask", stem + ".png"),)
-    else:
-        names = (("cutout", stem + ".png"), ("mask", stem + MASK_SUFFIX + ".png"))
-    for _, name in names:
-        for part in name.split("/"):
-            if len(part.encode("utf-8")) > MAX_NAME_BYTES:
-                raise ImageError("name_too_long",
-                                 f"{part[:40]!r}... is over {MAX_NAME_BYTES} bytes")
-    return names
-
-
-def output_path(dest: str, rel_name: str) -> str:
-    """DEST/<rel_name>, refusing anything that would not stay inside DEST or is too long."""
-    check_relative_name(rel_name)
-    dest = dest.rstrip("/")
-    full = dest + "/" + rel_name
-    if fileio.is_gcs(dest):
-        bucket_and_name = full[len("gs://"):]
-        if len(bucket_and_name.partition("/")[2].encode("utf-8")) > MAX_GCS_OBJECT_BYTES:
-            raise ImageError("name_too_long", f"object name over {MAX_GCS_OBJECT_BYTES} bytes")
-        return full
-    if len(os.fsencode(full)) > MAX_LOCAL_PATH_BYTES:
-        raise ImageError("name_too_long", f"path over {MAX_LOCAL_PATH_BYTES} bytes")
-    if not os.path.normpath(full).startswith(os.path.normpath(dest) + os.sep):
-        raise ImageError("unsafe_path", f"{rel_name!r} leaves {dest}")
-    return full
 
 
 # ---------------------------------------------------------------------------------------------

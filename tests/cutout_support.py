@@ -1,15 +1,18 @@
-"""Shared by the background-removal tests: a tiny real model from the exporter whose output is
-predictable, and pictures whose expected cut-out is known.
+"""Shared by the tests: a tiny real model from the exporter whose output is predictable, pictures
+whose expected cut-out is known, a local TestPipeline, and readers of the jobs' outputs.
 
 The model thresholds brightness: alpha = sigmoid(K * (mean(R, G, B) - 128)), so a bright object
 (220) on a dark background (30) gives alpha ~1 on the object and ~0 around it.
 """
 from __future__ import annotations
 
+import glob
 import io
+import json
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 IMAGE_SIZE = 32
@@ -49,6 +52,60 @@ def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+def reason_of(fn, *args) -> str:
+    """The reason of the ImageError that fn(*args) must raise."""
+    from pipelines.imaging import ImageError
+
+    with pytest.raises(ImageError) as info:
+        fn(*args)
+    return info.value.reason
+
+
+def local_test_pipeline():
+    """A TestPipeline on the FnApiRunner directly: the DirectRunner would first try to download
+    Prism."""
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.testing import test_pipeline
+
+    return test_pipeline.TestPipeline(runner=fn_runner.FnApiRunner())
+
+
+def job_config(tmp_path, model="/unused", **kw):
+    """A remove_background JobConfig over tmp_path/in -> tmp_path/out."""
+    from pipelines.remove_background import JobConfig
+
+    values = dict(source="test", input_kind="folder", pattern=str(tmp_path / "in") + "/**",
+                  root=str(tmp_path / "in"), dest=str(tmp_path / "out"), model=model,
+                  image_size=IMAGE_SIZE)
+    values.update(kw)
+    return JobConfig(**values)
+
+
+def read_examples(out):
+    """preprocess's shards under OUT -> {key: (split, {feature: numpy value})}."""
+    import tensorflow as tf
+
+    from model import schema
+
+    found = {}
+    for split in schema.SPLITS:
+        for path in sorted(glob.glob(schema.shard_pattern(str(out), split))):
+            for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+                ex = tf.io.parse_single_example(raw, schema.feature_spec())
+                key = ex["key"].numpy().decode()
+                assert key not in found, f"{key} written twice"
+                found[key] = (split, {k: v.numpy() for k, v in ex.items()})
+    return found
+
+
+def read_rejects(out):
+    """preprocess's OUT/rejected/*.jsonl -> every reject record."""
+    lines = []
+    for path in glob.glob(os.path.join(out, "rejected", "*.jsonl")):
+        lines += [json.loads(line) for line in open(path) if line.strip()]
+    return lines
 
 
 def interior(mask: np.ndarray, margin: int = 4) -> np.ndarray:

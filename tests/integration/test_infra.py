@@ -69,11 +69,20 @@ def test_flex_template_parameters_are_real_options(job):
     assert required, job
 
 
+# The scripts the READMEs tell users to run (and env.sh, which they source).
+SCRIPTS = ["dataflow/build_templates.sh", "dataflow/env.sh", "dataflow/submit_evaluate.sh",
+           "dataflow/submit_preprocess.sh", "dataflow/submit_remove_background.sh",
+           "training/tf_config_example.sh", "training/train_one_machine.sh"]
+
+
 def test_scripts_parse():
-    for folder in ("dataflow", "training"):
-        for name in os.listdir(os.path.join(INFRA, folder)):
-            if name.endswith(".sh"):
-                subprocess.run(["bash", "-n", os.path.join(INFRA, folder, name)], check=True)
+    found = sorted(f"{folder}/{name}" for folder in ("dataflow", "training")
+                   for name in os.listdir(os.path.join(INFRA, folder)) if name.endswith(".sh"))
+    assert set(SCRIPTS) <= set(found), f"documented scripts missing: {set(SCRIPTS) - set(found)}"
+    for script in found:
+        result = subprocess.run(["bash", "-n", os.path.join(INFRA, script)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
 
 
 def test_submit_preprocess_dry_run(synthetic_raw, gcs_bucket):

@@ -61,11 +61,12 @@ def test_remove_background_same_outputs_on_portable_runner(tmp_path):
         results[name] = remove_background.run(
             ["--input", str(tmp_path / "in"), "--output_dir", str(dest), "--model", model_dir,
              "--output", "both"] + extra)
-    counts = ("inputs", "written", "skipped", "rejected", "files_written", "reasons")
+    counts = ("inputs", "written", "skipped", "rejected", "files_written", "rejected_by_reason",
+              "ignored_os_files")
     for field in counts:
-        if field in results["local"]:
-            assert results["local"][field] == results["portable"][field], field
+        assert results["local"][field] == results["portable"][field], field
     assert results["local"]["written"] == 4 and results["local"]["rejected"] == 1
+    assert results["local"]["rejected_by_reason"] == {"not_an_image": 1}
     # Every output byte-identical; the bookkeeping differs only by the destination's name.
     files = {name: {p.relative_to(tmp_path / name).as_posix():
                     p.read_bytes().replace(str(tmp_path / name).encode(), b"DEST")

@@ -156,3 +156,26 @@ def test_pixel_limit_is_ours_and_can_be_raised():
     with pytest.raises(imaging.ImageError) as err:
         imaging.load_rgb(huge, max_pixels=200_000_000)  # raised: it gets as far as decoding
     assert err.value.reason == "undecodable"
+
+
+def test_over_twice_pillows_limit_is_ours_too():
+    """Pillow raises its own error past twice its limit, before our check: same reason, and a
+    caller's higher limit still gets that far."""
+    huge = _png_claiming(20_000, 10_000)  # 200 MP
+    with pytest.raises(imaging.ImageError) as err:
+        imaging.load_rgb(huge)
+    assert err.value.reason == "too_many_pixels"
+    with pytest.raises(imaging.ImageError) as err:
+        imaging.load_rgb(huge, max_pixels=300_000_000)
+    assert err.value.reason == "undecodable"
+
+
+def test_importing_imaging_leaves_pillows_bomb_check_alone():
+    import subprocess
+    import sys
+
+    code = ("from PIL import Image; default = Image.MAX_IMAGE_PIXELS; import pipelines.imaging; "
+            "assert default and Image.MAX_IMAGE_PIXELS == default, Image.MAX_IMAGE_PIXELS")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

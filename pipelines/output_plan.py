@@ -1,0 +1,264 @@
+"""remove_background's output plan: the names each input's outputs get, which names are refused,
+and the Beam stage that decides, for every input, what to write, skip or reject.
+
+Output names (the job's contract): an input at `<rel>.<ext>` gives `<rel>.png`; with
+`--output both` the cut-out is `<rel>.png` and the mask `<rel>.mask.png`. Names that could leave
+the output folder or that a filesystem can't hold are refused, with a reason. The one-image tool
+(`pipelines/cutout.py`) names its mask by the same rule.
+
+The plan never reads an image: one listing of DEST and two shuffles (`PlanOutputs`) find
+collisions between inputs, outputs that already exist, and duplicate listings.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import TYPE_CHECKING, Any, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from pipelines import fileio
+from pipelines.imaging import ImageError
+from pipelines.rb_bookkeeping import NAMESPACE, reject_record, rejection
+
+if TYPE_CHECKING:
+    from pipelines.remove_background import JobConfig
+
+OUTPUT_MODES = ("cutout", "mask", "both")
+MASK_SUFFIX = ".mask"
+BOOKKEEPING_PREFIX = "_"
+MAX_NAME_BYTES = 255          # one path component, on every common local filesystem
+MAX_LOCAL_PATH_BYTES = 4095   # PATH_MAX - 1 on Linux
+MAX_GCS_OBJECT_BYTES = 1024   # GCS object names (without gs://bucket/)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names: where each input's outputs go, and which names are refused.
+
+def check_relative_name(rel: str) -> None:
+    """Raises ImageError when `rel` (a '/'-separated path under the input root) can't safely name
+    an output under DEST."""
+    parts = rel.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ImageError("unsafe_path", f"{rel!r} has an empty, '.' or '..' component")
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        raise ImageError("unsafe_name", f"{rel!r} holds control characters")
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImageError("unencodable_name", f"{rel!r} is not valid UTF-8") from None
+    if parts[0].startswith(BOOKKEEPING_PREFIX):
+        raise ImageError("reserved_output_name",
+                         f"{rel!r} would land among the job's bookkeeping (DEST/_*)")
+
+
+def relative_path(uri: str, root: str) -> str:
+    """The input's path relative to its input root, checked (see `check_relative_name`)."""
+    prefix = root.rstrip("/") + "/"
+    if not uri.startswith(prefix):
+        raise ImageError("outside_input_root", f"{uri} is not under {prefix}")
+    rel = uri[len(prefix):]
+    check_relative_name(rel)
+    return rel
+
+
+def output_names(rel: str, mode: str = "cutout") -> tuple[tuple[str, str], ...]:
+    """(kind, relative output name) for each output of the input at `rel`.
+
+    cutout: `<stem>.png`; mask: `<stem>.png` (single channel); both: `<stem>.png` and
+    `<stem>.mask.png`. Raises ImageError('name_too_long') for a component over 255 bytes.
+    """
+    if mode not in OUTPUT_MODES:
+        raise ValueError(f"unknown output mode {mode!r}; one of {OUTPUT_MODES}")
+    stem = posixpath.splitext(rel)[0]
+    if mode == "cutout":
+        names = (("cutout", stem + ".png"),)
+    elif mode == "mask":
+        names = (("mask", stem + ".png"),)
+    else:
+        names = (("cutout", stem + ".png"), ("mask", stem + MASK_SUFFIX + ".png"))
+    for _, name in names:
+        for part in name.split("/"):
+            if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+                raise ImageError("name_too_long",
+                                 f"{part[:40]!r}... is over {MAX_NAME_BYTES} bytes")
+    return names
+
+
+def output_path(dest: str, rel_name: str) -> str:
+    """DEST/<rel_name>, refusing anything that would not stay inside DEST or is too long."""
+    check_relative_name(rel_name)
+    dest = dest.rstrip("/")
+    full = dest + "/" + rel_name
+    if fileio.is_gcs(dest):
+        bucket_and_name = full[len("gs://"):]
+        if len(bucket_and_name.partition("/")[2].encode("utf-8")) > MAX_GCS_OBJECT_BYTES:
+            raise ImageError("name_too_long", f"object name over {MAX_GCS_OBJECT_BYTES} bytes")
+        return full
+    if len(os.fsencode(full)) > MAX_LOCAL_PATH_BYTES:
+        raise ImageError("name_too_long", f"path over {MAX_LOCAL_PATH_BYTES} bytes")
+    if not os.path.normpath(full).startswith(os.path.normpath(dest) + os.sep):
+        raise ImageError("unsafe_path", f"{rel_name!r} leaves {dest}")
+    return full
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: each input's verdict, in one Beam stage.
+
+def plan_input(uri: str, cfg: JobConfig) -> tuple[tuple[str, str], ...]:
+    """The (kind, relative output name) pairs of one input. Raises ImageError with the reason it
+    can have none."""
+    if fileio.is_inside(uri, cfg.dest):
+        raise ImageError("inside_output_dir", f"{uri} lies inside the output folder")
+    rel = relative_path(uri, cfg.root)
+    names = output_names(rel, cfg.output)
+    for _, name in names:
+        output_path(cfg.dest, name)  # validates the full path
+    return names
+
+
+def ancestors(rel_name: str) -> list[str]:
+    """'a/b/c.png' -> ['a', 'a/b']: the folders an output needs."""
+    parts = rel_name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def judge_output_name(name: str, entries, folders_matter: bool) -> list[tuple]:
+    """All claims on one output name -> [(uri, status)] for each input that wants it.
+
+    entries: ('in', uri, kind) from inputs, ('have',) when DEST holds a file of that name,
+    ('dir',) when some output (new or existing) needs a folder of that name.
+    status: ('ok', kind, name, exists, copies) or ('collision', name, detail, copies).
+    """
+    wanted: dict[str, list[str]] = {}
+    have = is_dir = False
+    for entry in entries:
+        if entry[0] == "in":
+            wanted.setdefault(entry[1], []).append(entry[2])
+        elif entry[0] == "have":
+            have = True
+        elif entry[0] == "dir":
+            is_dir = True
+    uris = sorted(wanted)
+    if len(uris) > 1:
+        return [(uri, ("collision", name,
+                       "also the output of " + ", ".join(u for u in uris if u != uri),
+                       len(wanted[uri])))
+                for uri in uris]
+    if len(uris) == 1 and folders_matter and is_dir:
+        return [(uris[0], ("collision", name, "a folder of other outputs has this name",
+                           len(wanted[uris[0]])))]
+    return [(uri, ("ok", wanted[uri][0], name, have, len(wanted[uri]))) for uri in uris]
+
+
+def decide(uri: str, statuses, overwrite: bool) -> tuple[str, object, int]:
+    """One input's verdicts on each of its output names -> (action, payload, extra copies).
+
+    action: 'reject' (payload: (reason, detail)), 'skip' (all outputs exist), or 'process'
+    (payload: the (kind, name) pairs to write: all of them with `overwrite`, else the missing).
+    """
+    statuses = sorted(statuses, key=repr)
+    extra = max(s[-1] for s in statuses) - 1
+    collisions = [s for s in statuses if s[0] == "collision"]
+    if collisions:
+        return "reject", ("output_name_collision",
+                          "; ".join(f"{s[1]}: {s[2]}" for s in collisions)), extra
+    todo = tuple(sorted((s[1], s[2]) for s in statuses if overwrite or not s[3]))
+    if not todo:
+        return "skip", None, extra
+    return "process", todo, extra
+
+
+def existing_outputs(dest: str, folders_matter: bool):
+    """DEST's files (one listing) -> (name, ('have',)) and, for folders, (name, ('dir',))."""
+    prefix = dest.rstrip("/") + "/"
+    folders = set()
+    for meta in FileSystems.match([fileio.escape_glob(prefix) + "**"])[0].metadata_list:
+        rel = meta.path[len(prefix):] if meta.path.startswith(prefix) else None
+        if not rel or rel.startswith(BOOKKEEPING_PREFIX) or rel.endswith("/"):
+            continue
+        if posixpath.basename(rel).startswith(fileio.TEMP_PREFIX):
+            # A crashed write's leftover, never a finished output: removed, so a crash leaves
+            # nothing partial behind once the job has run again.
+            FileSystems.delete([meta.path])
+            Metrics.counter(NAMESPACE, "stale_temp_files_removed").inc()
+            continue
+        yield rel, ("have",)
+        if folders_matter:
+            folders.update(ancestors(rel))
+    for folder in sorted(folders):
+        yield folder, ("dir",)
+
+
+class _PlanDoFn(beam.DoFn):
+    def __init__(self, cfg: JobConfig):
+        self._cfg = cfg
+        self._folders_matter = not fileio.is_gcs(cfg.dest)
+
+    def process(self, uri):
+        try:
+            names = plan_input(uri, self._cfg)
+        except ImageError as e:
+            yield rejection(self._cfg.source, uri, e, "bad_name")
+            return
+        for kind, name in names:
+            yield name, ("in", uri, kind)
+            if self._folders_matter:
+                for folder in ancestors(name):
+                    yield beam.pvalue.TaggedOutput("folders", folder)
+
+
+class _DecideDoFn(beam.DoFn):
+    def __init__(self, cfg: JobConfig):
+        self._cfg = cfg
+
+    def process(self, keyed):
+        uri, statuses = keyed
+        action, payload, extra = decide(uri, list(statuses), self._cfg.overwrite)
+        for _ in range(extra):
+            yield beam.pvalue.TaggedOutput("rejected", reject_record(
+                self._cfg.source, uri, "duplicate_input", "listed more than once; done once"))
+        if action == "reject":
+            yield beam.pvalue.TaggedOutput(
+                "rejected", reject_record(self._cfg.source, uri, *payload))
+        elif action == "skip":
+            yield beam.pvalue.TaggedOutput("skipped", uri)
+        else:
+            yield uri, payload
+
+
+class PlanOutputs(beam.PTransform):
+    """(input URIs, DEST's existing files) -> {'tasks': (uri, ((kind, name), ...)),
+    'skipped': uri, 'rejected': reject records}.
+
+    One shuffle by output name finds collisions and existing outputs for every name at once (no
+    request per image); a second by URI gathers each input's verdicts (an input of
+    `--output both` has two names).
+    """
+
+    def __init__(self, cfg: JobConfig):
+        super().__init__()
+        self._cfg = cfg
+
+    def expand(self, pcolls):
+        uris, existing = pcolls
+        folders_matter = not fileio.is_gcs(self._cfg.dest)
+        claims, folders, bad_names = (uris | "Plan" >> beam.ParDo(_PlanDoFn(self._cfg))
+                                      .with_outputs("folders", "rejected", main="claims"))
+        # Folders new outputs need (local DEST only: a file and a folder can't share a name
+        # there), once each so a big folder is not a hot key.
+        folder_claims = (folders
+                         | "DistinctFolders" >> beam.Distinct()
+                         | "AsFolderClaims" >> beam.Map(lambda folder: (folder, ("dir",))))
+        verdicts = ((claims, folder_claims, existing)
+                    | "AllClaims" >> beam.Flatten().with_output_types(Tuple[str, Any])
+                    | "ByOutputName" >> beam.GroupByKey()
+                    | "Judge" >> beam.FlatMap(
+                        lambda kv, fm: judge_output_name(kv[0], kv[1], fm), folders_matter)
+                    | "ByInput" >> beam.GroupByKey())
+        decided = verdicts | "Decide" >> beam.ParDo(_DecideDoFn(self._cfg)).with_outputs(
+            "rejected", "skipped", main="tasks")
+        rejected = (bad_names, decided.rejected) | "Rejected" >> beam.Flatten()
+        return {"tasks": decided.tasks, "skipped": decided.skipped, "rejected": rejected}
