@@ -6,9 +6,7 @@ The model thresholds brightness: alpha = sigmoid(K * (mean(R, G, B) - 128)), so 
 """
 from __future__ import annotations
 
-import glob
 import io
-import json
 import os
 
 import numpy as np
@@ -81,31 +79,6 @@ def job_config(tmp_path, model="/unused", **kw):
                   image_size=IMAGE_SIZE)
     values.update(kw)
     return JobConfig(**values)
-
-
-def read_examples(out):
-    """preprocess's shards under OUT -> {key: (split, {feature: numpy value})}."""
-    import tensorflow as tf
-
-    from model import schema
-
-    found = {}
-    for split in schema.SPLITS:
-        for path in sorted(glob.glob(schema.shard_pattern(str(out), split))):
-            for raw in tf.data.TFRecordDataset(path, compression_type="GZIP"):
-                ex = tf.io.parse_single_example(raw, schema.feature_spec())
-                key = ex["key"].numpy().decode()
-                assert key not in found, f"{key} written twice"
-                found[key] = (split, {k: v.numpy() for k, v in ex.items()})
-    return found
-
-
-def read_rejects(out):
-    """preprocess's OUT/rejected/*.jsonl -> every reject record."""
-    lines = []
-    for path in glob.glob(os.path.join(out, "rejected", "*.jsonl")):
-        lines += [json.loads(line) for line in open(path) if line.strip()]
-    return lines
 
 
 def interior(mask: np.ndarray, margin: int = 4) -> np.ndarray:

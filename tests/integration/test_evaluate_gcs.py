@@ -91,10 +91,10 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     with pytest.raises(evaluate.EvaluateError, match="can't reach the local path"):
         evaluate.run(argv)
     # ... and with everything on gs:// builds, runs nothing, writes nothing.
-    from tests.cutout_support import upload_tree as _upload_tree
+    from tests.cutout_support import upload_tree
 
-    _upload_tree(str(out), f"{gcs_bucket}/data")
-    _upload_tree(model_dir, f"{gcs_bucket}/export")
+    upload_tree(str(out), f"{gcs_bucket}/data")
+    upload_tree(model_dir, f"{gcs_bucket}/export")
     remote = ["--data_dir", f"{gcs_bucket}/data", "--model", f"{gcs_bucket}/export"] + argv[4:]
     assert evaluate.run(remote) == {}
     assert fileio.list_files(f"{gcs_bucket}/report") == []

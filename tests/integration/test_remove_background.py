@@ -433,10 +433,10 @@ def test_job_builds_for_dataflow_offline(gcs_bucket, tmp_path, model_dir):
     with pytest.raises(rb.JobError, match="can't reach the local path"):
         rb.run(["--input", str(src), "--output_dir", f"{gcs_bucket}/out", "--model", model_dir]
                + dataflow)
-    from tests.cutout_support import upload_tree as _upload_tree
+    from tests.cutout_support import upload_tree
 
-    _upload_tree(str(src), f"{gcs_bucket}/in")
-    _upload_tree(model_dir, f"{gcs_bucket}/export")
+    upload_tree(str(src), f"{gcs_bucket}/in")
+    upload_tree(model_dir, f"{gcs_bucket}/export")
     result = rb.run(["--input", f"{gcs_bucket}/in", "--output_dir", f"{gcs_bucket}/out",
                      "--model", f"{gcs_bucket}/export"] + dataflow)
     assert result is None
