@@ -2,8 +2,10 @@
 (`pipelines.sources`), and pair image and mask by (source, container, root, split folder, stem).
 
 What can't pair (a mask with no image, a second image or mask of the same stem, an image in a
-folder the layout doesn't read, one left out on purpose) becomes a reject; files the layout knows
-and doesn't use (trimaps, OS junk, text files) are counted as ignored.
+folder the layout doesn't read, one left out on purpose) becomes a reject, and so does an entry
+that must not be read (a pipe, a device, a broken link, a tar's link member, a name that is not
+UTF-8, a file over --max_file_bytes); files the layout knows and doesn't use (trimaps, OS junk,
+text files) are counted as ignored.
 """
 from __future__ import annotations
 
@@ -12,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
-from pipelines import sources
-from pipelines.preprocessing.rejects import reject
+from pipelines import containers, rejects, sources
 
 if TYPE_CHECKING:
     from pipelines.preprocess import Config
@@ -25,8 +26,8 @@ class Pair:
     source: str
     kind: str
     split: str
-    image: sources.Member
-    mask: sources.Member | None
+    image: containers.Member
+    mask: containers.Member | None
     empty_mask_allowed: bool
 
 
@@ -41,7 +42,8 @@ class PairImages(beam.PTransform):
 
     def expand(self, specs):
         config = self._config
-        expanded = specs | "Expand" >> beam.ParDo(_ExpandSource(config.keep_noncam)).with_outputs(
+        expanded = specs | "Expand" >> beam.ParDo(_ExpandSource(config.keep_noncam,
+                                                       config.max_file_bytes)).with_outputs(
             "ignored", "split_list", "rejected", main="members")
         split_lists = (expanded.split_list
                        | "GroupLists" >> beam.GroupByKey()
@@ -58,8 +60,9 @@ class _ExpandSource(beam.DoFn):
     """One source -> (pair_key, (kind, role, member)) per image or mask, and tagged 'split_list',
     'ignored' and 'rejected' outputs for the rest."""
 
-    def __init__(self, keep_noncam: bool):
+    def __init__(self, keep_noncam: bool, max_file_bytes: int):
         self._keep_noncam = keep_noncam
+        self._max_file_bytes = max_file_bytes
 
     def process(self, spec):
         layout = sources.layout_for(spec.kind, self._keep_noncam)
@@ -67,11 +70,15 @@ class _ExpandSource(beam.DoFn):
         def wanted(name):
             return not sources.is_junk(name) and layout.classify(name) is not None
 
-        reader = sources.MemberReader()
+        reader = containers.MemberReader(max_bytes=self._max_file_bytes)
         try:
-            for member in sources.list_members(spec, wanted=wanted):
+            for member in containers.list_members(spec, wanted, self._max_file_bytes):
                 if sources.is_junk(member.name):
                     yield beam.pvalue.TaggedOutput("ignored", ("junk", member.uri))
+                    continue
+                if isinstance(member, containers.BadEntry):
+                    yield beam.pvalue.TaggedOutput("rejected", rejects.record(
+                        spec.name, member.uri, member.reason, member.detail))
                     continue
                 role = layout.classify(member.name)
                 if role is None:
@@ -79,21 +86,32 @@ class _ExpandSource(beam.DoFn):
                         yield beam.pvalue.TaggedOutput("ignored", ("auxiliary", member.uri))
                     elif member.name.lower().endswith(sources.IMAGE_EXTENSIONS):
                         # An image where the layout reads none: listed, so nothing vanishes.
-                        yield beam.pvalue.TaggedOutput("rejected", reject(
+                        yield beam.pvalue.TaggedOutput("rejected", rejects.record(
                             spec.name, member.uri, "outside_layout",
                             f"not in a folder the {spec.kind} layout reads"))
                     else:
                         yield beam.pvalue.TaggedOutput("ignored", ("not_an_image", member.uri))
                 elif role.kind == "split_list":
-                    group_id = (spec.name, member.container, role.root)
-                    yield beam.pvalue.TaggedOutput(
-                        "split_list", (group_id, sources.read_split_list(reader.read(member),
-                                                                         role.stem)))
+                    yield from self._split_list(spec, member, role, reader)
                 else:
                     pair_key = (spec.name, member.container, role.root, role.group, role.stem)
                     yield pair_key, (spec.kind, role, member)
         finally:
             reader.close()
+
+    @staticmethod
+    def _split_list(spec, member, role, reader):
+        """A dataset's split list -> ((source, container, root), {stem: split}); one that can't
+        be read is a reject (its stems get hash splits), not a failed job."""
+        try:
+            data = reader.read(member)
+        except Exception as e:  # noqa: BLE001 (one bad file is a reject)
+            yield beam.pvalue.TaggedOutput("rejected", rejects.from_exception(
+                spec.name, member.uri, e, "read_failed"))
+            return
+        group_id = (spec.name, member.container, role.root)
+        yield beam.pvalue.TaggedOutput("split_list",
+                                       (group_id, sources.read_split_list(data, role.stem)))
 
 
 def _merge_dicts(dicts):
@@ -121,18 +139,18 @@ class _MakePairs(beam.DoFn):
         if not images:
             for _, m in masks:
                 yield beam.pvalue.TaggedOutput(
-                    "rejected", reject(source, m.uri, "mask_without_image"))
+                    "rejected", rejects.record(source, m.uri, "mask_without_image"))
             return
         (role, image), extra_images = images[0], images[1:]
         for _, other in extra_images:
-            yield beam.pvalue.TaggedOutput("rejected", reject(
+            yield beam.pvalue.TaggedOutput("rejected", rejects.record(
                 source, other.uri, "ambiguous_stem", f"{image.name} has the same stem"))
         for _, other in masks[1:]:
-            yield beam.pvalue.TaggedOutput("rejected", reject(
+            yield beam.pvalue.TaggedOutput("rejected", rejects.record(
                 source, other.uri, "ambiguous_mask", f"{masks[0][1].name} was used"))
         reason = layout.skip_reason(role)
         if reason:
-            yield beam.pvalue.TaggedOutput("rejected", reject(source, image.uri, reason))
+            yield beam.pvalue.TaggedOutput("rejected", rejects.record(source, image.uri, reason))
             return
         key = f"{source}/{role.relpath}"
         listed = split_lists.get((source, container, role.root), {})
