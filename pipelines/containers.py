@@ -71,6 +71,7 @@ class BadEntry:
     of a tar, a name that is not UTF-8, or one over the size cap): `reason` is a key of
     `pipelines.rejects.REASONS`. Its strings are printable (undecodable bytes escaped)."""
     source: str
+    container: str
     name: str
     uri: str
     reason: str
@@ -96,7 +97,8 @@ def list_members(spec: SourceSpec, wanted=None, max_bytes: int = DEFAULT_MAX_FIL
 
 def _bad(source: str, container: str, name: str, reason: str, detail: str) -> BadEntry:
     uri = Member(source, container, name).uri
-    return BadEntry(source, printable(name), printable(uri), reason, printable(detail))
+    return BadEntry(source, printable(container), printable(name), printable(uri), reason,
+                    printable(detail))
 
 
 def _tar_link_kind(info: tarfile.TarInfo) -> str | None:

@@ -53,8 +53,8 @@ from pipelines.preprocessing.examples import MakeExamples
 from pipelines.preprocessing.manifest import Tally, WriteManifest
 from pipelines.preprocessing.pairing import PairImages
 from pipelines.preprocessing.rejects import REMOTE_SHARDS, WriteRejects
-from pipelines.rejects import JobError
-from pipelines.safe_files import DEFAULT_MAX_FILE_BYTES
+from pipelines.rejects import JobError, printable
+from pipelines.safe_files import DEFAULT_MAX_FILE_BYTES, name_problem
 from pipelines.preprocessing.shards import WriteShards
 
 
@@ -127,6 +127,9 @@ class Config:
         if not 1 <= self.jpeg_quality <= 100:
             raise JobError("--jpeg_quality must be in 1..100")
         for spec in self.sources:
+            if name_problem(spec.path):  # its members' names could not travel through Beam
+                raise JobError(f"source {spec.name}: the path {printable(spec.path)} is not "
+                               "valid UTF-8; rename it")
             is_folder = fileio.is_dir(spec.path)
             if not is_folder and not fileio.exists(spec.path):
                 raise JobError(f"source {spec.name}: {spec.path} does not exist")

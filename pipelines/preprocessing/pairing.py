@@ -76,11 +76,14 @@ class _ExpandSource(beam.DoFn):
                 if sources.is_junk(member.name):
                     yield beam.pvalue.TaggedOutput("ignored", ("junk", member.uri))
                     continue
+                role = layout.classify(member.name)
                 if isinstance(member, containers.BadEntry):
                     yield beam.pvalue.TaggedOutput("rejected", rejects.record(
                         spec.name, member.uri, member.reason, member.detail))
+                    if role is not None and role.kind != "split_list":
+                        # Its partner is then blamed on it, not on a missing file.
+                        yield self._pair_key(spec, member, role), (spec.kind, role, member)
                     continue
-                role = layout.classify(member.name)
                 if role is None:
                     if layout.is_auxiliary(member.name):
                         yield beam.pvalue.TaggedOutput("ignored", ("auxiliary", member.uri))
@@ -94,10 +97,13 @@ class _ExpandSource(beam.DoFn):
                 elif role.kind == "split_list":
                     yield from self._split_list(spec, member, role, reader)
                 else:
-                    pair_key = (spec.name, member.container, role.root, role.group, role.stem)
-                    yield pair_key, (spec.kind, role, member)
+                    yield self._pair_key(spec, member, role), (spec.kind, role, member)
         finally:
             reader.close()
+
+    @staticmethod
+    def _pair_key(spec, member, role) -> tuple:
+        return spec.name, member.container, role.root, role.group, role.stem
 
     @staticmethod
     def _split_list(spec, member, role, reader):
@@ -114,6 +120,11 @@ class _ExpandSource(beam.DoFn):
                                        (group_id, sources.read_split_list(data, role.stem)))
 
 
+def _rejected_partner(bad: dict, kind: str) -> str:
+    entry = bad.get(kind)
+    return f"its {kind} {entry.name} was rejected ({entry.reason})" if entry else ""
+
+
 def _merge_dicts(dicts):
     merged = {}
     for d in dicts:
@@ -122,7 +133,8 @@ def _merge_dicts(dicts):
 
 
 class _MakePairs(beam.DoFn):
-    """(pair_key, [(kind, role, member), ...]) -> Pair, or rejects for what can't pair."""
+    """(pair_key, [(kind, role, member), ...]) -> Pair, or rejects for what can't pair. A
+    BadEntry among them was rejected already: it only explains why its partner can't pair."""
 
     def __init__(self, config: Config):
         self._config = config
@@ -132,14 +144,16 @@ class _MakePairs(beam.DoFn):
         entries = sorted(entries, key=lambda e: e[2].name)
         kind = entries[0][0]
         layout = sources.layout_for(kind, self._config.keep_noncam)
+        bad = {r.kind: m for _, r, m in entries if isinstance(m, containers.BadEntry)}
+        entries = [e for e in entries if not isinstance(e[2], containers.BadEntry)]
         images = [(r, m) for _, r, m in entries if r.kind == "image"]
         masks = [(r, m) for _, r, m in entries if r.kind == "mask"]
         # A .png mask is preferred over other formats of the same stem; the rest are reported.
         masks.sort(key=lambda rm: (not rm[1].name.lower().endswith(".png"), rm[1].name))
         if not images:
             for _, m in masks:
-                yield beam.pvalue.TaggedOutput(
-                    "rejected", rejects.record(source, m.uri, "mask_without_image"))
+                yield beam.pvalue.TaggedOutput("rejected", rejects.record(
+                    source, m.uri, "mask_without_image", _rejected_partner(bad, "image")))
             return
         (role, image), extra_images = images[0], images[1:]
         for _, other in extra_images:
@@ -151,6 +165,10 @@ class _MakePairs(beam.DoFn):
         reason = layout.skip_reason(role)
         if reason:
             yield beam.pvalue.TaggedOutput("rejected", rejects.record(source, image.uri, reason))
+            return
+        if not masks and "mask" in bad:
+            yield beam.pvalue.TaggedOutput("rejected", rejects.record(
+                source, image.uri, "no_mask", _rejected_partner(bad, "mask")))
             return
         key = f"{source}/{role.relpath}"
         listed = split_lists.get((source, container, role.root), {})
