@@ -44,18 +44,17 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
 from model import schema
-from pipelines import fileio, imaging, sources
-from pipelines.containers import ARCHIVE_SUFFIXES, container_kind
+from pipelines import fileio, imaging, safe_files, sources
 from pipelines.analysis import AnalyzeNormalization
+from pipelines.containers import ARCHIVE_SUFFIXES, container_kind
 from pipelines.options import (job_view, make_pipeline, require_reachable, run_job_cli,
                                shares_local_disk)
 from pipelines.preprocessing.examples import MakeExamples
 from pipelines.preprocessing.manifest import Tally, WriteManifest
 from pipelines.preprocessing.pairing import PairImages
 from pipelines.preprocessing.rejects import REMOTE_SHARDS, WriteRejects
-from pipelines.rejects import JobError, printable
-from pipelines.safe_files import DEFAULT_MAX_FILE_BYTES, name_problem
 from pipelines.preprocessing.shards import WriteShards
+from pipelines.rejects import JobError, printable
 
 
 class PreprocessOptions(PipelineOptions):
@@ -89,7 +88,7 @@ class Config:
     jpeg_quality: int = 95
     shard_mb: float = 150.0
     max_pixels: int = imaging.DEFAULT_MAX_PIXELS
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
     rejected_shards: int = 0  # 0: chosen by the runner (Preprocess.rejected_shards)
 
     @classmethod
@@ -105,7 +104,7 @@ class Config:
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
             raise JobError(f"two sources share the name {clashes[0]!r}: name folder sources "
-                             "with folder:NAME=PATH")
+                           "with folder:NAME=PATH")
         config = cls(sources=specs, output_dir=opts.output_dir.rstrip("/"),
                      image_size=opts.image_size, val_fraction=opts.val_fraction,
                      test_fraction=opts.test_fraction, keep_noncam=opts.keep_noncam,
@@ -127,7 +126,7 @@ class Config:
         if not 1 <= self.jpeg_quality <= 100:
             raise JobError("--jpeg_quality must be in 1..100")
         for spec in self.sources:
-            if name_problem(spec.path):  # its members' names could not travel through Beam
+            if safe_files.name_problem(spec.path):  # its members' names could not travel through Beam
                 raise JobError(f"source {spec.name}: the path {printable(spec.path)} is not "
                                "valid UTF-8; rename it")
             is_folder = fileio.is_dir(spec.path)
@@ -136,6 +135,9 @@ class Config:
             if not is_folder and container_kind(spec.path) == "folder":
                 raise JobError(f"source {spec.name}: {spec.path} is a file but not a supported "
                                f"archive ({', '.join(ARCHIVE_SUFFIXES)}) nor a folder")
+            problem = None if is_folder else safe_files.local_problem(spec.path)
+            if problem:  # an archive that is a pipe or a link to a device would hang or never end
+                raise JobError(f"source {spec.name}: {spec.path} can't be read: {problem[1]}")
         if self.shard_mb <= 0:
             raise JobError("--shard_mb must be > 0")
         if self.max_file_bytes <= 0:

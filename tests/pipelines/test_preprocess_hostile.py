@@ -147,6 +147,24 @@ def test_hostile_entries_are_rejects_and_the_rest_goes_on(tmp_path):
     print(f"\npreprocess over hostile entries: {took:.1f} s")
 
 
+def test_sources_that_cannot_be_read_are_refused_in_one_line(tmp_path):
+    os.mkfifo(tmp_path / "data.tar.gz")
+    os.symlink("/dev/zero", tmp_path / "zero.zip")
+    odd = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9"))
+    os.mkdir(odd)
+    for source, message in ((f"folder={tmp_path}/data.tar.gz", "a named pipe"),
+                            (f"folder={tmp_path}/zero.zip", "a character device"),
+                            (f"folder={odd}", "not valid UTF-8")):
+        with pytest.raises(rejects.JobError, match=message):
+            preprocess.run(["--source", source, "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(rejects.JobError, match="max_file_bytes"):
+        preprocess.run(["--source", f"folder={tmp_path}", "--output_dir", str(tmp_path / "o"),
+                        "--max_file_bytes", "0"])
+    assert preprocess.main(["--source", f"folder={odd}", "--output_dir",
+                            str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
 def _zeros(n):
     class Zeros(io.RawIOBase):
         left = n
