@@ -27,10 +27,16 @@ REASONS = {
     "link_member": "a symbolic or hard link, FIFO or device inside a tar archive",
     "unencodable_name": "the file name is not valid UTF-8",
     "read_failed": "the file could not be read",
+    "mask_too_large": "preprocess: the image's mask is larger than --max_file_bytes",
+    "mask_read_failed": "preprocess: the image's mask could not be read",
     # Decoding an image or mask
     "not_an_image": "not an image format Pillow can read",
     "undecodable": "the image is truncated or corrupt",
     "too_many_pixels": "more pixels than --max_pixels (a decompression bomb)",
+    "mask_empty_file": "preprocess: the image's mask has no bytes",
+    "mask_not_an_image": "preprocess: the image's mask is not an image format Pillow can read",
+    "mask_undecodable": "preprocess: the image's mask is truncated or corrupt",
+    "mask_too_many_pixels": "preprocess: the image's mask has more pixels than Pillow's limit",
     # Preprocess: pairing and validation
     "no_mask": "an image with no mask",
     "mask_without_image": "a mask with no image",
@@ -99,7 +105,7 @@ def from_exception(source: str, path: str, error: BaseException, default_reason:
     return record(source, path, default_reason, f"{type(error).__name__}: {error}", **extra)
 
 
-def _printable(value):
+def printable(value):
     """Surrogate escapes (undecodable file names) as backslash escapes, so JSON stays UTF-8."""
     if isinstance(value, str):
         try:
@@ -108,15 +114,15 @@ def _printable(value):
             return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         return value
     if isinstance(value, dict):
-        return {k: _printable(v) for k, v in value.items()}
+        return {k: printable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_printable(v) for v in value]
+        return [printable(v) for v in value]
     return value
 
 
 def json_line(rec: dict) -> str:
     """One record as one JSON line (sorted keys: the files are byte-identical across runs)."""
-    return json.dumps(_printable(rec), sort_keys=True)
+    return json.dumps(printable(rec), sort_keys=True)
 
 
 def shard_of(line: str, num_shards: int) -> int:
