@@ -19,6 +19,18 @@ Python:
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.cutout`: quiet the native libraries before TensorFlow and Beam
+    # load (model/console.py), then run the module under its real name.
+    import sys
+
+    from model import console
+
+    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
+    from pipelines.cutout import main
+
+    sys.exit(main())
+
 import argparse
 import sys
 from typing import Optional, Union
@@ -98,7 +110,3 @@ def main(argv=None) -> int:
     for kind, png in pngs.items():
         fileio.write_bytes(targets[kind], png, mime_type="image/png")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

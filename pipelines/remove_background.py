@@ -77,6 +77,9 @@ if __name__ == "__main__":
     # pickle as pipelines.remove_background.* (importable by worker processes), not __main__.*.
     import sys
 
+    from model import console
+
+    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
     from pipelines.remove_background import main
 
     sys.exit(main())
