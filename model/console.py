@@ -6,14 +6,19 @@ CUDA error" on every machine without a GPU), plus oneDNN and CPU-feature notices
 before any Python logging exists, so no logger setting reaches them; and Beam's worker processes
 print "Discarding unparseable args" for every job flag they don't know. `quiet()` puts a filter on
 fd 2 itself (worker subprocesses inherit it): a line matching one of `NOISE` is dropped, every
-other line passes through at once, in order. Real errors and the project's own warnings pass.
+other line passes through at once, in order. Python's own stderr (logging, warnings) gets the
+same line filter, so the notices that reach this process as log records (Beam forwards its
+workers' logs; tf.Transform's advice on input formats) are dropped too. Real errors and the
+project's own warnings pass.
 
-Every entry point calls `quiet(verbose)` before TensorFlow or Beam is imported; `--verbose` (or
-CUTOUT_VERBOSE=1) leaves everything as it was. Kept free of TensorFlow and Beam imports.
+Every entry point calls `start(argv)` (quiet unless `--verbose`, which it strips) before
+TensorFlow or Beam is imported; `--verbose` (or CUTOUT_VERBOSE=1) leaves everything as it was.
+Kept free of TensorFlow and Beam imports.
 """
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import re
 import sys
@@ -25,8 +30,16 @@ NOISE = tuple(re.compile(p) for p in (
     r"^[IWE]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_platform|cuda_executor|"
     r"cuda_dnn|cuda_fft|cuda_blas|gpu_device|device_compiler|service|computation_placer)\.cc:\d+\]",
     r"^To enable the following instructions: .* in other operations, rebuild TensorFlow",
+    r"^W\d{4} [\d:. ]+\d+ dataset\.cc:\d+\] Input of GeneratorDatasetOp::Dataset will not be "
+    r"optimized",
+    # Beam: its workers' start-up (forwarded to this process as log records in multi_processing
+    # mode), and RunInference's memory probe, which can't read memory use on this platform.
     r"Discarding unparseable args",
     r"Discarding invalid overrides",
+    r"No semi_persistent_directory found",
+    r"Resource module is not available for current platform",
+    # tf.Transform's advice to feed Arrow record batches: ours feeds a few floats per image.
+    r"You are passing instance dicts and DatasetMetadata to TFT",
 ))
 
 _VERBOSE_FLAG = "--verbose"
@@ -43,6 +56,51 @@ def wants_verbose(argv) -> bool:
 
 def strip_verbose(argv) -> list:
     return [a for a in argv if a != _VERBOSE_FLAG]
+
+
+def start(argv=None) -> list:
+    """For an entry point, before TensorFlow or Beam load: quiet unless `--verbose`; returns the
+    arguments without `--verbose`, for the job's own parser."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quiet(wants_verbose(argv))
+    return strip_verbose(argv)
+
+
+class _LineFilter(io.TextIOBase):
+    """sys.stderr for Python's own writes: whole lines go to `stream` unless they are noise;
+    a partial line waits for its end (or a flush)."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self._stream = stream
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self):
+        return self._stream.encoding
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        kept = "".join(line + "\n" for line in lines if not is_noise(line))
+        if kept:
+            self._stream.write(kept)
+            self._stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial and not is_noise(self._partial):
+            self._stream.write(self._partial)
+        self._partial = ""
+        self._stream.flush()
 
 
 def _pump(read_fd: int, write_fd: int) -> None:
@@ -84,9 +142,10 @@ def quiet(verbose: bool = False) -> None:
                             name="cutout-stderr-filter")
     pump.start()
     # Python's own writes (tracebacks, our logs) go straight to the terminal, in order with
-    # stdout; only what reaches fd 2 from C and from child processes passes the filter.
-    sys.stderr = os.fdopen(os.dup(original), "w", buffering=1, encoding=sys.stderr.encoding,
-                           errors="backslashreplace")
+    # stdout, through the same line filter; what reaches fd 2 from C and from child processes
+    # passes the pump's.
+    sys.stderr = _LineFilter(os.fdopen(os.dup(original), "w", buffering=1,
+                                       encoding=sys.stderr.encoding, errors="backslashreplace"))
 
     def _restore():
         # At exit: hand fd 2 back, so the pipe closes once the last child lets go, and

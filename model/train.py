@@ -50,6 +50,18 @@ How long, on this project's 2-core CPU (synthetic data, U-Net16; photos cost the
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m model.train`: quiet the native libraries before TensorFlow loads
+    # (model/console.py), then run the module under its real name.
+    import sys
+
+    from model import console
+
+    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
+    from model.train import main
+
+    sys.exit(main())
+
 import argparse
 import dataclasses
 import logging
@@ -358,7 +370,3 @@ def main(argv=None) -> None:
         run(argv)
     except (ConfigError, data_lib.DataError) as e:
         sys.exit(f"model.train: error: {e}")
-
-
-if __name__ == "__main__":
-    main()

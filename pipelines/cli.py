@@ -46,9 +46,9 @@ def main(argv=None) -> int:
     if command not in COMMANDS:
         print(f"cutout: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    console.quiet(console.wants_verbose(rest))
+    rest = console.start(rest)  # before the job's module loads TensorFlow and Beam
     module = importlib.import_module(COMMANDS[command][0])
-    status = module.main(console.strip_verbose(rest))
+    status = module.main(rest)
     return int(status or 0)
 
 

@@ -13,14 +13,29 @@ a cut-out (`not_an_image`, `undecodable`, `too_many_pixels`, ...). Takes a few s
 it importing TensorFlow and loading the model.
 
 Python:
-    from pipelines import cutout, inference
-    model = inference.load_saved_model("MODEL/export")        # once
-    png = cutout.remove_background_bytes(data, model)         # per image
+    from pipelines import cutout
+    model = cutout.load_model("MODEL/export")                 # once: seconds
+    png = cutout.remove_background_bytes(data, model)         # per image: milliseconds
+A path in place of `model` works too, but loads the model on every call; the second call with
+a path warns once, pointing here.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # `python -m pipelines.cutout`: quiet the native libraries before TensorFlow and Beam
+    # load (model/console.py), then run the module under its real name.
+    import sys
+
+    from model import console
+
+    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
+    from pipelines.cutout import main
+
+    sys.exit(main())
+
 import argparse
 import sys
+import warnings
 from typing import Optional, Union
 
 from pipelines import fileio, imaging, inference
@@ -28,8 +43,38 @@ from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
 from pipelines.imaging import ImageError
 
 
+def load_model(path: str, threads: int = 0) -> inference.LoadedModel:
+    """Loads MODEL/export (local or gs://) once, to pass to every call as `model`. `threads`:
+    TensorFlow's threads (0: its default)."""
+    return inference.load_saved_model(path, threads)
+
+
+# A path passed again means a loop that reloads the model (seconds) for every image: warn once.
+# Not a silent cache: it would hold the model for the process's life, and go on serving the old
+# one after the export at that path is replaced (a re-run of training writes the same folder).
+_paths_seen: set = set()
+_warned_reload = False
+
+
 def _as_model(model: Union[str, inference.LoadedModel]) -> inference.LoadedModel:
-    return inference.load_saved_model(model) if isinstance(model, str) else model
+    global _warned_reload
+    if not isinstance(model, str):
+        return model
+    if model in _paths_seen and not _warned_reload:
+        _warned_reload = True
+        warnings.warn(f"the model at {model} is loaded again on every call, which takes seconds: "
+                      f"load it once with cutout.load_model({model!r}) and pass that instead",
+                      stacklevel=_caller_stacklevel())
+    _paths_seen.add(model)
+    return load_model(model)
+
+
+def _caller_stacklevel() -> int:
+    """The warning's stacklevel that names the first caller outside this module."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedModel],
@@ -50,8 +95,8 @@ def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel
                             png_compression: str = "rle",
                             max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> bytes:
     """Encoded image bytes -> PNG bytes of its cut-out (`output='cutout'`, RGBA, or RGB on
-    `background`) or mask (`output='mask'`). `model` is a path to MODEL/export (loaded on every
-    call) or a `inference.load_saved_model(...)` result (load once, call many times).
+    `background`) or mask (`output='mask'`). `model` is a `load_model(...)` result (load once, call many
+    times) or a path to MODEL/export (loaded on every call).
     Raises ImageError with `.reason` for an input that can't be done."""
     if output not in ("cutout", "mask"):
         raise ValueError("output must be 'cutout' or 'mask' (use remove_background_outputs "
@@ -98,7 +143,3 @@ def main(argv=None) -> int:
     for kind, png in pngs.items():
         fileio.write_bytes(targets[kind], png, mime_type="image/png")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

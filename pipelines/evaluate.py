@@ -61,6 +61,9 @@ if __name__ == "__main__":
     # worker processes), never as __main__.*, and the options class is registered once.
     import sys
 
+    from model import console
+
+    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
     from pipelines.evaluate import main
 
     sys.exit(main())

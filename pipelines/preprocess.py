@@ -31,6 +31,9 @@ if __name__ == "__main__":
     # pipelines.preprocess.* (importable by worker processes), never as __main__.*.
     import sys
 
+    from model import console
+
+    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
     from pipelines.preprocess import main
 
     sys.exit(main())

@@ -77,6 +77,9 @@ if __name__ == "__main__":
     # pickle as pipelines.remove_background.* (importable by worker processes), not __main__.*.
     import sys
 
+    from model import console
+
+    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
     from pipelines.remove_background import main
 
     sys.exit(main())
@@ -92,7 +95,7 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
 from model import export
-from pipelines import fileio, imaging, inference, options as pipeline_options
+from pipelines import fileio, imaging, inference, options as pipeline_options, progress
 from pipelines.output_plan import OUTPUT_MODES, PlanOutputs, existing_outputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, format_summary,
                                       reject_record, rejection)
@@ -308,6 +311,10 @@ def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None
     rejected = (plan["rejected"], done["rejected"]) | "AllRejected" >> beam.Flatten()
     _ = ((done["written"], plan["skipped"], rejected, listed["ignored"])
          | "Bookkeeping" >> WriteBookkeeping(cfg))
+    tracker = progress.tracker_for(p, "remove_background")  # a line every ~10 s, local runs
+    progress.count(tracker, progress.TOTAL, "ProgressListed", uris)
+    progress.count(tracker, progress.DONE, "ProgressDone", done["written"], plan["skipped"],
+                   rejected)
 
 
 def _auto_threads(options: PipelineOptions, cfg: JobConfig) -> JobConfig:

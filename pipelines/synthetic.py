@@ -404,4 +404,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from model import console
+
+    main(console.start())  # no TensorFlow or Beam here: only --verbose to strip

@@ -1,6 +1,7 @@
 """The `cutout` console command as a newcomer meets it: every subcommand's help, the whole demo
 chain through it without the native libraries' alarming start-up lines, and a job run from a
 folder that holds a `model/` folder of the user's own."""
+import io
 import json
 import os
 import subprocess
@@ -13,9 +14,11 @@ from model import console
 from pipelines import cli
 
 CUTOUT = os.path.join(os.path.dirname(sys.executable), "cutout")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # What a newcomer must not see on a correct CPU-only run.
 ALARMING = ("cuInit", "CUDA error", "absl::InitializeLog", "oneDNN custom operations",
-            "cpu_feature_guard", "Discarding unparseable args")
+            "cpu_feature_guard", "Discarding unparseable args", "semi_persistent_directory",
+            "You are passing instance dicts", "Resource module is not available")
 
 
 def _run(args, cwd, timeout=300):
@@ -55,6 +58,38 @@ def test_noise_filter_drops_only_known_notices():
     assert not console.is_noise("WARNING remove_background: 3 inputs rejected")
 
 
+def test_python_level_notices_are_dropped_and_the_rest_passes_whole():
+    out = io.StringIO()
+    stream = console._LineFilter(out)
+    stream.write("WARNING Worker: severity: WARN message: \"Discarding unparseable args: "
+                 "['--output_dir=x']\"\nWARNING You are passing instance dicts and "
+                 "DatasetMetadata to TFT which will not provide optimal performance.\n")
+    stream.write("WARNING remove_background: 3 inputs ")
+    assert out.getvalue() == ""  # half a line waits for its end
+    stream.write("rejected\nTraceback (most recent call last):\n")
+    stream.write("  a partial line")
+    stream.flush()
+    assert out.getvalue() == ("WARNING remove_background: 3 inputs rejected\n"
+                              "Traceback (most recent call last):\n  a partial line")
+
+
+@pytest.mark.parametrize("module", ["model.train", "pipelines.remove_background",
+                                    "pipelines.synthetic"])
+def test_python_m_entry_points_are_quiet_and_take_verbose(module, tmp_path):
+    # `python -m` is what Dataflow and the tests run: quiet too, and --verbose is not a job flag.
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    quiet = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and "--" in quiet.stdout
+    _assert_quiet(quiet.stdout + quiet.stderr)
+    loud = subprocess.run([sys.executable, "-m", module, "--help", "--verbose"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0, loud.stderr
+    if module == "model.train":  # the one whose --help loads TensorFlow
+        assert "absl::InitializeLog" in loud.stderr or "cuInit" in loud.stderr
+
+
 def test_verbose_shows_the_native_notices(tmp_path):
     proc = subprocess.run([CUTOUT, "train", "--help", "--verbose"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
@@ -76,8 +111,11 @@ def test_the_demo_chain_through_the_cutout_command_from_a_folder_holding_model(t
     logs.append(_run(["train", "--data_dir", "data", "--model_dir", "model", "--epochs", "1",
                       "--base_filters", "4", "--cpu_replicas", "2"], cwd=work, timeout=400))
     assert os.path.exists(work / "model" / "export" / "saved_model.pb")
+    # multi_processing: Beam forwards its workers' start-up logs ("Discarding unparseable
+    # args" for every job flag) to this process as log records.
     logs.append(_run(["remove", "--input", "raw/photos", "--output_dir", "cutouts",
-                      "--model", "model/export"], cwd=work))
+                      "--model", "model/export", "--direct_num_workers", "2",
+                      "--direct_running_mode", "multi_processing"], cwd=work))
     photos = sorted(os.listdir(work / "raw" / "photos"))
     assert sorted(os.listdir(work / "cutouts")) >= sorted(
         os.path.splitext(p)[0] + ".png" for p in photos if not p.startswith("."))
