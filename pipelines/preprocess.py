@@ -47,7 +47,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
 from model import schema
-from pipelines import fileio, imaging, safe_files, sources
+from pipelines import fileio, imaging, progress, safe_files, sources
 from pipelines.analysis import AnalyzeNormalization
 from pipelines.containers import ARCHIVE_SUFFIXES, container_kind
 from pipelines.options import (job_view, make_pipeline, require_reachable, run_job_cli,
@@ -175,7 +175,9 @@ class Preprocess(beam.PTransform):
     def expand(self, specs):
         config = self._config
         paired = specs | "PairImages" >> PairImages(config)
-        made = paired["pairs"] | "MakeExamples" >> MakeExamples(config)
+        tracker = progress.tracker_for(specs.pipeline, "preprocess", "pairs")  # local runs
+        progress.count(tracker, progress.TOTAL, "ProgressPairs", paired["pairs"])
+        made = paired["pairs"] | "MakeExamples" >> MakeExamples(config, tracker)
         examples = made["examples"]
         rejected = (paired["rejected"], made["rejected"]) | "AllRejects" >> beam.Flatten()
 

@@ -14,7 +14,7 @@ import apache_beam as beam
 import numpy as np
 
 from model import schema, transform
-from pipelines import containers, imaging, rejects, sources
+from pipelines import containers, imaging, progress, rejects, sources
 from pipelines.preprocessing.pairing import Pair
 
 if TYPE_CHECKING:
@@ -38,15 +38,19 @@ class MakeExamples(beam.PTransform):
     """Pairs -> {'examples': Processed, 'rejected': dicts}: spreads the pairs over workers,
     decodes, validates, resizes and encodes each, and keeps one copy of identical images."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, tracker: progress.Tracker | None = None):
         super().__init__()
         self._config = config
+        self._tracker = tracker
 
     def expand(self, pairs):
         processed = (pairs
                      | "Spread" >> beam.Reshuffle()
                      | "Process" >> beam.ParDo(_ProcessPair(self._config)).with_outputs(
                          "rejected", main="processed"))
+        # Counted in the stage that does the work: local progress lines (pipelines/progress.py).
+        progress.count(self._tracker, progress.DONE, "ProgressDone", processed.processed,
+                       processed.rejected)
         kept = (processed.processed
                 | "GroupByContent" >> beam.GroupByKey()
                 | "KeepOneCopy" >> beam.ParDo(_KeepOneCopy()).with_outputs(
