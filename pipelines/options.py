@@ -24,6 +24,7 @@ class SharedJobOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         from pipelines.imaging import DEFAULT_MAX_PIXELS
+        from pipelines.safe_files import DEFAULT_MAX_FILE_BYTES
 
         parser.add_argument("--output_dir", default=None,
                             help="Where the job writes (local folder or gs://).")
@@ -31,6 +32,9 @@ class SharedJobOptions(PipelineOptions):
         parser.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
                             help="Reject images with more pixels (decompression bombs); "
                                  "default: Pillow's limit.")
+        parser.add_argument("--max_file_bytes", type=int, default=DEFAULT_MAX_FILE_BYTES,
+                            help="Reject any input file or archive member larger than this "
+                                 "(too_large); every read stops there. Default: 256 MiB.")
         parser.add_argument("--inference_threads", type=int, default=0,
                             help="TensorFlow threads per worker process (0: its default, or "
                                  "cores/workers on the local runner in multi_processing mode).")
