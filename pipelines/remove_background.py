@@ -92,11 +92,12 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
 from model import export
-from pipelines import fileio, imaging, inference, options as pipeline_options
+from pipelines import fileio, imaging, inference, model_files, options as pipeline_options
 from pipelines.output_plan import OUTPUT_MODES, PlanOutputs, existing_outputs, output_path
-from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, format_summary,
-                                      reject_record, rejection)
-from pipelines.rb_inputs import JobError, ListInputs, normalize_location, resolve_input
+from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
+                                      format_summary, rejection, temp_dir)
+from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input
+from pipelines.rejects import JobError, Rejected, record
 
 _log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ class JobConfig:
     overwrite: bool = False
     inference_threads: int = 0
     exclude_prefix: Optional[str] = None   # DEST/ when DEST lies inside the input root
+    max_file_bytes: int = 256 * 2**20
+    dest_resolved: Optional[str] = None    # a local DEST with its links resolved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,6 +169,8 @@ def resolve_config(opts) -> JobConfig:
         raise JobError("--max_pixels must be at least 1")
     if opts.inference_threads < 0:
         raise JobError("--inference_threads must be 0 (automatic) or more")
+    if opts.max_file_bytes < 1:
+        raise JobError("--max_file_bytes must be at least 1")
     background = None
     if opts.background:
         try:
@@ -181,6 +186,7 @@ def resolve_config(opts) -> JobConfig:
             hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
         raise JobError(f"no usable model export at {opts.model}{hint}: "
                        f"{type(e).__name__}: {e}") from None
+    model_files.check_export_files(model)
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -194,17 +200,25 @@ def resolve_config(opts) -> JobConfig:
     else:
         kind, pattern, root = resolve_input(opts.input)
         source = opts.input
-        if root == dest or fileio.is_inside(root, dest):
-            raise JobError(f"the input folder {root} is --output_dir or inside it: outputs "
-                           "could overwrite inputs; choose another --output_dir")
-        if fileio.is_inside(dest, root):
-            exclude = dest + "/"
+    # Compared with links resolved: a DEST that is a link to the input folder is the input
+    # folder (--overwrite would replace inputs with their cut-outs).
+    real_root, real_dest = fileio.resolved(root), fileio.resolved(dest)
+    if real_root == real_dest or fileio.is_inside(real_root, real_dest):
+        raise JobError(f"the input folder {root} is --output_dir {dest} or inside it"
+                       + ("" if (root, dest) == (real_root, real_dest) else
+                          f" (links resolved: {real_root}, {real_dest})")
+                       + ": outputs could overwrite inputs; choose another --output_dir")
+    if kind != "list" and fileio.is_inside(real_dest, real_root):
+        # DEST in the input root's terms, as the listing names files.
+        exclude = root.rstrip("/") + "/" + real_dest[len(real_root.rstrip("/")) + 1:] + "/"
     return JobConfig(
         source=source, input_kind=kind, pattern=pattern, root=root, dest=dest, model=model,
         image_size=image_size, output=opts.output, background=background,
         max_batch_size=opts.max_batch_size, png_compression=opts.png_compression,
         max_pixels=opts.max_pixels, overwrite=bool(opts.overwrite),
-        inference_threads=opts.inference_threads, exclude_prefix=exclude)
+        inference_threads=opts.inference_threads, exclude_prefix=exclude,
+        max_file_bytes=opts.max_file_bytes,
+        dest_resolved=None if fileio.is_gcs(dest) else fileio.resolved(dest))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,10 +232,10 @@ class _PrepareDoFn(beam.DoFn):
 
     def process(self, task):
         uri, outputs = task
-        try:
-            data = fileio.read_bytes(uri)
+        try:  # a regular file, at most --max_file_bytes (never a FIFO or /dev/zero)
+            data = fileio.read_bytes(uri, self._cfg.max_file_bytes)
         except Exception as e:  # vanished, no permission, ...: this input only
-            yield rejection(self._cfg.source, uri, e, "unreadable")
+            yield rejection(self._cfg.source, uri, e, "read_failed")
             return
         try:
             small = inference.prepare_image(data, self._cfg.image_size, self._cfg.max_pixels)
@@ -251,7 +265,12 @@ class _RenderAndWriteDoFn(beam.DoFn):
         for kind, name in prepared.outputs:
             try:
                 path = output_path(cfg.dest, name)
-                fileio.write_bytes(path, pngs[kind], mime_type="image/png")
+                if cfg.dest_resolved and not fileio.resolves_inside(path, cfg.dest_resolved):
+                    # A folder in DEST that is a link elsewhere: checked here, at the write.
+                    raise Rejected("unsafe_path", f"{name} would be written outside "
+                                                  f"{cfg.dest_resolved}, through a link")
+                fileio.write_bytes(path, pngs[kind], mime_type="image/png",
+                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved))
             except Exception as e:
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
@@ -261,7 +280,7 @@ class _RenderAndWriteDoFn(beam.DoFn):
 def _failed_batch_to_rejects(failed, source: str):
     batch, (exc_type, exc_repr, _) = failed
     for prepared in batch:
-        yield reject_record(source, prepared.uri, "inference_failed", exc_repr)
+        yield record(source, prepared.uri, "inference_failed", exc_repr)
 
 
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
@@ -328,10 +347,13 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     cfg = _auto_threads(options, resolve_config(opts))
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
+    dry_run = options.view_as(TestOptions).dry_run
+    if not dry_run:
+        claim_dest(cfg)
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
     result = pipeline.run()
-    if options.view_as(TestOptions).dry_run:
+    if dry_run:
         _log.warning("remove_background: --dry_run: the job was built, not run")
         return None
     state = result.wait_until_finish()

@@ -110,13 +110,13 @@ def test_bad_inputs_fail_clearly(preprocessed, constant_one_model, tmp_path):
          "either"),
     ]
     for args, message in cases:
-        with pytest.raises(evaluate.EvaluateError, match=message):
+        with pytest.raises(evaluate.JobError, match=message):
             evaluate.run(args + ["--report_dir", r])
     # A finished preprocess folder whose split holds no shards.
     empty = tmp_path / "data"
     empty.mkdir()
     (empty / "manifest.json").write_text((out / "manifest.json").read_text())
-    with pytest.raises(evaluate.EvaluateError, match="no shards match"):
+    with pytest.raises(evaluate.JobError, match="no shards match"):
         evaluate.run(["--data_dir", str(empty), "--model", constant_one_model,
                       "--report_dir", r])
     assert evaluate.main(["--data_dir", str(empty), "--model", constant_one_model,
@@ -200,7 +200,7 @@ def test_folder_mode_with_no_predictions_fails_but_reports(tmp_path):
     empty.mkdir()
     (empty / "unrelated.png").write_bytes(b"")
     report_dir = tmp_path / "report"
-    with pytest.raises(evaluate.EvaluateError, match="nothing was scored"):
+    with pytest.raises(evaluate.JobError, match="nothing was scored"):
         evaluate.run(["--pred_dir", str(empty), "--gt_dir", str(gt_dir),
                       "--report_dir", str(report_dir), "--metrics", "iou"])
     report = json.loads((report_dir / "metrics.json").read_text())
@@ -246,5 +246,5 @@ def test_model_of_another_size_is_resized_to_and_from(preprocessed, tmp_path):
 def test_parse_metric_names():
     assert evaluate.parse_metric_names("mae, dice") == ("iou", "dice", "mae")
     assert evaluate.parse_metric_names("") == tuple(metrics.METRICS)
-    with pytest.raises(evaluate.EvaluateError, match="unknown metric"):
+    with pytest.raises(evaluate.JobError, match="unknown metric"):
         evaluate.parse_metric_names("iou,nope")

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from model import metrics, schema
-from pipelines import eval_scoring, imaging
+from pipelines import eval_scoring, imaging, rejects
 
 
 def _png(arr, mode=None):
@@ -33,14 +33,15 @@ def test_decode_example_and_its_rejects():
                                                                    np.uint8)
     assert ex.mask.dtype == np.float32 and ex.mask.max() == 1.0 and ex.mask[0, 0] == 0.0
     bad = schema.make_example("s/k.jpg", "s", b"not a jpeg", _png(mask, "L"), 1, 1, 32)
-    with pytest.raises(imaging.ImageError) as e:
+    with pytest.raises(rejects.Rejected) as e:
         eval_scoring.decode_example(bad)
-    assert e.value.reason == "image_not_an_image"
-    with pytest.raises(imaging.ImageError) as e:
+    # One vocabulary: the reason is rejects.REASONS' own, the detail says it was the image.
+    assert (e.value.reason, e.value.detail.split(":")[0]) == ("not_an_image", "image")
+    with pytest.raises(rejects.Rejected) as e:
         eval_scoring.decode_example(b"\xff\xff\xff")
     assert e.value.reason == "unparseable_example"
     small = schema.make_example("s/k.jpg", "s", _jpeg(image), _png(mask[:16], "L"), 1, 1, 32)
-    with pytest.raises(imaging.ImageError) as e:
+    with pytest.raises(rejects.Rejected) as e:
         eval_scoring.decode_example(small)
     assert e.value.reason == "mask_size_mismatch"
 
