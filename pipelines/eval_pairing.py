@@ -14,7 +14,7 @@ import posixpath
 from typing import Iterable, Optional
 
 from pipelines import fileio
-from pipelines.rejects import record
+from pipelines.rejects import printable, record
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 TOP_SOURCE = "(top)"
@@ -133,5 +133,6 @@ def folder_rejects(matching: Matching, gt_dir: str, pred_dir: str) -> list[dict]
     for side, (path, reason, detail) in matching.unreadable:
         folder = gt_dir if side == "ground_truth" else pred_dir
         key = _split_ext(fileio.relative_to(path, folder))[0]
-        out.append(record(folder, path, reason, detail, key=key, **{side: path}))
+        # printable: a name that is not UTF-8 must still pass Beam's coders and JSON.
+        out.append(printable(record(folder, path, reason, detail, key=key, **{side: path})))
     return out

@@ -67,7 +67,7 @@ def claim_dest(cfg: JobConfig) -> None:
             shutil.rmtree(temp_dir(cfg.dest), ignore_errors=True)
             # The probe: what every output write will do (a file in DEST/_tmp/), done once now.
             fileio.write_bytes(temp_dir(cfg.dest) + "/probe", b"")
-            os.remove(temp_dir(cfg.dest) + "/probe")
+            shutil.rmtree(temp_dir(cfg.dest))
         if before != mine:
             fileio.write_bytes(path, json.dumps(mine, indent=2, sort_keys=True).encode("utf-8"),
                                mime_type="application/json")

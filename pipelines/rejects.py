@@ -99,7 +99,7 @@ def from_exception(source: str, path: str, error: BaseException, default_reason:
     return record(source, path, default_reason, f"{type(error).__name__}: {error}", **extra)
 
 
-def _printable(value):
+def printable(value):
     """Surrogate escapes (undecodable file names) as backslash escapes, so JSON stays UTF-8."""
     if isinstance(value, str):
         try:
@@ -108,15 +108,15 @@ def _printable(value):
             return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         return value
     if isinstance(value, dict):
-        return {k: _printable(v) for k, v in value.items()}
+        return {k: printable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_printable(v) for v in value]
+        return [printable(v) for v in value]
     return value
 
 
 def json_line(rec: dict) -> str:
     """One record as one JSON line (sorted keys: the files are byte-identical across runs)."""
-    return json.dumps(_printable(rec), sort_keys=True)
+    return json.dumps(printable(rec), sort_keys=True)
 
 
 def shard_of(line: str, num_shards: int) -> int:

@@ -85,6 +85,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from typing import Optional
 
 import apache_beam as beam
@@ -359,6 +360,8 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     state = result.wait_until_finish()
     if str(state).split(".")[-1] != "DONE":
         return None
+    if cfg.dest_resolved:  # the temporaries' folder, empty once every write is renamed
+        shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True)
     summary = json.loads(fileio.read_bytes(cfg.dest + "/" + SUMMARY_FILE))
     print(format_summary(summary, cfg.dest), flush=True)
     if summary["inputs"] == 0:
