@@ -10,7 +10,9 @@ never a crash.
 """
 from __future__ import annotations
 
+import gzip
 import struct
+import zlib
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -175,6 +177,25 @@ def failed_batch_rejects(failed, source: str):
     batch, (_, exc_repr, _) = failed
     for example in batch:
         yield rejects.record(source, example.key, "inference_failed", exc_repr, key=example.key)
+
+
+def shard_records(path: str, source: str):
+    """A gzip TFRecord shard -> its records; a truncated or corrupt shard yields the records
+    before the damage and then one `damaged_shard` reject naming the file (Beam's reader would
+    stop the job with a hex dump of the bytes)."""
+    from apache_beam.io.tfrecordio import _TFRecordUtil
+
+    count = 0
+    try:
+        with fileio.open_read(path) as raw, gzip.GzipFile(fileobj=raw) as stream:
+            while (data := _TFRecordUtil.read_record(stream)) is not None:
+                count += 1
+                yield data
+    except (OSError, EOFError, ValueError, zlib.error) as e:
+        what = str(e).split(":")[0][:120]  # never the hex dump that follows
+        yield beam.pvalue.TaggedOutput("rejected", rejects.record(
+            source, path, "damaged_shard",
+            f"{type(e).__name__}: {what} (after {count} records)", key=""))
 
 
 def _key_of(record: bytes) -> str:

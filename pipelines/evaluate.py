@@ -71,7 +71,6 @@ import logging
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
@@ -81,7 +80,7 @@ from pipelines.eval_pairing import Matching, folder_rejects, list_relative, matc
 from pipelines.eval_report import (METRICS_FILE, MODE_FOLDERS, MODE_MODEL, REJECTS_FILE,
                                    WriteReport)
 from pipelines.eval_scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
-                                    ScoreModelOutput, failed_batch_rejects)
+                                    ScoreModelOutput, failed_batch_rejects, shard_records)
 from pipelines.options import job_view, make_pipeline, require_reachable, run_job_cli
 from pipelines.rejects import JobError
 
@@ -210,11 +209,20 @@ class ReadExamples(beam.PTransform):
         self._source = data_dir
 
     def expand(self, pbegin):
-        return (pbegin
-                | "ReadShards" >> beam.io.ReadFromTFRecord(
-                    self._pattern, compression_type=CompressionTypes.GZIP)
-                | "Decode" >> beam.ParDo(DecodeRecords(self._source)).with_outputs(
-                    "rejected", main="examples"))
+        """-> {'examples': EvalExample, 'rejected': records}. A shard is read whole by one
+        worker (gzip can't be split anyway); a damaged one costs its records from the damage on
+        (a `damaged_shard` reject naming it), not the job."""
+        records, bad_shards = (
+            pbegin
+            | "Pattern" >> beam.Create([self._pattern], reshuffle=False)
+            | "Shards" >> beam.FlatMap(lambda pattern: [p for p, _ in fileio.match(pattern)])
+            | "Spread" >> beam.Reshuffle()
+            | "ReadShards" >> beam.FlatMap(shard_records, self._source).with_outputs(
+                "rejected", main="records"))
+        decoded = records | "Decode" >> beam.ParDo(DecodeRecords(self._source)).with_outputs(
+            "rejected", main="examples")
+        rejected = (bad_shards, decoded.rejected) | "ReadRejects" >> beam.Flatten()
+        return {"examples": decoded.examples, "rejected": rejected}
 
 
 class ScoreModel(beam.PTransform):
@@ -313,8 +321,8 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
         read = pipeline | "Read" >> ReadExamples(config.data_dir, config.split)
         handler = EvalModelHandler(config.model, max_batch_size=config.batch_size,
                                    inference_threads=config.inference_threads)
-        model = read.examples | "Model" >> ScoreModel(handler, config)
-        scored, rejects = model["scored"], ((read.rejected, model["rejected"])
+        model = read["examples"] | "Model" >> ScoreModel(handler, config)
+        scored, rejects = model["scored"], ((read["rejected"], model["rejected"])
                                             | "AllRejects" >> beam.Flatten())
     else:
         pairs = [(key, fileio.join(config.gt_dir, g), fileio.join(config.pred_dir, p))

@@ -3,6 +3,7 @@ folders of masks against ground truth. Test models come from the exporter."""
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -248,3 +249,58 @@ def test_parse_metric_names():
     assert evaluate.parse_metric_names("") == tuple(metrics.METRICS)
     with pytest.raises(evaluate.JobError, match="unknown metric"):
         evaluate.parse_metric_names("iou,nope")
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures that must cost their examples, not the job (issue 11)
+
+class PoisonedHandler(EvalModelHandler):
+    """Our handler, failing on every batch that holds the example keyed POISONED."""
+    POISONED = None
+
+    def run_inference(self, batch, model, inference_args=None):
+        if any(e.key == type(self).POISONED for e in batch):
+            raise RuntimeError("this batch upsets the model")
+        return super().run_inference(batch, model, inference_args)
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_batch_is_dead_lettered_not_fatal(preprocessed, constant_one_model, tmp_path,
+                                                    monkeypatch):
+    out, manifest = preprocessed
+    keys = sorted(_test_keys(out))
+    PoisonedHandler.POISONED = keys[0]
+    monkeypatch.setattr(evaluate, "EvalModelHandler", PoisonedHandler)
+    report = evaluate.run(["--data_dir", str(out), "--model", constant_one_model,
+                           "--report_dir", str(tmp_path / "r"), "--batch_size", "1",
+                           "--metrics", "iou", "--no_baselines"])
+    assert report["count"] == manifest["totals"]["test"] - 1
+    assert report["rejected_counts"] == {"inference_failed": 1}
+    assert report["rejected"][0]["key"] == keys[0]
+
+
+def _test_keys(out):
+    from model import schema
+    from pipelines.eval_scoring import shard_records
+
+    return [schema.decode_example(r)[schema.KEY].decode()
+            for path in sorted((out / "test").glob("*.tfrecord.gz"))
+            for r in shard_records(str(path), "") if isinstance(r, bytes)]
+
+
+@pytest.mark.timeout(300)
+def test_a_truncated_shard_is_one_reject_naming_it(preprocessed, constant_one_model, tmp_path):
+    out, manifest = preprocessed
+    copy = tmp_path / "data"
+    shutil.copytree(out, copy)
+    [shard] = sorted((copy / "test").glob("*.tfrecord.gz"))[:1]
+    data = shard.read_bytes()
+    shard.write_bytes(data[:len(data) // 2])
+    report = evaluate.run(["--data_dir", str(copy), "--model", constant_one_model,
+                           "--report_dir", str(tmp_path / "r"), "--metrics", "iou",
+                           "--no_baselines"])
+    assert report["rejected_counts"] == {"damaged_shard": 1}
+    [damaged] = report["rejected"]
+    assert damaged["path"] == str(shard) and "hex" not in damaged["detail"]
+    assert len(damaged["detail"]) < 200
+    assert 0 < report["count"] < manifest["totals"]["test"]
