@@ -43,12 +43,18 @@ Writes (R local or gs://; existing report files are replaced):
   image, ground truth, prediction, cut-out on a checkerboard (folder mode, which has no images:
   ground truth, prediction, errors: red = missed foreground, blue = false foreground), with the
   key and IoU written above the row.
-- R/_rejected.jsonl: one JSON object per input that was not scored, with `key`, `reason`,
-  `detail` (and paths in folder mode). Nothing is dropped silently.
+- R/_rejected.jsonl: one JSON object per input that was not scored (`rejects.record`: `source`,
+  `path`, `reason`, `detail`, plus `key`, and `prediction` / `ground_truth` in folder mode).
+  Nothing is dropped silently: a colour ground truth is `gt_not_grayscale`, a composited
+  cut-out `no_alpha`, a batch the model failed on `inference_failed` (the job goes on), a
+  truncated shard `damaged_shard` (its records before the damage are scored); files are read
+  only when regular (pipes, devices, broken links and names that are not UTF-8 are rejects) and
+  at most `--max_file_bytes`. `--report_dir` may not overlap `--pred_dir`/`--gt_dir` (links
+  resolved).
 
-Exit status 0 when the job scored something (rejects are data); non-zero with a clear message
-when it could not (missing data dir or manifest, no shards for the split, model missing, nothing
-scored). Time, per core: start-up ~10 s (TensorFlow); then per image the model's forward pass
+Exit status 0 when the job scored something (rejects are data); 2 with a one-line message when
+it could not (missing data dir or manifest, no shards for the split, model missing or damaged,
+nothing scored). Time, per core: start-up ~10 s (TensorFlow); then per image the model's forward pass
 (~0.2 s for a 16-filter U-Net at 320 px) plus the metrics: all twelve take ~0.06 s at 320 px and
 ~0.9 s at 1080x1440, three times that with the baselines (`--no_baselines`, or fewer
 `--metrics`, when that matters: in folder mode the full-resolution metrics dominate).

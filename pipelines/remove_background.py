@@ -5,7 +5,7 @@ Runbook
     python -m pipelines.remove_background --input PATTERN_OR_FOLDER --output_dir DEST \\
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
         [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
-        [--overwrite] [--inference_threads N] [standard Beam options]
+        [--max_file_bytes N] [--overwrite] [--inference_threads N] [standard Beam options]
     python -m pipelines.remove_background --input_list FILE --input_root PREFIX ...
 
 Inputs: a folder or gs:// prefix (every file under it, recursively), a glob (`photos/*.jpg`,
@@ -29,16 +29,20 @@ and the bookkeeping, always under `DEST/_*` names:
   `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
   run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
   (namespace `remove_background`) count the same things.
+- `DEST/_job.json`: the settings the outputs were made with (`output`, `background`, `model`):
+  a run with other settings is refused (one line) unless `--overwrite`.
 On gs:// every output object has content type image/png. Every write is atomic (a crash leaves
-an output whole or absent; a local crash can leave a `.tmp-*` file, which is ignored).
+an output whole or absent; a local write goes through `DEST/_tmp/`, swept by the next run).
 
 Re-runs: DEST is listed once at the start; an input whose outputs all exist is skipped (counted,
 not re-read), so a re-run after a crash finishes the rest and rewrites nothing. With
 `--output both` only the missing one of the pair is written. `--overwrite` redoes everything.
 
-Reject reasons: `empty_file`, `not_an_image`, `undecodable` (truncated or corrupt),
-`too_many_pixels` (over `--max_pixels`, default Pillow's 89,478,485: decompression bombs),
-`unreadable`, `output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and
+Reject reasons (rejects.REASONS): `empty_file`, `not_an_image`, `undecodable` (truncated or
+corrupt), `too_many_pixels` (over `--max_pixels`, default Pillow's 89,478,485: decompression
+bombs), `read_failed`, `not_a_regular_file` (a pipe or device: never opened), `broken_link`,
+`too_large` (over `--max_file_bytes`, default 256 MiB: checked before reading), `unsafe_path`
+also for a linked folder inside DEST that leads elsewhere, `output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and
 `x.png` in one folder: ALL of them are rejected, naming each other, and nothing is written for
 that name, so no output is ever silently overwritten or of ambiguous origin; rename and re-run),
 `duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty
@@ -46,12 +50,13 @@ components: nothing ever lands outside DEST), `unsafe_name` (control characters)
 `unencodable_name`, `name_too_long` (a component over 255 bytes or a path a filesystem can't
 hold), `reserved_output_name` (a top-level name starting with `_`, DEST's bookkeeping space),
 `outside_input_root` and `inside_output_dir` (listings only), `inference_failed`, `write_failed`.
-When DEST lies inside the input folder, everything under DEST (outputs and bookkeeping) is left
-out of the inputs, so a re-run never makes cut-outs of cut-outs; DEST equal to the input folder,
-or an input folder inside DEST, is refused (outputs could overwrite inputs).
+Folders are compared with links resolved. When DEST lies inside the input folder, everything
+under DEST is left out of the inputs, so a re-run never makes cut-outs of cut-outs; DEST equal to
+the input folder, or an input folder inside DEST, is refused (outputs could overwrite inputs).
 
-Exit status: 0 when the job ran, whatever it rejected; non-zero with a one-line error when it
-could not run: model missing, no inputs matched, bad options.
+Exit status: 0 when the job ran, whatever it rejected; 2 with a one-line error when it could not
+run, before any work: model missing or damaged, DEST not writable or of other settings, no
+inputs matched, bad options.
 
 Performance (bench/remove_background.py: 80 synthetic 1080x1440 JPEGs, U-Net 16 at 256 px, CPU,
 one TF thread per process): per photo on one core, model ~70 ms, PNG 'rle' ~60 ms, draft decode +
