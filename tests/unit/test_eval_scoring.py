@@ -71,3 +71,21 @@ def test_prediction_alpha_reads_cutouts_masks_and_01():
     ones = np.array([[0, 1], [1, 0]], np.uint8)
     assert np.array_equal(eval_scoring.prediction_alpha(_png(ones, "L")), ones)  # alpha: as is
     assert np.array_equal(eval_scoring.prediction_alpha(_png(ones, "L"), "auto"), ones * 255)
+
+
+def test_colour_ground_truth_and_composited_predictions_are_rejected():
+    box = np.zeros((8, 8), np.uint8)
+    box[2:6, 2:6] = 255
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[box > 0] = (255, 0, 0)
+    grey_rgb = np.repeat(box[..., None], 3, axis=-1)
+    with pytest.raises(rejects.Rejected) as e:
+        eval_scoring.ground_truth_alpha(_png(red, "RGB"))
+    assert e.value.reason == "gt_not_grayscale"
+    assert (eval_scoring.ground_truth_alpha(_png(grey_rgb, "RGB")) == box).all()
+    with pytest.raises(rejects.Rejected) as e:
+        eval_scoring.prediction_alpha(_png(red, "RGB"))
+    assert e.value.reason == "no_alpha"
+    assert (eval_scoring.prediction_alpha(_png(grey_rgb, "RGB")) == box).all()
+    rgba = np.dstack([red, box])
+    assert (eval_scoring.prediction_alpha(_png(rgba, "RGBA")) == box).all()
