@@ -41,13 +41,13 @@ not re-read), so a re-run after a crash finishes the rest and rewrites nothing. 
 Reject reasons (rejects.REASONS): `empty_file`, `not_an_image`, `undecodable` (truncated or
 corrupt), `too_many_pixels` (over `--max_pixels`, default Pillow's 89,478,485: decompression
 bombs), `read_failed`, `not_a_regular_file` (a pipe or device: never opened), `broken_link`,
-`too_large` (over `--max_file_bytes`, default 256 MiB: checked before reading), `unsafe_path`
-also for a linked folder inside DEST that leads elsewhere, `output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and
-`x.png` in one folder: ALL of them are rejected, naming each other, and nothing is written for
-that name, so no output is ever silently overwritten or of ambiguous origin; rename and re-run),
-`duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty
-components: nothing ever lands outside DEST), `unsafe_name` (control characters),
-`unencodable_name`, `name_too_long` (a component over 255 bytes or a path a filesystem can't
+`too_large` (over `--max_file_bytes`, default 256 MiB: checked before reading),
+`output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and `x.png` in one
+folder: ALL of them are rejected, naming each other, and nothing is written for that name, so
+no output is ever silently overwritten or of ambiguous origin; rename and re-run),
+`duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty components,
+or a linked folder inside DEST that leads elsewhere: nothing lands outside DEST), `unsafe_name`
+(control characters), `unencodable_name`, `name_too_long` (a component over 255 bytes or a path a filesystem can't
 hold), `reserved_output_name` (a top-level name starting with `_`, DEST's bookkeeping space),
 `outside_input_root` and `inside_output_dir` (listings only), `inference_failed`, `write_failed`.
 Folders are compared with links resolved. When DEST lies inside the input folder, everything

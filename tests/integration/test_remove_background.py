@@ -141,7 +141,7 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
 
     written = {os.path.relpath(os.path.join(d, n), dest) for d, _, ns in os.walk(dest)
                for n in ns}
-    bookkeeping = {"_summary.json", os.path.join("_rejected", "rejected.jsonl")}
+    bookkeeping = {"_summary.json", "_job.json", os.path.join("_rejected", "rejected.jsonl")}
     assert written == set(expected) | bookkeeping
 
     rejects = rejects_of(dest)
@@ -165,7 +165,7 @@ def _outputs_state(dest):
     return {os.path.relpath(os.path.join(d, n), dest): (os.stat(os.path.join(d, n)).st_mtime_ns,
                                                         os.stat(os.path.join(d, n)).st_ino)
             for d, _, ns in os.walk(dest) for n in ns if not n.startswith(".")
-            and "_rejected" not in d and n != "_summary.json"}
+            and "_rejected" not in d and n not in ("_summary.json", "_job.json")}
 
 
 def _small_set(folder, count=4):
