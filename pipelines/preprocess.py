@@ -12,9 +12,12 @@ Writes (OUT must be empty or absent, local or gs://):
   (RGB JPEG and single-channel PNG alpha, both stretched to image_size square), sharded at about
   `--shard_mb` MB each.
 - OUT/transform/: the tf.Transform analysis of the training split (per-channel pixel mean and std).
-- OUT/rejected/rejected-00000-of-00001.jsonl: one line per input image that did not become an
-  example ({source, path, reason, detail}): bad inputs, and those left out on purpose (COD NonCAM,
-  duplicates). OUT/manifest.json: counts per source and split, per reason, per quirk, and the
+- OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl: one line per input image that did not become an
+  example ({source, path, reason, detail}; reasons in `pipelines/rejects.py`): bad inputs, entries
+  that must not be read (pipes, devices, broken links, tar link members, names that are not
+  UTF-8, files over --max_file_bytes), and those left out on purpose (COD NonCAM, duplicates).
+  Written by the workers in shards: one file on the local runner, --rejected_shards (default 64)
+  elsewhere. OUT/manifest.json: counts per source and split, per reason, per quirk, and the
   run's options. The manifest is written last: a folder without it is an unfinished run.
 With no --runner it runs locally and offline. About 3-6 ms per image per core for typical photos
 (a few hundred synthetic pairs take under a minute here, most of it start-up and the analysis);
@@ -41,15 +44,17 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
 from model import schema
-from pipelines import fileio, imaging, sources
+from pipelines import fileio, imaging, safe_files, sources
 from pipelines.analysis import AnalyzeNormalization
+from pipelines.containers import ARCHIVE_SUFFIXES, container_kind
 from pipelines.options import (job_view, make_pipeline, require_reachable, run_job_cli,
                                shares_local_disk)
 from pipelines.preprocessing.examples import MakeExamples
 from pipelines.preprocessing.manifest import Tally, WriteManifest
 from pipelines.preprocessing.pairing import PairImages
-from pipelines.preprocessing.rejects import WriteRejects
+from pipelines.preprocessing.rejects import REMOTE_SHARDS, WriteRejects
 from pipelines.preprocessing.shards import WriteShards
+from pipelines.rejects import JobError, printable
 
 
 class PreprocessOptions(PipelineOptions):
@@ -67,6 +72,9 @@ class PreprocessOptions(PipelineOptions):
                             help="keep COD-10K NonCAM images as empty-mask negatives")
         parser.add_argument("--jpeg_quality", type=int, default=95)
         parser.add_argument("--shard_mb", type=float, default=150.0)
+        parser.add_argument("--rejected_shards", type=int, default=0,
+                            help="files OUT/rejected/ is written in (0: one on the local runner, "
+                                 f"{REMOTE_SHARDS} on workers elsewhere)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,49 +88,62 @@ class Config:
     jpeg_quality: int = 95
     shard_mb: float = 150.0
     max_pixels: int = imaging.DEFAULT_MAX_PIXELS
+    max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
+    rejected_shards: int = 0  # 0: chosen by the runner (Preprocess.rejected_shards)
 
     @classmethod
     def from_options(cls, opts) -> "Config":
-        """From `options.job_view(options, PreprocessOptions)` (--output_dir, --max_pixels are
-        shared flags)."""
+        """From `options.job_view(options, PreprocessOptions)` (--output_dir, --max_pixels,
+        --max_file_bytes are shared flags). Raises JobError for options it can't run with."""
         if not opts.source:
-            raise ValueError("give at least one --source KIND=PATH")
+            raise JobError("give at least one --source KIND=PATH")
         if not opts.output_dir:
-            raise ValueError("--output_dir is required")
+            raise JobError("--output_dir is required")
         specs = tuple(sources.parse_source(s) for s in opts.source)
         names = [s.name for s in specs]
         clashes = sorted({n for n in names if names.count(n) > 1})
         if clashes:
-            raise ValueError(f"two sources share the name {clashes[0]!r}: name folder sources "
-                             "with folder:NAME=PATH")
+            raise JobError(f"two sources share the name {clashes[0]!r}: name folder sources "
+                           "with folder:NAME=PATH")
         config = cls(sources=specs, output_dir=opts.output_dir.rstrip("/"),
                      image_size=opts.image_size, val_fraction=opts.val_fraction,
                      test_fraction=opts.test_fraction, keep_noncam=opts.keep_noncam,
                      jpeg_quality=opts.jpeg_quality, shard_mb=opts.shard_mb,
-                     max_pixels=opts.max_pixels)
+                     max_pixels=opts.max_pixels, max_file_bytes=opts.max_file_bytes,
+                     rejected_shards=opts.rejected_shards)
         config.validate()
         return config
 
     def validate(self) -> None:
         if not 16 <= self.image_size <= 2048:
-            raise ValueError(f"--image_size {self.image_size} is outside 16..2048")
+            raise JobError(f"--image_size {self.image_size} is outside 16..2048")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
-                raise ValueError(f"--{name} {value} must be in [0, 1)")
+                raise JobError(f"--{name} {value} must be in [0, 1)")
         if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError("--val_fraction + --test_fraction must leave room for train")
+            raise JobError("--val_fraction + --test_fraction must leave room for train")
         if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError("--jpeg_quality must be in 1..100")
+            raise JobError("--jpeg_quality must be in 1..100")
         for spec in self.sources:
+            if safe_files.name_problem(spec.path):  # its members' names could not travel through Beam
+                raise JobError(f"source {spec.name}: the path {printable(spec.path)} is not "
+                               "valid UTF-8; rename it")
             is_folder = fileio.is_dir(spec.path)
             if not is_folder and not fileio.exists(spec.path):
-                raise ValueError(f"source {spec.name}: {spec.path} does not exist")
-            if not is_folder and sources.container_kind(spec.path) == "folder":
-                raise ValueError(f"source {spec.name}: {spec.path} is a file but not a supported "
-                                 f"archive ({', '.join(sources.ARCHIVE_SUFFIXES)}) nor a folder")
+                raise JobError(f"source {spec.name}: {spec.path} does not exist")
+            if not is_folder and container_kind(spec.path) == "folder":
+                raise JobError(f"source {spec.name}: {spec.path} is a file but not a supported "
+                               f"archive ({', '.join(ARCHIVE_SUFFIXES)}) nor a folder")
+            problem = None if is_folder else safe_files.local_problem(spec.path)
+            if problem:  # an archive that is a pipe or a link to a device would hang or never end
+                raise JobError(f"source {spec.name}: {spec.path} can't be read: {problem[1]}")
         if self.shard_mb <= 0:
-            raise ValueError("--shard_mb must be > 0")
+            raise JobError("--shard_mb must be > 0")
+        if self.max_file_bytes <= 0:
+            raise JobError("--max_file_bytes must be > 0")
+        if self.rejected_shards < 0:
+            raise JobError("--rejected_shards must be >= 0 (0: chosen by the runner)")
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -140,22 +161,31 @@ class Preprocess(beam.PTransform):
         self._local_runner = local_runner
         self._temp_dir = temp_dir
 
+    @property
+    def rejected_shards(self) -> int:
+        """One file on the local runner (few rejects, one machine); on workers elsewhere, enough
+        shards that no worker holds much of them (issue 14)."""
+        if self._config.rejected_shards:
+            return self._config.rejected_shards
+        return 1 if self._local_runner else REMOTE_SHARDS
+
     def expand(self, specs):
         config = self._config
         paired = specs | "PairImages" >> PairImages(config)
         made = paired["pairs"] | "MakeExamples" >> MakeExamples(config)
         examples = made["examples"]
-        rejects = (paired["rejected"], made["rejected"]) | "AllRejects" >> beam.Flatten()
+        rejected = (paired["rejected"], made["rejected"]) | "AllRejects" >> beam.Flatten()
 
         shards = examples | "WriteShards" >> WriteShards(config.output_dir, config.shard_mb)
-        rejects_written = rejects | "WriteRejects" >> WriteRejects(config.output_dir)
+        rejects_written = rejected | "WriteRejects" >> WriteRejects(config.output_dir,
+                                                                     self.rejected_shards)
         transform_written = (examples
                              | "TrainStats" >> beam.FlatMap(
                                  lambda e: [e.stats] if e.stats is not None else [])
                              | "Analyze" >> AnalyzeNormalization(
                                  fileio.join(config.output_dir, schema.TRANSFORM_DIR),
                                  temp_dir=self._temp_dir, local_runner=self._local_runner))
-        tallies = (examples, rejects, paired["ignored"]) | "Tally" >> Tally()
+        tallies = (examples, rejected, paired["ignored"]) | "Tally" >> Tally()
         return (specs.pipeline
                 | "ManifestTrigger" >> beam.Create([None])
                 | "WriteManifest" >> beam.ParDo(
@@ -175,14 +205,18 @@ def run(argv=None) -> dict:
     """Runs the job; returns the manifest it wrote."""
     options = PipelineOptions(argv)
     config = Config.from_options(job_view(options, PreprocessOptions))
-    fileio.ensure_empty_or_absent(config.output_dir)
+    try:
+        fileio.ensure_empty_or_absent(config.output_dir)
+    except ValueError as e:
+        raise JobError(str(e)) from None
     local = shares_local_disk(options)
     temp_dir = options.view_as(GoogleCloudOptions).temp_location
     if not local:
         if not temp_dir:
-            raise ValueError("--temp_location (a gs:// folder the workers share) is required "
-                             "when the workers run on other machines")
-        require_reachable(options, [config.output_dir] + [s.path for s in config.sources])
+            raise JobError("--temp_location (a gs:// folder the workers share) is required "
+                           "when the workers run on other machines")
+        require_reachable(options, [config.output_dir] + [s.path for s in config.sources],
+                          error=JobError)
     dry_run = options.view_as(TestOptions).dry_run
     if dry_run:
         # tf.Transform makes its temp folders while the graph is built; a dry run only builds.
@@ -198,6 +232,6 @@ def run(argv=None) -> dict:
 
 
 def main(argv=None) -> int:
-    return run_job_cli("preprocess", run, PreprocessOptions, (ValueError,),
+    return run_job_cli("preprocess", run, PreprocessOptions, (JobError,),
                        lambda m: {k: m[k] for k in ("totals", "rejected", "skipped")}, argv)
 

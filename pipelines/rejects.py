@@ -27,10 +27,16 @@ REASONS = {
     "link_member": "a symbolic or hard link, FIFO or device inside a tar archive",
     "unencodable_name": "the file name is not valid UTF-8",
     "read_failed": "the file could not be read",
+    "mask_too_large": "preprocess: the image's mask is larger than --max_file_bytes",
+    "mask_read_failed": "preprocess: the image's mask could not be read",
     # Decoding an image or mask
     "not_an_image": "not an image format Pillow can read",
     "undecodable": "the image is truncated or corrupt",
     "too_many_pixels": "more pixels than --max_pixels (a decompression bomb)",
+    "mask_empty_file": "preprocess: the image's mask has no bytes",
+    "mask_not_an_image": "preprocess: the image's mask is not an image format Pillow can read",
+    "mask_undecodable": "preprocess: the image's mask is truncated or corrupt",
+    "mask_too_many_pixels": "preprocess: the image's mask has more pixels than Pillow's limit",
     # Preprocess: pairing and validation
     "no_mask": "an image with no mask",
     "mask_without_image": "a mask with no image",

@@ -52,6 +52,13 @@ def _stat_problem(path: str) -> tuple[tuple[str, str] | None, os.stat_result | N
     return ("not_a_regular_file", _kind(st.st_mode)), st
 
 
+def local_problem(path: str) -> tuple[str, str] | None:
+    """(reason, detail) when a path must not be read as a file (gs:// objects are files)."""
+    from pipelines import fileio
+
+    return None if fileio.is_gcs(path) else _stat_problem(path)[0]
+
+
 def walk(root: str) -> list[tuple[str, int, tuple[str, str] | None]]:
     """Every entry under a local folder that is not a folder, sorted by path:
     (path, size, problem), where problem is None for a regular file (links followed) and

@@ -1,10 +1,7 @@
 """Readers for the raw datasets as published: one layout class per dataset, any container.
 
 A source is `KIND=PATH` where PATH is a .zip, .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz or a folder,
-local or gs://.
-Containers are listed member by member (`list_members`), and members are read later by reference
-(`read_member`), so big archives are never held in memory; a compressed tar can only be read as one
-stream, so its members carry their bytes.
+local or gs://; `pipelines.containers` lists and reads its members.
 
 A layout (`P3M10K`, `COD10K`, `PeopleSegmentation`, `ImageMaskFolder`) classifies a member's path
 into a `Role`: image or mask, the split folder it belongs to, its stem, and its path relative to
@@ -17,11 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import posixpath
-import tarfile
-import zipfile
-from collections import OrderedDict
 
-from pipelines import fileio
+from pipelines.rejects import JobError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 JUNK_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
@@ -35,24 +29,6 @@ class SourceSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class Member:
-    """One file inside a source. Read it with `read_member`."""
-    source: str
-    container: str        # the archive or folder path
-    name: str             # path inside the container
-    offset: int = -1      # plain .tar: where the data starts
-    size: int = 0
-    data: bytes | None = None  # compressed tar: the bytes themselves
-
-    @property
-    def uri(self) -> str:
-        """Where a person finds this file: `archive!/member` or the file's own path."""
-        if container_kind(self.container) == "folder":
-            return fileio.join(self.container, *self.name.split("/"))
-        return f"{self.container}!/{self.name}"
-
-
-@dataclasses.dataclass(frozen=True)
 class Role:
     kind: str             # "image" | "mask" | "split_list"
     root: str             # the layout root's path inside the container ('' at the top)
@@ -60,28 +36,6 @@ class Role:
     stem: str
     relpath: str          # path relative to the layout root (the key's second half)
     split: str | None = None  # the dataset's own split, when it defines one
-
-
-TAR_STREAMS = {(".tar.gz", ".tgz"): "r|gz", (".tar.bz2", ".tbz2", ".tbz"): "r|bz2",
-               (".tar.xz", ".txz"): "r|xz"}
-ARCHIVE_SUFFIXES = (".zip", ".tar") + tuple(s for group in TAR_STREAMS for s in group)
-
-
-def container_kind(path: str) -> str:
-    """'zip', 'tar' (seekable), 'tarstream' (compressed tar: one stream) or 'folder'."""
-    lower = path.lower()
-    if lower.endswith(".zip"):
-        return "zip"
-    if any(lower.endswith(suffixes) for suffixes in TAR_STREAMS):
-        return "tarstream"
-    if lower.endswith(".tar"):
-        return "tar"
-    return "folder"
-
-
-def _stream_mode(path: str) -> str:
-    lower = path.lower()
-    return next(mode for suffixes, mode in TAR_STREAMS.items() if lower.endswith(suffixes))
 
 
 def is_junk(name: str) -> bool:
@@ -259,98 +213,25 @@ def layout_for(kind: str, keep_noncam: bool = False) -> Layout:
         return PeopleSegmentation()
     if kind == "folder":
         return ImageMaskFolder()
-    raise ValueError(f"unknown source kind {kind!r}; expected one of {', '.join(KINDS)}")
+    raise JobError(f"unknown source kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
 def parse_source(text: str) -> SourceSpec:
     """'KIND=PATH' or 'folder:NAME=PATH' -> SourceSpec (validated, no I/O)."""
     if "=" not in text:
-        raise ValueError(f"bad --source {text!r}: expected KIND=PATH (KIND one of "
+        raise JobError(f"bad --source {text!r}: expected KIND=PATH (KIND one of "
                          f"{', '.join(KINDS)}) or folder:NAME=PATH")
     head, path = text.split("=", 1)
     kind, _, name = head.partition(":")
     if kind not in KINDS:
-        raise ValueError(f"bad --source {text!r}: unknown kind {kind!r}; expected one of "
+        raise JobError(f"bad --source {text!r}: unknown kind {kind!r}; expected one of "
                          f"{', '.join(KINDS)}")
     if name and kind != "folder":
-        raise ValueError(f"bad --source {text!r}: only folder sources take a name")
+        raise JobError(f"bad --source {text!r}: only folder sources take a name")
     if not path:
-        raise ValueError(f"bad --source {text!r}: empty path")
+        raise JobError(f"bad --source {text!r}: empty path")
     name = name or kind
     if not all(c.isalnum() or c in "-_." for c in name):
-        raise ValueError(f"bad source name {name!r}: use letters, digits, '-', '_' and '.'")
+        raise JobError(f"bad source name {name!r}: use letters, digits, '-', '_' and '.'")
     return SourceSpec(kind=kind, name=name, path=path.rstrip("/") if path != "/" else path)
 
-
-def list_members(spec: SourceSpec, wanted=None):
-    """Yields every file of the source as a Member. For a compressed tar, only members for which
-    `wanted(name)` is true carry their bytes (the rest are listed without them)."""
-    kind = container_kind(spec.path)
-    if kind == "folder":
-        root = spec.path.rstrip("/")
-        for path, size in fileio.list_files(root):
-            if path.endswith("/"):  # a GCS 'folder' placeholder object, not a file
-                continue
-            yield Member(spec.name, root, fileio.relative_to(path, root), size=size)
-    elif kind == "zip":
-        with fileio.open_read(spec.path) as f, zipfile.ZipFile(f) as zf:
-            for info in zf.infolist():
-                if not info.is_dir():
-                    yield Member(spec.name, spec.path, info.filename, size=info.file_size)
-    elif kind == "tar":
-        with fileio.open_read(spec.path) as f, tarfile.open(fileobj=f, mode="r:") as tf:
-            for info in tf:
-                if info.isfile():
-                    yield Member(spec.name, spec.path, info.name, offset=info.offset_data,
-                                 size=info.size)
-    else:
-        with fileio.open_read(spec.path) as f, \
-                tarfile.open(fileobj=f, mode=_stream_mode(spec.path)) as tf:
-            for info in tf:
-                if not info.isfile():
-                    continue
-                data = None
-                if wanted is None or wanted(info.name):
-                    data = tf.extractfile(info).read()
-                yield Member(spec.name, spec.path, info.name, size=info.size, data=data)
-
-
-class MemberReader:
-    """Reads members by reference, keeping a few archives open (a zip's directory is read once)."""
-
-    def __init__(self, max_open: int = 4):
-        self._open = OrderedDict()
-        self._max_open = max_open
-
-    def _zip(self, path):
-        if path in self._open:
-            self._open.move_to_end(path)
-            return self._open[path][1]
-        handle = fileio.open_read(path)
-        archive = zipfile.ZipFile(handle)
-        self._open[path] = (handle, archive)
-        while len(self._open) > self._max_open:
-            _, (old_handle, old_archive) = self._open.popitem(last=False)
-            old_archive.close()
-            old_handle.close()
-        return archive
-
-    def read(self, member: Member) -> bytes:
-        if member.data is not None:
-            return member.data
-        kind = container_kind(member.container)
-        if kind == "folder":
-            return fileio.read_bytes(member.uri)
-        if kind == "zip":
-            return self._zip(member.container).read(member.name)
-        if kind == "tar":
-            with fileio.open_read(member.container) as f:
-                f.seek(member.offset)
-                return f.read(member.size)
-        raise ValueError(f"{member.uri}: compressed tar members must carry their bytes")
-
-    def close(self):
-        for handle, archive in self._open.values():
-            archive.close()
-            handle.close()
-        self._open.clear()

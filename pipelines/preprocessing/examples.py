@@ -14,9 +14,8 @@ import apache_beam as beam
 import numpy as np
 
 from model import schema, transform
-from pipelines import imaging, sources
+from pipelines import containers, imaging, rejects, sources
 from pipelines.preprocessing.pairing import Pair
-from pipelines.preprocessing.rejects import reject
 
 if TYPE_CHECKING:
     from pipelines.preprocess import Config
@@ -59,7 +58,8 @@ class MakeExamples(beam.PTransform):
 def make_example(pair: Pair, image_bytes: bytes, mask_bytes: bytes | None, config: Config,
                  mask_encoding: str) -> tuple[bytes, np.ndarray, tuple]:
     """The per-image work, pure: -> (serialized example, resized RGB array, quirks).
-    Raises ImageError with a reason for anything that can't become an example."""
+    Raises ImageError with a reason for anything that can't become an example (a mask's
+    failure named as the image's, `mask_...`)."""
     size = config.image_size
     img = imaging.open_image(image_bytes, max_pixels=config.max_pixels, draft_size=size)
     quirks = []
@@ -79,8 +79,8 @@ def make_example(pair: Pair, image_bytes: bytes, mask_bytes: bytes | None, confi
     else:
         try:
             mask = imaging.decode_mask(mask_bytes, mask_encoding)
-        except imaging.ImageError as e:
-            raise imaging.ImageError(f"mask_{e.reason}", e.detail) from None
+        except (imaging.ImageError, rejects.Rejected) as e:
+            raise imaging.ImageError(*mask_failure(e.reason, e.detail)) from None
         if mask.size != (width, height):
             mask_ratio, image_ratio = mask.size[0] / mask.size[1], width / height
             if abs(mask_ratio - image_ratio) > 0.02 * image_ratio:
@@ -103,6 +103,16 @@ def make_example(pair: Pair, image_bytes: bytes, mask_bytes: bytes | None, confi
     return example, small, tuple(quirks)
 
 
+def mask_failure(reason: str, detail: str) -> tuple[str, str]:
+    """A mask's failure as the reason and detail of its image's reject: `mask_<reason>` where
+    REASONS names one, else `mask_read_failed` with the mask's own reason in the detail."""
+    if "mask" in reason:  # already about the mask (bad_mask_values)
+        return reason, detail
+    if f"mask_{reason}" in rejects.REASONS:
+        return f"mask_{reason}", detail
+    return "mask_read_failed", f"{reason}: {detail}" if detail else reason
+
+
 class _ProcessPair(beam.DoFn):
     """Pair -> (content hash, Processed), or a reject with the reason."""
 
@@ -110,31 +120,44 @@ class _ProcessPair(beam.DoFn):
         self._config = config
 
     def setup(self):
-        self._reader = sources.MemberReader()
+        self._reader = containers.MemberReader(max_bytes=self._config.max_file_bytes)
 
     def teardown(self):
         self._reader.close()
 
     def process(self, pair: Pair):
-        try:
-            image_bytes = self._reader.read(pair.image)
-            mask_bytes = self._reader.read(pair.mask) if pair.mask else None
-        except Exception as e:  # an unreadable member is one bad input, not a failed job
-            yield beam.pvalue.TaggedOutput("rejected", reject(
-                pair.source, pair.image.uri, "unreadable", f"{type(e).__name__}: {e}"))
-            return
         layout = sources.layout_for(pair.kind, self._config.keep_noncam)
         try:
+            image_bytes, mask_bytes = self._read(pair)
             example, small, quirks = make_example(pair, image_bytes, mask_bytes, self._config,
                                                   layout.mask_encoding)
-        except imaging.ImageError as e:
-            yield beam.pvalue.TaggedOutput(
-                "rejected", reject(pair.source, pair.image.uri, e.reason, e.detail))
+        except (rejects.Rejected, imaging.ImageError) as e:
+            yield beam.pvalue.TaggedOutput("rejected", rejects.record(
+                pair.source, pair.image.uri, e.reason, e.detail))
             return
         stats = transform.image_statistics(small) if pair.split == "train" else None
         digest = hashlib.sha256(image_bytes).hexdigest()
         yield digest, Processed(key=pair.key, source=pair.source, split=pair.split,
                                 path=pair.image.uri, example=example, stats=stats, quirks=quirks)
+
+    def _read(self, pair: Pair) -> tuple[bytes, bytes | None]:
+        """The pair's bytes, every read capped. Raises Rejected: an unreadable member is one bad
+        input, not a failed job; a mask's failure is named `mask_...`."""
+        image_bytes = self._read_member(pair.image)
+        if pair.mask is None:
+            return image_bytes, None
+        try:
+            return image_bytes, self._read_member(pair.mask)
+        except rejects.Rejected as e:
+            raise rejects.Rejected(*mask_failure(e.reason, e.detail)) from None
+
+    def _read_member(self, member) -> bytes:
+        try:
+            return self._reader.read(member)
+        except rejects.Rejected:
+            raise
+        except Exception as e:  # noqa: BLE001 (storage errors, a corrupt archive member)
+            raise rejects.Rejected("read_failed", f"{type(e).__name__}: {e}") from None
 
 
 class _KeepOneCopy(beam.DoFn):
@@ -145,5 +168,5 @@ class _KeepOneCopy(beam.DoFn):
         copies = sorted(copies, key=lambda c: (SPLIT_PRIORITY[c.split], c.key))
         yield copies[0]
         for dup in copies[1:]:
-            yield beam.pvalue.TaggedOutput("rejected", reject(
+            yield beam.pvalue.TaggedOutput("rejected", rejects.record(
                 dup.source, dup.path, "duplicate", f"same bytes as {copies[0].key}"))

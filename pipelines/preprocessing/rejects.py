@@ -1,39 +1,35 @@
-"""Inputs that did not become examples: the record every stage emits, and the file that lists them.
+"""Inputs that did not become examples: counted, then written by `pipelines.rejects.WriteRejects`.
 
 Rejected inputs (bad files) and skipped ones (left out on purpose: COD NonCAM, duplicates) share
-one record and one file, `OUT/rejected/rejected-00000-of-00001.jsonl`; the manifest counts them
-apart by reason.
+one record (`pipelines.rejects.record`) and one folder, `OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl`,
+written by the workers shard by shard (one shard on the local runner, so one file as before); the
+manifest counts them apart by reason.
 """
 from __future__ import annotations
-
-import json
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import fileio
+from pipelines import fileio, rejects
 from pipelines.preprocessing import NAMESPACE
 
 SKIP_REASONS = ("noncam", "duplicate")  # left out on purpose; every other reason is a rejection
-
-
-def reject(source: str, path: str, reason: str, detail: str = "") -> dict:
-    return {"source": source, "path": path, "reason": reason, "detail": detail}
+REMOTE_SHARDS = 64  # on workers elsewhere: no worker holds more than about 1/64 of the lines
 
 
 class WriteRejects(beam.PTransform):
-    """Reject dicts -> OUT/rejected/rejected-00000-of-00001.jsonl (sorted lines); counts them."""
+    """Reject records -> OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl (each shard's lines sorted);
+    counts them. Emits the paths written."""
 
-    def __init__(self, output_dir: str):
+    def __init__(self, output_dir: str, num_shards: int = 1):
         super().__init__()
-        self._output_dir = output_dir
+        self._folder = fileio.join(output_dir, "rejected")
+        self._num_shards = num_shards
 
-    def expand(self, rejects):
-        return (rejects
+    def expand(self, records):
+        return (records
                 | "Count" >> beam.ParDo(_CountRejects())
-                | "Lines" >> beam.Map(lambda r: (None, json.dumps(r, sort_keys=True)))
-                | "Gather" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(_WriteRejects(self._output_dir)))
+                | "Write" >> rejects.WriteRejects(self._folder, self._num_shards))
 
 
 class _CountRejects(beam.DoFn):
@@ -44,14 +40,3 @@ class _CountRejects(beam.DoFn):
     def process(self, record):
         (self._skipped if record["reason"] in SKIP_REASONS else self._rejected).inc()
         yield record
-
-
-class _WriteRejects(beam.DoFn):
-    def __init__(self, output_dir: str):
-        self._output_dir = output_dir
-
-    def process(self, element):
-        _, lines = element
-        path = fileio.join(self._output_dir, "rejected", "rejected-00000-of-00001.jsonl")
-        fileio.write_bytes(path, ("\n".join(sorted(lines)) + "\n").encode("utf-8"))
-        yield path

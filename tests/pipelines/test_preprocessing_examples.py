@@ -5,13 +5,13 @@ import io
 import numpy as np
 from PIL import Image
 
-from pipelines import preprocess, sources
+from pipelines import containers, preprocess
 from pipelines.preprocessing.examples import MakeExamples
 from pipelines.preprocessing.pairing import Pair
 
 
 def _pair(key, split, image, mask, source="mine"):
-    member = lambda name, data: sources.Member(source, "mem.tar.gz", name, data=data)  # noqa
+    member = lambda name, data: containers.Member(source, "mem.tar.gz", name, data=data)  # noqa
     return Pair(key=key, source=source, kind="folder", split=split,
                 image=member(key + ".jpg", image),
                 mask=member(key + ".png", mask) if mask is not None else None,

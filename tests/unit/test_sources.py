@@ -1,9 +1,4 @@
-"""Layout classification, root finding at any depth, splits, and the containers' readers."""
-import io
-import os
-import tarfile
-import zipfile
-
+"""Layout classification, root finding at any depth, splits, and source specs."""
 import pytest
 
 from pipelines import sources
@@ -78,39 +73,6 @@ def test_parse_source():
     for bad in ("p3m10k", "nope=/x", "p3m10k:n=/x", "folder:a/b=/x", "cod10k="):
         with pytest.raises(ValueError):
             sources.parse_source(bad)
-
-
-def _files():
-    return {"top/images/a.jpg": b"AAA", "top/masks/a.png": b"MMM",
-            "top/images/sub.txt": b"", "__MACOSX/top/images/._a.jpg": b"junk"}
-
-
-def test_zip_tar_targz_and_folder_list_and_read_the_same(tmp_path):
-    files = _files()
-    with zipfile.ZipFile(tmp_path / "d.zip", "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    for mode, suffix in (("w", "d.tar"), ("w:gz", "d.tar.gz"), ("w:bz2", "d.tar.bz2"),
-                         ("w:xz", "d.tar.xz")):
-        with tarfile.open(tmp_path / suffix, mode) as tf:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-    for name, data in files.items():
-        os.makedirs(tmp_path / "d" / os.path.dirname(name), exist_ok=True)
-        (tmp_path / "d" / name).write_bytes(data)
-    reader = sources.MemberReader()
-    for path in ("d.zip", "d.tar", "d.tar.gz", "d.tar.bz2", "d.tar.xz", "d"):
-        spec = sources.SourceSpec("folder", "f", str(tmp_path / path))
-        members = {m.name: m for m in sources.list_members(spec)}
-        assert set(members) == set(files), path
-        assert {n: reader.read(m) for n, m in members.items()} == files, path
-    reader.close()
-    # A .tar.gz carries bytes only for the members asked for.
-    spec = sources.SourceSpec("folder", "f", str(tmp_path / "d.tar.gz"))
-    carried = {m.name: m.data for m in sources.list_members(spec, wanted=lambda n: "masks" in n)}
-    assert carried["top/masks/a.png"] == b"MMM" and carried["top/images/a.jpg"] is None
 
 
 def test_folder_sources_with_several_roots_keep_distinct_keys():
