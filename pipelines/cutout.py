@@ -4,13 +4,16 @@ Runbook
 -------
     python -m pipelines.cutout IN OUT --model MODEL/export [--output cutout|mask|both]
         [--background COLOR] [--png_compression rle|fast|default] [--max_pixels N]
+        [--max_file_bytes N]
 
 IN and OUT may be local paths or gs:// URIs. Writes OUT (atomically; content type image/png on
 gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with `--output both`
 the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the names
 `pipelines.remove_background` uses. Exit status 1 with the reason when IN can't be turned into
-a cut-out (`not_an_image`, `undecodable`, `too_many_pixels`, ...). Takes a few seconds, most of
-it importing TensorFlow and loading the model.
+a cut-out (`not_an_image`, `undecodable`, `too_many_pixels`, `not_a_regular_file`, `too_large`
+(over `--max_file_bytes`), ...); exit status 2 with one line when it can't run: OUT is IN (links
+resolved) or a folder, or the model's files are damaged. Takes a few seconds, most of it
+importing TensorFlow and loading the model.
 
 Python:
     from pipelines import cutout
@@ -34,13 +37,14 @@ if __name__ == "__main__":
     sys.exit(main())
 
 import argparse
+import os
 import sys
 import warnings
 from typing import Optional, Union
 
-from pipelines import fileio, imaging, inference
+from pipelines import fileio, imaging, inference, model_files
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
-from pipelines.imaging import ImageError
+from pipelines.rejects import JobError, Rejected
 
 
 def load_model(path: str, threads: int = 0) -> inference.LoadedModel:
@@ -82,7 +86,7 @@ def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedMod
                               png_compression: str = "rle",
                               max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS
                               ) -> dict[str, bytes]:
-    """{kind: PNG bytes} for kinds 'cutout' and/or 'mask'. Raises ImageError."""
+    """{kind: PNG bytes} for kinds 'cutout' and/or 'mask'. Raises imaging.ImageError."""
     model = _as_model(model)
     small = inference.prepare_image(data, model.image_size, max_pixels)
     alpha_small = model.predict(small[None])[0]
@@ -95,9 +99,9 @@ def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel
                             png_compression: str = "rle",
                             max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> bytes:
     """Encoded image bytes -> PNG bytes of its cut-out (`output='cutout'`, RGBA, or RGB on
-    `background`) or mask (`output='mask'`). `model` is a `load_model(...)` result (load once, call many
-    times) or a path to MODEL/export (loaded on every call).
-    Raises ImageError with `.reason` for an input that can't be done."""
+    `background`) or mask (`output='mask'`). `model` is a `load_model(...)` result (load once, call
+    many times) or a path to MODEL/export (loaded on every call).
+    Raises rejects.Rejected with `.reason` for an input that can't be done."""
     if output not in ("cutout", "mask"):
         raise ValueError("output must be 'cutout' or 'mask' (use remove_background_outputs "
                          "for both)")
@@ -121,25 +125,48 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--background", default=None)
     parser.add_argument("--png_compression", default="rle", choices=imaging.PNG_COMPRESSIONS)
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
+    parser.add_argument("--max_file_bytes", type=int, default=256 * 2**20,
+                        help="refuse a larger input (default 256 MiB)")
     return parser.parse_args(argv)
 
 
+def output_targets(args: argparse.Namespace) -> dict[str, str]:
+    """{kind: path} to write. Raises JobError for a target that is the input (links resolved)
+    or a folder: the input must never be overwritten."""
+    targets = {"cutout": args.output, "mask": args.output}
+    if args.mode == "both":
+        targets["mask"] = mask_path_beside(args.output)
+    kinds = ("cutout", "mask") if args.mode == "both" else (args.mode,)
+    targets = {kind: targets[kind] for kind in kinds}
+    for path in targets.values():
+        if fileio.resolved(path) == fileio.resolved(args.input):
+            raise JobError(f"the output {path} is the input {args.input}: give another path")
+        if not fileio.is_gcs(path) and os.path.isdir(path):
+            raise JobError(f"the output {path} is a folder: give a file name (OUT.png)")
+    return targets
+
+
 def main(argv=None) -> int:
+    """Exit status: 0 written; 1 the input can't be done (its reason); 2 the tool can't run
+    (an output that would overwrite the input or is a folder, a damaged model)."""
     args = parse_args(argv)
     try:
+        targets = output_targets(args)
+        if isinstance(args.model, str):
+            model_files.check_export_files(args.model)
         background = imaging.parse_color(args.background) if args.background else None
-        kinds = ("cutout", "mask") if args.mode == "both" else (args.mode,)
-        pngs = remove_background_outputs(fileio.read_bytes(args.input), args.model, kinds,
-                                         background, args.png_compression, args.max_pixels)
-    except ImageError as e:
+        data = fileio.read_bytes(args.input, args.max_file_bytes)
+        pngs = remove_background_outputs(data, args.model, tuple(targets), background,
+                                         args.png_compression, args.max_pixels)
+    except JobError as e:
+        print(f"cutout: error: {e}", file=sys.stderr)
+        return 2
+    except Rejected as e:  # imaging.ImageError too
         print(f"cutout: {args.input}: {e}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:
         print(f"cutout: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    targets = {"cutout": args.output, "mask": args.output}
-    if args.mode == "both":
-        targets["mask"] = mask_path_beside(args.output)
     for kind, png in pngs.items():
         fileio.write_bytes(targets[kind], png, mime_type="image/png")
     return 0

@@ -14,7 +14,7 @@ import posixpath
 from typing import Iterable, Optional
 
 from pipelines import fileio
-from pipelines.eval_report import reject
+from pipelines.rejects import printable, record
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 TOP_SOURCE = "(top)"
@@ -55,6 +55,8 @@ class Matching:
     ignored_predictions: list      # {"path", "used"}: another file for the same key was scored
     ignored_ground_truth: list     # {"path", "used"}
     skipped_files: dict            # {"predictions"|"ground_truth": {reason: count}}
+    # ("ground_truth"|"prediction", (path, reason, detail)): entries the listing found unreadable
+    unreadable: list = dataclasses.field(default_factory=list)
 
 
 def match_files(gt_rels: Iterable[str], pred_rels: Iterable[str]) -> Matching:
@@ -99,21 +101,38 @@ def match_files(gt_rels: Iterable[str], pred_rels: Iterable[str]) -> Matching:
 
 def relative_files(root: str) -> list[str]:
     """Every file under `root` (recursively), as a path relative to it."""
-    return [fileio.relative_to(path, root) for path, _ in fileio.list_files(root)]
+    return list_relative(root)[0]
+
+
+def list_relative(root: str) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """-> (every readable file under `root` as a path relative to it, the entries that must not be
+    read as (path, reason, detail): `fileio.list_entries`)."""
+    files, problems = fileio.list_entries(root)
+    return [fileio.relative_to(path, root) for path, _ in files], problems
 
 
 def folder_rejects(matching: Matching, gt_dir: str, pred_dir: str) -> list[dict]:
-    """The pairing's findings as _rejected.jsonl lines."""
-    out = [reject(_split_ext(g)[0], "missing_prediction", "no prediction with this stem",
-                  ground_truth=fileio.join(gt_dir, g))
+    """The pairing's findings as _rejected.jsonl lines (`rejects.record`: `source` the folder,
+    `path` the file, plus `key` and the file as `ground_truth` or `prediction`)."""
+    def gt(rel, key, reason, detail):
+        path = fileio.join(gt_dir, rel)
+        return record(gt_dir, path, reason, detail, key=key, ground_truth=path)
+
+    def pred(rel, key, reason, detail):
+        path = fileio.join(pred_dir, rel)
+        return record(pred_dir, path, reason, detail, key=key, prediction=path)
+
+    out = [gt(g, _split_ext(g)[0], "missing_prediction", "no prediction with this stem")
            for g in matching.missing_predictions]
-    out += [reject(_split_ext(p)[0], "unmatched_prediction", "no ground truth with this stem",
-                   prediction=fileio.join(pred_dir, p))
+    out += [pred(p, _split_ext(p)[0], "unmatched_prediction", "no ground truth with this stem")
             for p in matching.unmatched_predictions]
-    out += [reject(_split_ext(i["used"])[0], "ignored_prediction", f"{i['used']} was scored",
-                   prediction=fileio.join(pred_dir, i["path"]))
-            for i in matching.ignored_predictions]
-    out += [reject(_split_ext(i["used"])[0], "ignored_ground_truth", f"{i['used']} was used",
-                   ground_truth=fileio.join(gt_dir, i["path"]))
-            for i in matching.ignored_ground_truth]
+    out += [pred(i["path"], _split_ext(i["used"])[0], "ignored_prediction",
+                 f"{i['used']} was scored") for i in matching.ignored_predictions]
+    out += [gt(i["path"], _split_ext(i["used"])[0], "ignored_ground_truth",
+               f"{i['used']} was used") for i in matching.ignored_ground_truth]
+    for side, (path, reason, detail) in matching.unreadable:
+        folder = gt_dir if side == "ground_truth" else pred_dir
+        key = _split_ext(fileio.relative_to(path, folder))[0]
+        # printable: a name that is not UTF-8 must still pass Beam's coders and JSON.
+        out.append(printable(record(folder, path, reason, detail, key=key, **{side: path})))
     return out

@@ -20,6 +20,7 @@ import numpy as np
 from model import metrics
 from pipelines import fileio, imaging
 from pipelines.eval_contact_sheet import FOLDER_COLUMNS, MODEL_COLUMNS, render_contact_sheet
+from pipelines.rejects import json_line
 
 if TYPE_CHECKING:  # only for the annotations: both modules import this one
     from pipelines.eval_scoring import Scored
@@ -36,11 +37,6 @@ OVERALL = "__overall__"
 # Folder-mode reasons that have their own list in metrics.json (and lines in _rejected.jsonl).
 _FOLDER_LIST_REASONS = ("missing_prediction", "unmatched_prediction", "size_mismatch",
                         "ignored_prediction", "ignored_ground_truth")
-
-
-def reject(key: str, reason: str, detail: str = "", **paths) -> dict:
-    """One input that was not scored: a line of R/_rejected.jsonl."""
-    return {"key": key, "reason": reason, "detail": detail, **paths}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,8 +179,8 @@ def per_image_csv(rows: Sequence[tuple[str, str, dict]], names: Sequence[str]) -
     return buf.getvalue().encode("utf-8")
 
 
-def rejects_jsonl(rejects: Sequence[dict]) -> bytes:
-    lines = sorted(json.dumps(r, sort_keys=True) for r in rejects)
+def rejects_jsonl(records: Sequence[dict]) -> bytes:
+    lines = sorted(json_line(r) for r in records)
     return ("".join(line + "\n" for line in lines)).encode("utf-8")
 
 

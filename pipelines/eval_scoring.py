@@ -4,12 +4,15 @@ baselines) against its ground truth, and the Beam DoFns and model handler that r
 Model mode: `DecodeRecords` (a shard's record -> `EvalExample`), `EvalModelHandler` (the export's
 `serve_resized`, at the model's own input size), `ScoreModelOutput` (prediction -> `Scored`).
 Folder mode: `ScoreFilePair` reads a (ground truth, prediction) pair of files and scores it at
-full resolution. Every failure is a reject line with a reason (`eval_report.reject`), never a
-crash.
+full resolution. Every failure is a reject line with a reason (`rejects.record`: `source` the
+data folder, prediction or ground-truth folder, `path` the file or the example's key, plus `key`),
+never a crash.
 """
 from __future__ import annotations
 
+import gzip
 import struct
+import zlib
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -19,10 +22,10 @@ from apache_beam.ml.inference.base import PredictionResult
 from PIL import Image
 
 from model import metrics, schema
-from pipelines import fileio, imaging
+from pipelines import fileio, imaging, rejects
 from pipelines.eval_contact_sheet import Thumbs, make_thumbs
 from pipelines.eval_pairing import source_of
-from pipelines.eval_report import MODEL_SCORER, reject
+from pipelines.eval_report import MODEL_SCORER
 from pipelines.inference import LoadedModel, SavedModelHandler
 
 if TYPE_CHECKING:  # only for the annotations: pipelines.evaluate imports this module
@@ -40,31 +43,52 @@ class EvalExample(NamedTuple):
 
 
 def decode_example(record: bytes) -> EvalExample:
-    """A serialized example -> EvalExample. Raises imaging.ImageError with a reason."""
+    """A serialized example -> EvalExample. Raises rejects.Rejected with a reason."""
     try:
         features = schema.decode_example(record)
     except (ValueError, IndexError, UnicodeDecodeError, struct.error) as e:
-        raise imaging.ImageError("unparseable_example", f"{type(e).__name__}: {e}") from None
+        raise rejects.Rejected("unparseable_example", f"{type(e).__name__}: {e}") from None
     key = features.get(schema.KEY)
     missing = [k for k in (schema.KEY, schema.SOURCE, schema.IMAGE, schema.MASK)
                if not isinstance(features.get(k), bytes)]
     if missing:
-        raise imaging.ImageError("incomplete_example", f"missing feature(s) {missing}")
+        raise rejects.Rejected("incomplete_example", f"missing feature(s) {missing}")
     key = key.decode("utf-8", "replace")
-    try:
-        rgb, _ = imaging.load_rgb(features[schema.IMAGE])
-    except imaging.ImageError as e:
-        raise imaging.ImageError(f"image_{e.reason}", e.detail) from None
-    try:
-        mask = imaging.decode_mask(features[schema.MASK], "alpha")
-    except imaging.ImageError as e:
-        raise imaging.ImageError(f"mask_{e.reason}", e.detail) from None
+    rgb, _ = _naming("image", imaging.load_rgb, features[schema.IMAGE])
+    mask = _naming("mask", imaging.decode_mask, features[schema.MASK], "alpha")
     if mask.size != rgb.size:
-        raise imaging.ImageError("mask_size_mismatch",
+        raise rejects.Rejected("mask_size_mismatch",
                                  f"mask {mask.size} vs image {rgb.size}")
     return EvalExample(key=key, source=features[schema.SOURCE].decode("utf-8", "replace"),
                        image=np.asarray(rgb, dtype=np.uint8),
                        mask=np.asarray(mask, dtype=np.float32) / 255.0)
+
+
+def _naming(what: str, step, *args):
+    """step(*args), its reject's detail saying which file (image, mask, ground truth,
+    prediction) it was about; the reason stays one of rejects.REASONS."""
+    try:
+        return step(*args)
+    except rejects.Rejected as e:  # imaging.ImageError too
+        raise rejects.Rejected(e.reason, f"{what}: {e.detail}" if e.detail else what) from None
+
+
+def _colour_channels_differ(img: Image.Image) -> bool:
+    """Whether a decoded image holds colour (its R, G and B differ somewhere)."""
+    if img.mode in ("1", "L", "LA", "I", "F") or img.mode.startswith("I;"):
+        return False
+    rgb = np.asarray(img.convert("RGB"))
+    return not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+def ground_truth_alpha(data: bytes, encoding: str = "auto") -> np.ndarray:
+    """A ground-truth mask file -> uint8 [H, W]. A colour mask (red foreground, say) would be
+    read as its luminance and score a perfect prediction near 0: it is rejected
+    (`gt_not_grayscale`) instead. Raises Rejected."""
+    if _colour_channels_differ(imaging.open_image(data)):
+        raise rejects.Rejected("gt_not_grayscale", "its colour channels differ: give a "
+                                                   "single-channel (or grey) mask")
+    return np.asarray(imaging.decode_mask(data, encoding), dtype=np.uint8)
 
 
 class Scored(NamedTuple):
@@ -76,11 +100,11 @@ class Scored(NamedTuple):
 
 
 def clean_prediction(alpha: np.ndarray) -> np.ndarray:
-    """A model's alpha as a 2-D float map in [0, 1]; NaN or inf raise ImageError."""
+    """A model's alpha as a 2-D float map in [0, 1]; NaN or inf raise rejects.Rejected."""
     alpha = np.asarray(alpha, dtype=np.float32)
     alpha = alpha.reshape(alpha.shape[0], alpha.shape[1])
     if not np.isfinite(alpha).all():
-        raise imaging.ImageError("prediction_not_finite", "the model output NaN or inf")
+        raise rejects.Rejected("prediction_not_finite", "the model output NaN or inf")
     return np.clip(alpha, 0.0, 1.0)  # a sigmoid may overshoot by rounding only
 
 
@@ -111,12 +135,16 @@ def resize_alpha(alpha: np.ndarray, size: int) -> np.ndarray:
 
 def prediction_alpha(data: bytes, encoding: str = "alpha") -> np.ndarray:
     """A prediction file -> uint8 alpha [H, W]: the alpha of an RGBA (or LA, or transparent
-    palette) cut-out, else the image read as a mask with `encoding`. Raises ImageError."""
+    palette) cut-out, else the image read as a mask with `encoding`. A colour image without alpha
+    is a cut-out composited onto a background: nothing to score (`no_alpha`). Raises Rejected."""
     img = imaging.open_image(data)
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         img.mode in ("P", "L", "RGB") and "transparency" in img.info)
     if has_alpha:
         return np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.uint8)
+    if _colour_channels_differ(img):
+        raise rejects.Rejected("no_alpha", "a colour image without alpha (a cut-out on a "
+                                           "background?): give masks (--output mask)")
     return np.asarray(imaging.decode_mask(data, encoding), dtype=np.uint8)
 
 
@@ -143,6 +171,32 @@ class EvalModelHandler(SavedModelHandler):
         return NAMESPACE
 
 
+def failed_batch_rejects(failed, source: str):
+    """A batch the model failed on (RunInference's dead letter) -> a reject per example, so
+    one bad batch costs its examples, not the job."""
+    batch, (_, exc_repr, _) = failed
+    for example in batch:
+        yield rejects.record(source, example.key, "inference_failed", exc_repr, key=example.key)
+
+
+def shard_records(path: str, source: str):
+    """A gzip TFRecord shard -> its records; a truncated or corrupt shard yields the records
+    before the damage and then one `damaged_shard` reject naming the file (Beam's reader would
+    stop the job with a hex dump of the bytes)."""
+    from apache_beam.io.tfrecordio import _TFRecordUtil
+
+    count = 0
+    try:
+        with fileio.open_read(path) as raw, gzip.GzipFile(fileobj=raw) as stream:
+            while (data := _TFRecordUtil.read_record(stream)) is not None:
+                count += 1
+                yield data
+    except (OSError, EOFError, ValueError, zlib.error) as e:
+        what = str(e).split(":")[0][:120]  # never the hex dump that follows
+        yield beam.pvalue.TaggedOutput("rejected", rejects.record(
+            source, path, "damaged_shard",
+            f"{type(e).__name__}: {what} (after {count} records)", key=""))
+
 
 def _key_of(record: bytes) -> str:
     """The example's key when it can be read at all, for the reject line."""
@@ -156,23 +210,26 @@ def _key_of(record: bytes) -> str:
 class DecodeRecords(beam.DoFn):
     """A shard's record -> EvalExample, or a reject ('rejected' output)."""
 
-    def __init__(self):
+    def __init__(self, source: str = ""):
+        self._source = source
         self._rejected = Metrics.counter(NAMESPACE, "rejected")
 
     def process(self, record: bytes):
         try:
             yield decode_example(record)
-        except imaging.ImageError as e:
+        except rejects.Rejected as e:
             self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                "rejected", reject(_key_of(record), e.reason, e.detail))
+            key = _key_of(record)
+            yield beam.pvalue.TaggedOutput("rejected", rejects.record(
+                self._source, key, e.reason, e.detail, key=key))
 
 
 class ScoreModelOutput(beam.DoFn):
     """RunInference's PredictionResult -> Scored (model and baselines), or a reject."""
 
-    def __init__(self, names, baselines: bool, cell: int):
+    def __init__(self, names, baselines: bool, cell: int, source: str = ""):
         self._names, self._baselines, self._cell = tuple(names), baselines, cell
+        self._source = source
         self._scored = Metrics.counter(NAMESPACE, "scored")
         self._rejected = Metrics.counter(NAMESPACE, "rejected")
 
@@ -182,10 +239,10 @@ class ScoreModelOutput(beam.DoFn):
             pred = clean_prediction(result.inference)
             scored = score_prediction(example.key, example.source, pred, example.mask,
                                       self._names, self._baselines, self._cell, example.image)
-        except (imaging.ImageError, ValueError) as e:
+        except ValueError as e:  # rejects.Rejected, or a metric's own complaint
             self._rejected.inc()
-            reason = getattr(e, "reason", "scoring_failed")
-            yield beam.pvalue.TaggedOutput("rejected", reject(example.key, reason, str(e)))
+            yield beam.pvalue.TaggedOutput("rejected", rejects.from_exception(
+                self._source, example.key, e, "scoring_failed", key=example.key))
             return
         self._scored.inc()
         yield scored
@@ -203,27 +260,25 @@ class ScoreFilePair(beam.DoFn):
         key, gt_path, pred_path = element
         c = self._config
         paths = {"prediction": pred_path, "ground_truth": gt_path}
+        source, path = c.gt_dir, gt_path  # the file a failure is about
         try:
-            try:
-                gt = np.asarray(imaging.decode_mask(fileio.read_bytes(gt_path), c.gt_encoding))
-            except imaging.ImageError as e:
-                raise imaging.ImageError(f"gt_{e.reason}", e.detail) from None
-            try:
-                pred = prediction_alpha(fileio.read_bytes(pred_path), c.pred_encoding)
-            except imaging.ImageError as e:
-                raise imaging.ImageError(f"prediction_{e.reason}", e.detail) from None
+            # Regular files only, each at most --max_file_bytes (a FIFO would hang the job).
+            gt = _naming("ground truth", lambda: ground_truth_alpha(
+                fileio.read_bytes(gt_path, c.max_file_bytes), c.gt_encoding))
+            source, path = c.pred_dir, pred_path
+            pred = _naming("prediction", lambda: prediction_alpha(
+                fileio.read_bytes(pred_path, c.max_file_bytes), c.pred_encoding))
             if pred.shape != gt.shape:
-                raise imaging.ImageError(
+                raise rejects.Rejected(
                     "size_mismatch", f"prediction {pred.shape[1]}x{pred.shape[0]} vs "
                                      f"ground truth {gt.shape[1]}x{gt.shape[0]} (width x height)")
             scored = score_prediction(key, source_of(key), pred / 255.0, gt / 255.0,
                                       c.metric_names, c.baselines, c.sheet_cell)
-        except (imaging.ImageError, OSError, ValueError) as e:
+        except (OSError, ValueError) as e:  # ValueError: rejects.Rejected, or a metric's
             self._rejected.inc()
-            reason = getattr(e, "reason", "unreadable" if isinstance(e, OSError)
-                             else "scoring_failed")
-            detail = getattr(e, "detail", None) or f"{type(e).__name__}: {e}"
-            yield beam.pvalue.TaggedOutput("rejected", reject(key, reason, detail, **paths))
+            default = "read_failed" if isinstance(e, OSError) else "scoring_failed"
+            yield beam.pvalue.TaggedOutput("rejected", rejects.from_exception(
+                source, path, e, default, key=key, **paths))
             return
         self._scored.inc()
         yield scored

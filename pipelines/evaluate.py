@@ -43,15 +43,21 @@ Writes (R local or gs://; existing report files are replaced):
   image, ground truth, prediction, cut-out on a checkerboard (folder mode, which has no images:
   ground truth, prediction, errors: red = missed foreground, blue = false foreground), with the
   key and IoU written above the row.
-- R/_rejected.jsonl: one JSON object per input that was not scored, with `key`, `reason`,
-  `detail` (and paths in folder mode). Nothing is dropped silently.
+- R/_rejected.jsonl: one JSON object per input that was not scored (`rejects.record`: `source`,
+  `path`, `reason`, `detail`, plus `key`, and `prediction` / `ground_truth` in folder mode).
+  Nothing is dropped silently: a colour ground truth is `gt_not_grayscale`, a composited
+  cut-out `no_alpha`, a batch the model failed on `inference_failed` (the job goes on), a
+  truncated shard `damaged_shard` (its records before the damage are scored); files are read
+  only when regular (pipes, devices, broken links and names that are not UTF-8 are rejects) and
+  at most `--max_file_bytes`. `--report_dir` may not overlap `--pred_dir`/`--gt_dir` (links
+  resolved).
 
-Exit status 0 when the job scored something (rejects are data); non-zero with a clear message
-when it could not (missing data dir or manifest, no shards for the split, model missing, nothing
-scored). Time, per core: start-up ~10 s (TensorFlow); then per image the model's forward pass
-(~0.2 s for a 16-filter U-Net at 320 px) plus the metrics: all twelve take ~0.06 s at 320 px and
-~0.9 s at 1080x1440, three times that with the baselines (`--no_baselines`, or fewer
-`--metrics`, when that matters: in folder mode the full-resolution metrics dominate).
+Exit status 0 when the job scored something (rejects are data); 2 with a one-line message when
+it could not (missing data dir or manifest, no shards for the split, model missing or damaged,
+nothing scored). Time, per core: start-up ~10 s (TensorFlow); then per image the model's
+forward pass (~0.2 s for a 16-filter U-Net at 320 px) plus the metrics: all twelve take ~0.06 s
+at 320 px and ~0.9 s at 1080x1440, three times that with the baselines (`--no_baselines`, or
+fewer `--metrics`, when that matters: in folder mode the full-resolution metrics dominate).
 """
 from __future__ import annotations
 
@@ -74,23 +80,18 @@ import logging
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from model import export, metrics, schema
-from pipelines import fileio, imaging
-from pipelines.eval_pairing import Matching, folder_rejects, match_files, relative_files
+from pipelines import fileio, imaging, model_files
+from pipelines.eval_pairing import Matching, folder_rejects, list_relative, match_files
 from pipelines.eval_report import (METRICS_FILE, MODE_FOLDERS, MODE_MODEL, REJECTS_FILE,
                                    WriteReport)
 from pipelines.eval_scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
-                                    ScoreModelOutput)
+                                    ScoreModelOutput, failed_batch_rejects, shard_records)
 from pipelines.options import job_view, make_pipeline, require_reachable, run_job_cli
-
-
-class EvaluateError(ValueError):
-    """The job can't do its work; the message says why and what to do."""
-
+from pipelines.rejects import JobError
 
 # ---------------------------------------------------------------------------------------------
 # Options and config
@@ -134,20 +135,21 @@ class Config:
     inference_threads: int = 0
     sheet_rows: int = 12
     sheet_cell: int = 128
+    max_file_bytes: int = 256 * 2**20
 
     @classmethod
     def from_options(cls, opts: EvaluateOptions) -> "Config":
         if not opts.report_dir:
-            raise EvaluateError("--report_dir is required")
+            raise JobError("--report_dir is required")
         model_mode = bool(opts.data_dir or opts.model)
         folder_mode = bool(opts.pred_dir or opts.gt_dir)
         if model_mode == folder_mode:
-            raise EvaluateError("give either --data_dir and --model (score a model on a split) "
+            raise JobError("give either --data_dir and --model (score a model on a split) "
                                 "or --pred_dir and --gt_dir (score a folder of masks)")
         if model_mode and not (opts.data_dir and opts.model):
-            raise EvaluateError("model mode needs both --data_dir and --model")
+            raise JobError("model mode needs both --data_dir and --model")
         if folder_mode and not (opts.pred_dir and opts.gt_dir):
-            raise EvaluateError("folder mode needs both --pred_dir and --gt_dir")
+            raise JobError("folder mode needs both --pred_dir and --gt_dir")
         config = cls(
             mode=MODE_MODEL if model_mode else MODE_FOLDERS,
             report_dir=opts.report_dir.rstrip("/"),
@@ -160,21 +162,31 @@ class Config:
             gt_dir=opts.gt_dir.rstrip("/") if opts.gt_dir else None,
             gt_encoding=opts.gt_encoding, pred_encoding=opts.pred_encoding,
             batch_size=opts.batch_size, inference_threads=opts.inference_threads,
-            sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell)
+            sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell,
+            max_file_bytes=opts.max_file_bytes)
         config.validate()
         return config
 
     def validate(self) -> None:
         if self.split not in schema.SPLITS:
-            raise EvaluateError(f"--split {self.split!r} is not one of {schema.SPLITS}")
+            raise JobError(f"--split {self.split!r} is not one of {schema.SPLITS}")
         if self.batch_size < 1:
-            raise EvaluateError("--batch_size must be at least 1")
+            raise JobError("--batch_size must be at least 1")
         if self.sheet_rows < 0:
-            raise EvaluateError("--sheet_rows must be 0 or more")
+            raise JobError("--sheet_rows must be 0 or more")
         if not 16 <= self.sheet_cell <= 1024:
-            raise EvaluateError("--sheet_cell must be in 16..1024")
-        if self.mode == MODE_FOLDERS and self.report_dir in (self.pred_dir, self.gt_dir):
-            raise EvaluateError("--report_dir must differ from --pred_dir and --gt_dir")
+            raise JobError("--sheet_cell must be in 16..1024")
+        if self.max_file_bytes < 1:
+            raise JobError("--max_file_bytes must be at least 1")
+        if self.mode == MODE_FOLDERS:
+            # Links resolved: a report folder that is (or is inside, or holds) a folder being
+            # scored would be scored on the next run, or replace its files.
+            report = fileio.resolved(self.report_dir)
+            for flag, folder in (("--pred_dir", self.pred_dir), ("--gt_dir", self.gt_dir)):
+                if fileio.overlaps(report, fileio.resolved(folder)):
+                    raise JobError(f"--report_dir {self.report_dir} and {flag} {folder} "
+                                   "overlap (links resolved): give a report folder apart "
+                                   "from both")
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -189,7 +201,7 @@ def parse_metric_names(text: Optional[str]) -> tuple:
     names = {n.strip() for n in text.split(",") if n.strip()}
     unknown = sorted(names - set(metrics.METRICS))
     if unknown:
-        raise EvaluateError(f"unknown metric(s) {unknown}; known: {list(metrics.METRICS)}")
+        raise JobError(f"unknown metric(s) {unknown}; known: {list(metrics.METRICS)}")
     names.add("iou")
     return tuple(n for n in metrics.METRICS if n in names)
 
@@ -203,13 +215,23 @@ class ReadExamples(beam.PTransform):
     def __init__(self, data_dir: str, split: str):
         super().__init__()
         self._pattern = schema.shard_pattern(data_dir, split)
+        self._source = data_dir
 
     def expand(self, pbegin):
-        return (pbegin
-                | "ReadShards" >> beam.io.ReadFromTFRecord(
-                    self._pattern, compression_type=CompressionTypes.GZIP)
-                | "Decode" >> beam.ParDo(DecodeRecords()).with_outputs(
-                    "rejected", main="examples"))
+        """-> {'examples': EvalExample, 'rejected': records}. A shard is read whole by one
+        worker (gzip can't be split anyway); a damaged one costs its records from the damage on
+        (a `damaged_shard` reject naming it), not the job."""
+        records, bad_shards = (
+            pbegin
+            | "Pattern" >> beam.Create([self._pattern], reshuffle=False)
+            | "Shards" >> beam.FlatMap(lambda pattern: [p for p, _ in fileio.match(pattern)])
+            | "Spread" >> beam.Reshuffle()
+            | "ReadShards" >> beam.FlatMap(shard_records, self._source).with_outputs(
+                "rejected", main="records"))
+        decoded = records | "Decode" >> beam.ParDo(DecodeRecords(self._source)).with_outputs(
+            "rejected", main="examples")
+        rejected = (bad_shards, decoded.rejected) | "ReadRejects" >> beam.Flatten()
+        return {"examples": decoded.examples, "rejected": rejected}
 
 
 class ScoreModel(beam.PTransform):
@@ -221,11 +243,17 @@ class ScoreModel(beam.PTransform):
 
     def expand(self, examples):
         c = self._config
-        return (examples
-                | "Predict" >> RunInference(self._handler)
-                | "Score" >> beam.ParDo(ScoreModelOutput(
-                    c.metric_names, c.baselines, c.sheet_cell)).with_outputs(
-                        "rejected", main="scored"))
+        # A batch the model fails on becomes rejects (inference_failed), as in remove_background.
+        predictions, dead = (examples
+                             | "Predict" >> RunInference(self._handler).with_exception_handling())
+        failed = (dead.failed_inferences
+                  | "FailedBatches" >> beam.FlatMap(failed_batch_rejects, c.data_dir))
+        scored = (predictions
+                  | "Score" >> beam.ParDo(ScoreModelOutput(
+                      c.metric_names, c.baselines, c.sheet_cell, c.data_dir)).with_outputs(
+                          "rejected", main="scored"))
+        rejected = (scored.rejected, failed) | "Rejected" >> beam.Flatten()
+        return {"scored": scored.scored, "rejected": rejected}
 
 
 class ScoreFiles(beam.PTransform):
@@ -252,13 +280,14 @@ def check_model_inputs(config: Config) -> dict:
             read_bytes=fileio.read_bytes,
             glob=lambda pattern: [path for path, _ in fileio.match(pattern)])
     except schema.DataFolderError as e:
-        raise EvaluateError(str(e)) from None
+        raise JobError(str(e)) from None
     image_size = manifest[schema.IMAGE_SIZE]
     model = config.model
     for name in ("saved_model.pb", export.METADATA_FILE):
         if not fileio.exists(fileio.join(model, name)):
-            raise EvaluateError(f"{model} is not a model export ({name} is missing): give "
-                                "MODEL/export as written by model.train / model.export")
+            raise JobError(f"{model} is not a model export ({name} is missing): give "
+                           "MODEL/export as written by model.train / model.export")
+    model_files.check_export_files(model)
     model_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
     resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
                   + ("" if model_size == image_size else
@@ -273,10 +302,15 @@ def check_model_inputs(config: Config) -> dict:
 def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
     for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir)):
         if not fileio.is_dir(path):
-            raise EvaluateError(f"{flag} {path} does not exist or is empty")
-    matching = match_files(relative_files(config.gt_dir), relative_files(config.pred_dir))
+            raise JobError(f"{flag} {path} does not exist or is empty")
+    gt_rels, gt_problems = list_relative(config.gt_dir)
+    pred_rels, pred_problems = list_relative(config.pred_dir)
+    matching = match_files(gt_rels, pred_rels)
+    # Entries that must not be read (pipes, devices, broken links, names that are not UTF-8).
+    matching.unreadable = ([("ground_truth", p) for p in gt_problems]
+                           + [("prediction", p) for p in pred_problems])
     if not matching.pairs and not matching.missing_predictions:
-        raise EvaluateError(f"no ground-truth masks (image files) under {config.gt_dir}")
+        raise JobError(f"no ground-truth masks (image files) under {config.gt_dir}")
     context = {"resolution": "scored at full resolution (each ground-truth mask's own size)",
                "extra": {
                    "gt_dir": config.gt_dir, "pred_dir": config.pred_dir,
@@ -296,18 +330,19 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
         read = pipeline | "Read" >> ReadExamples(config.data_dir, config.split)
         handler = EvalModelHandler(config.model, max_batch_size=config.batch_size,
                                    inference_threads=config.inference_threads)
-        scored = read.examples | "Model" >> ScoreModel(handler, config)
-        rejects = ((read.rejected, scored.rejected) | "AllRejects" >> beam.Flatten())
+        model = read["examples"] | "Model" >> ScoreModel(handler, config)
+        scored, rejects = model["scored"], ((read["rejected"], model["rejected"])
+                                            | "AllRejects" >> beam.Flatten())
     else:
         pairs = [(key, fileio.join(config.gt_dir, g), fileio.join(config.pred_dir, p))
                  for key, g, p in matching.pairs]
-        scored = (pipeline
-                  | "Pairs" >> beam.Create(pairs)
-                  | "Score" >> ScoreFiles(config))
+        files = (pipeline
+                 | "Pairs" >> beam.Create(pairs)
+                 | "Score" >> ScoreFiles(config))
         known = pipeline | "PairingRejects" >> beam.Create(
             folder_rejects(matching, config.gt_dir, config.pred_dir), reshuffle=False)
-        rejects = ((known, scored.rejected) | "AllRejects" >> beam.Flatten())
-    return (scored.scored, rejects) | "Report" >> WriteReport(config, context)
+        scored, rejects = files.scored, ((known, files.rejected) | "AllRejects" >> beam.Flatten())
+    return (scored, rejects) | "Report" >> WriteReport(config, context)
 
 
 def run(argv=None) -> dict:
@@ -315,7 +350,7 @@ def run(argv=None) -> dict:
     options = PipelineOptions(argv)
     config = Config.from_options(job_view(options, EvaluateOptions))
     require_reachable(options, [config.report_dir, config.data_dir, config.model,
-                                config.pred_dir, config.gt_dir], EvaluateError)
+                                config.pred_dir, config.gt_dir], JobError)
     matching = None
     if config.mode == MODE_MODEL:
         context = check_model_inputs(config)
@@ -328,10 +363,10 @@ def run(argv=None) -> dict:
         logging.info("evaluate: --dry_run: the job was built, not run; nothing was written")
         return {}
     if not fileio.exists(metrics_path):
-        raise EvaluateError(f"the job ended without writing {metrics_path}")
+        raise JobError(f"the job ended without writing {metrics_path}")
     report = json.loads(fileio.read_bytes(metrics_path))
     if report["count"] == 0:
-        raise EvaluateError(f"nothing was scored (see {config.report_dir}/{METRICS_FILE} and "
+        raise JobError(f"nothing was scored (see {config.report_dir}/{METRICS_FILE} and "
                             f"{REJECTS_FILE}: {report['rejected_counts']})")
     return report
 
@@ -347,4 +382,4 @@ def summary_line(report: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    return run_job_cli("evaluate", run, EvaluateOptions, (EvaluateError,), summary_line, argv)
+    return run_job_cli("evaluate", run, EvaluateOptions, (JobError,), summary_line, argv)

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
+from typing import Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+from pipelines import safe_files
 
 TEMP_PREFIX = ".tmp-"  # write_bytes' temporary names: never a finished file
 
@@ -35,7 +38,13 @@ def join(base: str, *parts: str) -> str:
     return os.path.join(base, *parts)
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, max_bytes: Optional[int] = None) -> bytes:
+    """The whole file. With `max_bytes` (every read of a user's file: inputs, masks,
+    predictions) only a regular file is read, and only up to the cap: `safe_files.read_capped`,
+    which raises rejects.Rejected (`not_a_regular_file`, `broken_link`, `too_large`,
+    `read_failed`). Without it (the job's own files: a model, a manifest) the file is read as is."""
+    if max_bytes is not None:
+        return safe_files.read_capped(path, max_bytes)
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read()
 
@@ -45,11 +54,14 @@ def open_read(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def write_bytes(path: str, data: bytes, mime_type: str = "application/octet-stream") -> None:
+def write_bytes(path: str, data: bytes, mime_type: str = "application/octet-stream",
+                temp_dir: Optional[str] = None) -> None:
     """Writes atomically: readers see the old state or the whole new file, never a part.
 
     A GCS object only appears once its upload completes; a local file is written under a
-    temporary name in the same folder and renamed into place.
+    temporary name and renamed into place: in `temp_dir` when given (a folder of the job's own,
+    on the same filesystem, where no user's file can share a name with a temporary one and
+    leftovers can be swept safely), else beside the final file.
     """
     if is_gcs(path):
         with FileSystems.create(path, mime_type=mime_type,
@@ -58,10 +70,12 @@ def write_bytes(path: str, data: bytes, mime_type: str = "application/octet-stre
         return
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
+    if temp_dir:
+        os.makedirs(temp_dir, exist_ok=True)
     # The temporary name keeps at most the last 100 bytes of the final one, so a final name
     # near the filesystem's 255-byte limit still has a temporary name that fits.
     tail = os.fsdecode(os.fsencode(os.path.basename(path))[-100:])
-    tmp = os.path.join(folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}-{tail}")
+    tmp = os.path.join(temp_dir or folder, f"{TEMP_PREFIX}{uuid.uuid4().hex}-{tail}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -69,6 +83,23 @@ def write_bytes(path: str, data: bytes, mime_type: str = "application/octet-stre
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def resolved(path: str) -> str:
+    """A local path with every symbolic link resolved (os.path.realpath); gs:// as given."""
+    return path.rstrip("/") or path if is_gcs(path) else os.path.realpath(path)
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether two folders (already resolved) are the same or one lies inside the other."""
+    return a == b or is_inside(a, b) or is_inside(b, a)
+
+
+def resolves_inside(path: str, folder_resolved: str) -> bool:
+    """Whether a local path's folder, links resolved, is `folder_resolved` or lies inside it: a
+    write to `path` then can't land elsewhere (the file itself is replaced, never followed)."""
+    parent = os.path.realpath(os.path.dirname(path) or ".")
+    return parent == folder_resolved or is_inside(parent, folder_resolved)
 
 
 def exists(path: str) -> bool:
@@ -87,6 +118,23 @@ def list_files(root: str) -> list[tuple[str, int]]:
         return sorted(found)
     result = FileSystems.match([escape_glob(root) + "/**"])[0]
     return sorted((m.path, m.size_in_bytes) for m in result.metadata_list)
+
+
+def list_entries(root: str) -> tuple[list[tuple[str, int]], list[tuple[str, str, str]]]:
+    """Like `list_files`, but an entry that must not be read is reported, not listed, and never
+    stops the listing: -> (files as (path, size), problems as (path, reason, detail)), each
+    sorted. Local reasons: `not_a_regular_file`, `broken_link` (a loop too), `unencodable_name`
+    (`safe_files.walk` and `safe_files.name_problem`); gs:// lists as `list_files`."""
+    if is_gcs(root):
+        return list_files(root), []
+    files, problems = [], []
+    for path, size, problem in safe_files.walk(root):
+        problem = problem or safe_files.name_problem(path)
+        if problem:
+            problems.append((path, *problem))
+        else:
+            files.append((path, size))
+    return files, problems
 
 
 def match(pattern: str) -> list[tuple[str, int]]:

@@ -13,17 +13,23 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps
 
+from pipelines.rejects import Rejected
+
 RESAMPLE = Image.Resampling.BILINEAR
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own decompression-bomb limit
 MASK_ENCODINGS = ("alpha", "binary255", "binary01", "auto")
 PNG_COMPRESSIONS = ("rle", "fast", "default")
 
 
-class ImageError(ValueError):
-    """An input that can't become an example or a cut-out; `reason` is a short stable code."""
+class ImageError(Rejected):
+    """An input that can't become an example or a cut-out; `reason` is a short stable code.
+    A `rejects.Rejected` (so every job's `except Rejected` and `rejects.from_exception` take it),
+    kept under this name until every caller says Rejected."""
 
     def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
+        # Not Rejected.__init__: callers that prefix a reason (preprocess's `mask_*`) may still
+        # build one that REASONS lacks; rejects.record checks the reason when it is written.
+        ValueError.__init__(self, f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
 

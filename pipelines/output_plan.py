@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from pipelines import fileio
 from pipelines.imaging import ImageError
-from pipelines.rb_bookkeeping import NAMESPACE, reject_record, rejection
+from pipelines.rb_bookkeeping import rejection
+from pipelines.rejects import record
 
 if TYPE_CHECKING:
     from pipelines.remove_background import JobConfig
@@ -110,13 +110,21 @@ def output_path(dest: str, rel_name: str) -> str:
 def plan_input(uri: str, cfg: JobConfig) -> tuple[tuple[str, str], ...]:
     """The (kind, relative output name) pairs of one input. Raises ImageError with the reason it
     can have none."""
-    if fileio.is_inside(uri, cfg.dest):
+    if fileio.is_inside(uri, cfg.dest) or lies_inside_dest(uri, cfg):
         raise ImageError("inside_output_dir", f"{uri} lies inside the output folder")
     rel = relative_path(uri, cfg.root)
     names = output_names(rel, cfg.output)
     for _, name in names:
         output_path(cfg.dest, name)  # validates the full path
     return names
+
+
+def lies_inside_dest(uri: str, cfg: JobConfig) -> bool:
+    """Whether a local input, links resolved, lies in DEST resolved: DEST given as a link to a
+    folder inside the inputs must not make cut-outs of its own cut-outs."""
+    if fileio.is_gcs(uri) or not cfg.dest_resolved:
+        return False
+    return fileio.is_inside(fileio.resolved(uri), cfg.dest_resolved)
 
 
 def ancestors(rel_name: str) -> list[str]:
@@ -179,12 +187,6 @@ def existing_outputs(dest: str, folders_matter: bool):
         rel = meta.path[len(prefix):] if meta.path.startswith(prefix) else None
         if not rel or rel.startswith(BOOKKEEPING_PREFIX) or rel.endswith("/"):
             continue
-        if posixpath.basename(rel).startswith(fileio.TEMP_PREFIX):
-            # A crashed write's leftover, never a finished output: removed, so a crash leaves
-            # nothing partial behind once the job has run again.
-            FileSystems.delete([meta.path])
-            Metrics.counter(NAMESPACE, "stale_temp_files_removed").inc()
-            continue
         yield rel, ("have",)
         if folders_matter:
             folders.update(ancestors(rel))
@@ -218,11 +220,11 @@ class _DecideDoFn(beam.DoFn):
         uri, statuses = keyed
         action, payload, extra = decide(uri, list(statuses), self._cfg.overwrite)
         for _ in range(extra):
-            yield beam.pvalue.TaggedOutput("rejected", reject_record(
+            yield beam.pvalue.TaggedOutput("rejected", record(
                 self._cfg.source, uri, "duplicate_input", "listed more than once; done once"))
         if action == "reject":
             yield beam.pvalue.TaggedOutput(
-                "rejected", reject_record(self._cfg.source, uri, *payload))
+                "rejected", record(self._cfg.source, uri, *payload))
         elif action == "skip":
             yield beam.pvalue.TaggedOutput("skipped", uri)
         else:

@@ -1,15 +1,17 @@
-"""remove_background's bookkeeping: reject records, Beam counters, and the two files every run
-rewrites under DEST's reserved `_*` names (`_rejected/rejected.jsonl`, `_summary.json`)."""
+"""remove_background's bookkeeping: reject records, Beam counters, the two files every run
+rewrites under DEST's reserved `_*` names (`_rejected/rejected.jsonl`, `_summary.json`), and
+`_job.json`, the settings DEST's outputs were made with (checked before any work)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import fileio
-from pipelines.imaging import ImageError
+from pipelines import fileio, rejects
 
 if TYPE_CHECKING:
     from pipelines.remove_background import JobConfig
@@ -17,20 +19,67 @@ if TYPE_CHECKING:
 NAMESPACE = "remove_background"
 REJECTED_FILE = "_rejected/rejected.jsonl"
 SUMMARY_FILE = "_summary.json"
-
-
-def reject_record(source: str, uri: str, reason: str, detail: str = "") -> dict:
-    return {"source": source, "path": uri, "reason": reason, "detail": detail}
+JOB_FILE = "_job.json"
+TEMP_DIR = "_tmp"
 
 
 def rejection(source: str, uri: str, error: Exception, default_reason: str):
-    """One input's failure as a reject on the 'rejected' output: an ImageError keeps its own
-    reason and detail; anything else gets `default_reason` and the exception's text."""
-    if isinstance(error, ImageError):
-        record = reject_record(source, uri, error.reason, error.detail)
-    else:
-        record = reject_record(source, uri, default_reason, f"{type(error).__name__}: {error}")
-    return beam.pvalue.TaggedOutput("rejected", record)
+    """One input's failure on a DoFn's 'rejected' output (`rejects.from_exception`: a Rejected,
+    imaging.ImageError included, keeps its reason; anything else is `default_reason`)."""
+    return beam.pvalue.TaggedOutput("rejected",
+                                    rejects.from_exception(source, uri, error, default_reason))
+
+
+# ---------------------------------------------------------------------------------------------
+# DEST/_job.json: what kind of outputs DEST holds, so a re-run with other settings can't take
+# them for its own (`--output mask` then `--output cutout` would skip every "existing" cut-out).
+
+def job_record(cfg: JobConfig) -> dict:
+    """The settings that decide what an output file holds."""
+    return {"output": cfg.output,
+            "background": list(cfg.background) if cfg.background else None,
+            "refinement": None, "model": cfg.model}
+
+
+def _describe(record: dict) -> str:
+    return ", ".join(f"{k}={record.get(k)}" for k in sorted(record))
+
+
+def claim_dest(cfg: JobConfig) -> None:
+    """Before any work: refuses (JobError) a DEST that holds another kind of outputs (unless
+    --overwrite) or that can't be written; records this job's settings when they are new; sweeps
+    the temporaries a crashed run left in DEST/_tmp/ (a local DEST's only temporaries)."""
+    path = cfg.dest.rstrip("/") + "/" + JOB_FILE
+    mine = job_record(cfg)
+    if not fileio.is_gcs(cfg.dest) and os.path.exists(cfg.dest) and not os.path.isdir(cfg.dest):
+        raise rejects.JobError(f"--output_dir {cfg.dest} is a file, not a folder")
+    try:
+        before = json.loads(fileio.read_bytes(path)) if fileio.exists(path) else None
+    except (OSError, ValueError) as e:
+        raise rejects.JobError(f"{path} is unreadable ({type(e).__name__}: {e}); remove it or "
+                               "give --overwrite") from None
+    if before is not None and before != mine and not cfg.overwrite:
+        raise rejects.JobError(
+            f"{cfg.dest} holds outputs made with {_describe(before)}; this run asks for "
+            f"{_describe(mine)}: give another --output_dir, or --overwrite to redo them all")
+    try:
+        if not fileio.is_gcs(cfg.dest):
+            shutil.rmtree(temp_dir(cfg.dest), ignore_errors=True)
+            # The probe: what every output write will do (a file in DEST/_tmp/), done once now.
+            fileio.write_bytes(temp_dir(cfg.dest) + "/probe", b"")
+            shutil.rmtree(temp_dir(cfg.dest))
+        if before != mine:
+            fileio.write_bytes(path, json.dumps(mine, indent=2, sort_keys=True).encode("utf-8"),
+                               mime_type="application/json")
+    except OSError as e:
+        raise rejects.JobError(f"can't write to --output_dir {cfg.dest}: "
+                               f"{e.strerror or e}") from None
+
+
+def temp_dir(dest: str) -> str:
+    """Where a local DEST's outputs are written before they are renamed into place: a `_*` name,
+    so no input's output can be called like one, and all of it may be swept."""
+    return dest.rstrip("/") + "/" + TEMP_DIR
 
 
 class SummaryCounts(beam.CombineFn):
@@ -75,7 +124,7 @@ def _count(outcome):
 
 def _write_rejects(records: list, path: str) -> None:
     records = sorted(records, key=lambda r: (r["path"], r["reason"], r["detail"]))
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    text = "".join(rejects.json_line(r) + "\n" for r in records)
     fileio.write_bytes(path, text.encode("utf-8"), mime_type="application/x-ndjson")
 
 

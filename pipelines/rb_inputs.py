@@ -16,14 +16,11 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines import fileio
+from pipelines.rejects import JobError
 from pipelines.sources import is_junk
 
 if TYPE_CHECKING:
     from pipelines.remove_background import JobConfig
-
-
-class JobError(Exception):
-    """The job could not run (as opposed to rejecting some inputs)."""
 
 
 def normalize_location(path: str) -> str:

@@ -71,6 +71,7 @@ REASONS = {
     "ignored_ground_truth": "a second ground truth for one stem; the first was used",
     "gt_not_grayscale": "a ground truth whose colour channels differ (a colour mask)",
     "no_alpha": "a cut-out composited onto a colour: it has no alpha to score",
+    "damaged_shard": "a truncated or corrupt shard: its records from the damage on are lost",
 }
 
 

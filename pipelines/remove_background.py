@@ -5,7 +5,7 @@ Runbook
     python -m pipelines.remove_background --input PATTERN_OR_FOLDER --output_dir DEST \\
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
         [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
-        [--overwrite] [--inference_threads N] [standard Beam options]
+        [--max_file_bytes N] [--overwrite] [--inference_threads N] [standard Beam options]
     python -m pipelines.remove_background --input_list FILE --input_root PREFIX ...
 
 Inputs: a folder or gs:// prefix (every file under it, recursively), a glob (`photos/*.jpg`,
@@ -29,29 +29,34 @@ and the bookkeeping, always under `DEST/_*` names:
   `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
   run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
   (namespace `remove_background`) count the same things.
+- `DEST/_job.json`: the settings the outputs were made with (`output`, `background`, `model`):
+  a run with other settings is refused (one line) unless `--overwrite`.
 On gs:// every output object has content type image/png. Every write is atomic (a crash leaves
-an output whole or absent; a local crash can leave a `.tmp-*` file, which is ignored).
+an output whole or absent; a local write goes through `DEST/_tmp/`, swept by the next run).
 
 Re-runs: DEST is listed once at the start; an input whose outputs all exist is skipped (counted,
 not re-read), so a re-run after a crash finishes the rest and rewrites nothing. With
 `--output both` only the missing one of the pair is written. `--overwrite` redoes everything.
 
-Reject reasons: `empty_file`, `not_an_image`, `undecodable` (truncated or corrupt),
-`too_many_pixels` (over `--max_pixels`, default Pillow's 89,478,485: decompression bombs),
-`unreadable`, `output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and
-`x.png` in one folder: ALL of them are rejected, naming each other, and nothing is written for
-that name, so no output is ever silently overwritten or of ambiguous origin; rename and re-run),
-`duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty
-components: nothing ever lands outside DEST), `unsafe_name` (control characters),
-`unencodable_name`, `name_too_long` (a component over 255 bytes or a path a filesystem can't
+Reject reasons (rejects.REASONS): `empty_file`, `not_an_image`, `undecodable` (truncated or
+corrupt), `too_many_pixels` (over `--max_pixels`, default Pillow's 89,478,485: decompression
+bombs), `read_failed`, `not_a_regular_file` (a pipe or device: never opened), `broken_link`,
+`too_large` (over `--max_file_bytes`, default 256 MiB: checked before reading),
+`output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and `x.png` in one
+folder: ALL of them are rejected, naming each other, and nothing is written for that name, so
+no output is ever silently overwritten or of ambiguous origin; rename and re-run),
+`duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty components,
+or a linked folder inside DEST that leads elsewhere: nothing lands outside DEST), `unsafe_name`
+(control characters), `unencodable_name`, `name_too_long` (a component over 255 bytes or a path a filesystem can't
 hold), `reserved_output_name` (a top-level name starting with `_`, DEST's bookkeeping space),
 `outside_input_root` and `inside_output_dir` (listings only), `inference_failed`, `write_failed`.
-When DEST lies inside the input folder, everything under DEST (outputs and bookkeeping) is left
-out of the inputs, so a re-run never makes cut-outs of cut-outs; DEST equal to the input folder,
-or an input folder inside DEST, is refused (outputs could overwrite inputs).
+Folders are compared with links resolved. When DEST lies inside the input folder, everything
+under DEST is left out of the inputs, so a re-run never makes cut-outs of cut-outs; DEST equal to
+the input folder, or an input folder inside DEST, is refused (outputs could overwrite inputs).
 
-Exit status: 0 when the job ran, whatever it rejected; non-zero with a one-line error when it
-could not run: model missing, no inputs matched, bad options.
+Exit status: 0 when the job ran, whatever it rejected; 2 with a one-line error when it could not
+run, before any work: model missing or damaged, DEST not writable or of other settings, no
+inputs matched, bad options.
 
 Performance (bench/remove_background.py: 80 synthetic 1080x1440 JPEGs, U-Net 16 at 256 px, CPU,
 one TF thread per process): per photo on one core, model ~70 ms, PNG 'rle' ~60 ms, draft decode +
@@ -88,6 +93,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from typing import Optional
 
 import apache_beam as beam
@@ -95,11 +101,13 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
 from model import export
-from pipelines import fileio, imaging, inference, options as pipeline_options, progress
+from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
+                       progress)
 from pipelines.output_plan import OUTPUT_MODES, PlanOutputs, existing_outputs, output_path
-from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, format_summary,
-                                      reject_record, rejection)
-from pipelines.rb_inputs import JobError, ListInputs, normalize_location, resolve_input
+from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
+                                      format_summary, rejection, temp_dir)
+from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input
+from pipelines.rejects import JobError, Rejected, record
 
 _log = logging.getLogger(__name__)
 
@@ -149,6 +157,8 @@ class JobConfig:
     overwrite: bool = False
     inference_threads: int = 0
     exclude_prefix: Optional[str] = None   # DEST/ when DEST lies inside the input root
+    max_file_bytes: int = 256 * 2**20
+    dest_resolved: Optional[str] = None    # a local DEST with its links resolved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +179,8 @@ def resolve_config(opts) -> JobConfig:
         raise JobError("--max_pixels must be at least 1")
     if opts.inference_threads < 0:
         raise JobError("--inference_threads must be 0 (automatic) or more")
+    if opts.max_file_bytes < 1:
+        raise JobError("--max_file_bytes must be at least 1")
     background = None
     if opts.background:
         try:
@@ -184,6 +196,7 @@ def resolve_config(opts) -> JobConfig:
             hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
         raise JobError(f"no usable model export at {opts.model}{hint}: "
                        f"{type(e).__name__}: {e}") from None
+    model_files.check_export_files(model)
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -197,17 +210,25 @@ def resolve_config(opts) -> JobConfig:
     else:
         kind, pattern, root = resolve_input(opts.input)
         source = opts.input
-        if root == dest or fileio.is_inside(root, dest):
-            raise JobError(f"the input folder {root} is --output_dir or inside it: outputs "
-                           "could overwrite inputs; choose another --output_dir")
-        if fileio.is_inside(dest, root):
-            exclude = dest + "/"
+    # Compared with links resolved: a DEST that is a link to the input folder is the input
+    # folder (--overwrite would replace inputs with their cut-outs).
+    real_root, real_dest = fileio.resolved(root), fileio.resolved(dest)
+    if real_root == real_dest or fileio.is_inside(real_root, real_dest):
+        raise JobError(f"the input folder {root} is --output_dir {dest} or inside it"
+                       + ("" if (root, dest) == (real_root, real_dest) else
+                          f" (links resolved: {real_root}, {real_dest})")
+                       + ": outputs could overwrite inputs; choose another --output_dir")
+    if kind != "list" and fileio.is_inside(real_dest, real_root):
+        # DEST in the input root's terms, as the listing names files.
+        exclude = root.rstrip("/") + "/" + real_dest[len(real_root.rstrip("/")) + 1:] + "/"
     return JobConfig(
         source=source, input_kind=kind, pattern=pattern, root=root, dest=dest, model=model,
         image_size=image_size, output=opts.output, background=background,
         max_batch_size=opts.max_batch_size, png_compression=opts.png_compression,
         max_pixels=opts.max_pixels, overwrite=bool(opts.overwrite),
-        inference_threads=opts.inference_threads, exclude_prefix=exclude)
+        inference_threads=opts.inference_threads, exclude_prefix=exclude,
+        max_file_bytes=opts.max_file_bytes,
+        dest_resolved=None if fileio.is_gcs(dest) else fileio.resolved(dest))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,10 +242,10 @@ class _PrepareDoFn(beam.DoFn):
 
     def process(self, task):
         uri, outputs = task
-        try:
-            data = fileio.read_bytes(uri)
+        try:  # a regular file, at most --max_file_bytes (never a FIFO or /dev/zero)
+            data = fileio.read_bytes(uri, self._cfg.max_file_bytes)
         except Exception as e:  # vanished, no permission, ...: this input only
-            yield rejection(self._cfg.source, uri, e, "unreadable")
+            yield rejection(self._cfg.source, uri, e, "read_failed")
             return
         try:
             small = inference.prepare_image(data, self._cfg.image_size, self._cfg.max_pixels)
@@ -254,7 +275,12 @@ class _RenderAndWriteDoFn(beam.DoFn):
         for kind, name in prepared.outputs:
             try:
                 path = output_path(cfg.dest, name)
-                fileio.write_bytes(path, pngs[kind], mime_type="image/png")
+                if cfg.dest_resolved and not fileio.resolves_inside(path, cfg.dest_resolved):
+                    # A folder in DEST that is a link elsewhere: checked here, at the write.
+                    raise Rejected("unsafe_path", f"{name} would be written outside "
+                                                  f"{cfg.dest_resolved}, through a link")
+                fileio.write_bytes(path, pngs[kind], mime_type="image/png",
+                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved))
             except Exception as e:
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
@@ -264,7 +290,7 @@ class _RenderAndWriteDoFn(beam.DoFn):
 def _failed_batch_to_rejects(failed, source: str):
     batch, (exc_type, exc_repr, _) = failed
     for prepared in batch:
-        yield reject_record(source, prepared.uri, "inference_failed", exc_repr)
+        yield record(source, prepared.uri, "inference_failed", exc_repr)
 
 
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
@@ -335,15 +361,20 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     cfg = _auto_threads(options, resolve_config(opts))
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
+    dry_run = options.view_as(TestOptions).dry_run
+    if not dry_run:
+        claim_dest(cfg)
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
     result = pipeline.run()
-    if options.view_as(TestOptions).dry_run:
+    if dry_run:
         _log.warning("remove_background: --dry_run: the job was built, not run")
         return None
     state = result.wait_until_finish()
     if str(state).split(".")[-1] != "DONE":
         return None
+    if cfg.dest_resolved:  # the temporaries' folder, empty once every write is renamed
+        shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True)
     summary = json.loads(fileio.read_bytes(cfg.dest + "/" + SUMMARY_FILE))
     print(format_summary(summary, cfg.dest), flush=True)
     if summary["inputs"] == 0:

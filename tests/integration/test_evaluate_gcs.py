@@ -88,7 +88,7 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     assert report["resolution"] == "scored at the stored training resolution 48x48 (the " \
         "model's input is 32x32: images were resized to it and its masks back)"
     # The command itself refuses paths the workers can't reach...
-    with pytest.raises(evaluate.EvaluateError, match="can't reach the local path"):
+    with pytest.raises(evaluate.JobError, match="can't reach the local path"):
         evaluate.run(argv)
     # ... and with everything on gs:// builds, runs nothing, writes nothing.
     from tests.cutout_support import upload_tree

@@ -141,7 +141,7 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
 
     written = {os.path.relpath(os.path.join(d, n), dest) for d, _, ns in os.walk(dest)
                for n in ns}
-    bookkeeping = {"_summary.json", os.path.join("_rejected", "rejected.jsonl")}
+    bookkeeping = {"_summary.json", "_job.json", os.path.join("_rejected", "rejected.jsonl")}
     assert written == set(expected) | bookkeeping
 
     rejects = rejects_of(dest)
@@ -165,7 +165,7 @@ def _outputs_state(dest):
     return {os.path.relpath(os.path.join(d, n), dest): (os.stat(os.path.join(d, n)).st_mtime_ns,
                                                         os.stat(os.path.join(d, n)).st_ino)
             for d, _, ns in os.walk(dest) for n in ns if not n.startswith(".")
-            and "_rejected" not in d and n != "_summary.json"}
+            and "_rejected" not in d and n not in ("_summary.json", "_job.json")}
 
 
 def _small_set(folder, count=4):
@@ -199,7 +199,9 @@ def test_rerun_after_a_crash_completes_the_rest_and_rewrites_nothing(tmp_path, m
     for rel in ("set0/p0.png", "set1/p1.png"):
         os.makedirs(os.path.dirname(dest / rel), exist_ok=True)
         shutil.copy2(reference / rel, dest / rel)
-    (dest / "set0" / ".tmp-0123456789abcdef0123456789abcdef-p2.png").write_bytes(b"\x89PNG\r\npa")
+    # Temporaries live in DEST/_tmp/ (no input's output can be named like one).
+    (dest / "_tmp").mkdir()
+    (dest / "_tmp" / ".tmp-0123456789abcdef0123456789abcdef-p2.png").write_bytes(b"\x89PNG\r\npa")
     survivors = _outputs_state(dest)
     result = run_job(src, dest, model_dir)
     assert (result["written"], result["skipped"], result["rejected"]) == (2, 2, 0)
@@ -304,7 +306,7 @@ def test_input_list_with_odd_names(tmp_path, model_dir):
         (str(root / "ok/../../outside.jpg"), "unsafe_path"),
         (str(tmp_path / "outside.jpg"), "outside_input_root"),
         (good, "duplicate_input"),
-        (str(root / "ok/missing.jpg"), "unreadable"),
+        (str(root / "ok/missing.jpg"), "read_failed"),
         (str(root / long_name), "name_too_long"),
         (str(dest / "inside.jpg"), "inside_output_dir")])
     assert (result["written"], result["files_written"], result["rejected"]) == (2, 4, 6)

@@ -3,6 +3,7 @@ folders of masks against ground truth. Test models come from the exporter."""
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -110,13 +111,13 @@ def test_bad_inputs_fail_clearly(preprocessed, constant_one_model, tmp_path):
          "either"),
     ]
     for args, message in cases:
-        with pytest.raises(evaluate.EvaluateError, match=message):
+        with pytest.raises(evaluate.JobError, match=message):
             evaluate.run(args + ["--report_dir", r])
     # A finished preprocess folder whose split holds no shards.
     empty = tmp_path / "data"
     empty.mkdir()
     (empty / "manifest.json").write_text((out / "manifest.json").read_text())
-    with pytest.raises(evaluate.EvaluateError, match="no shards match"):
+    with pytest.raises(evaluate.JobError, match="no shards match"):
         evaluate.run(["--data_dir", str(empty), "--model", constant_one_model,
                       "--report_dir", r])
     assert evaluate.main(["--data_dir", str(empty), "--model", constant_one_model,
@@ -200,7 +201,7 @@ def test_folder_mode_with_no_predictions_fails_but_reports(tmp_path):
     empty.mkdir()
     (empty / "unrelated.png").write_bytes(b"")
     report_dir = tmp_path / "report"
-    with pytest.raises(evaluate.EvaluateError, match="nothing was scored"):
+    with pytest.raises(evaluate.JobError, match="nothing was scored"):
         evaluate.run(["--pred_dir", str(empty), "--gt_dir", str(gt_dir),
                       "--report_dir", str(report_dir), "--metrics", "iou"])
     report = json.loads((report_dir / "metrics.json").read_text())
@@ -246,5 +247,60 @@ def test_model_of_another_size_is_resized_to_and_from(preprocessed, tmp_path):
 def test_parse_metric_names():
     assert evaluate.parse_metric_names("mae, dice") == ("iou", "dice", "mae")
     assert evaluate.parse_metric_names("") == tuple(metrics.METRICS)
-    with pytest.raises(evaluate.EvaluateError, match="unknown metric"):
+    with pytest.raises(evaluate.JobError, match="unknown metric"):
         evaluate.parse_metric_names("iou,nope")
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures that must cost their examples, not the job (issue 11)
+
+class PoisonedHandler(EvalModelHandler):
+    """Our handler, failing on every batch that holds the example keyed POISONED."""
+    POISONED = None
+
+    def run_inference(self, batch, model, inference_args=None):
+        if any(e.key == type(self).POISONED for e in batch):
+            raise RuntimeError("this batch upsets the model")
+        return super().run_inference(batch, model, inference_args)
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_batch_is_dead_lettered_not_fatal(preprocessed, constant_one_model, tmp_path,
+                                                    monkeypatch):
+    out, manifest = preprocessed
+    keys = sorted(_test_keys(out))
+    PoisonedHandler.POISONED = keys[0]
+    monkeypatch.setattr(evaluate, "EvalModelHandler", PoisonedHandler)
+    report = evaluate.run(["--data_dir", str(out), "--model", constant_one_model,
+                           "--report_dir", str(tmp_path / "r"), "--batch_size", "1",
+                           "--metrics", "iou", "--no_baselines"])
+    assert report["count"] == manifest["totals"]["test"] - 1
+    assert report["rejected_counts"] == {"inference_failed": 1}
+    assert report["rejected"][0]["key"] == keys[0]
+
+
+def _test_keys(out):
+    from model import schema
+    from pipelines.eval_scoring import shard_records
+
+    return [schema.decode_example(r)[schema.KEY].decode()
+            for path in sorted((out / "test").glob("*.tfrecord.gz"))
+            for r in shard_records(str(path), "") if isinstance(r, bytes)]
+
+
+@pytest.mark.timeout(300)
+def test_a_truncated_shard_is_one_reject_naming_it(preprocessed, constant_one_model, tmp_path):
+    out, manifest = preprocessed
+    copy = tmp_path / "data"
+    shutil.copytree(out, copy)
+    [shard] = sorted((copy / "test").glob("*.tfrecord.gz"))[:1]
+    data = shard.read_bytes()
+    shard.write_bytes(data[:len(data) // 2])
+    report = evaluate.run(["--data_dir", str(copy), "--model", constant_one_model,
+                           "--report_dir", str(tmp_path / "r"), "--metrics", "iou",
+                           "--no_baselines"])
+    assert report["rejected_counts"] == {"damaged_shard": 1}
+    [damaged] = report["rejected"]
+    assert damaged["path"] == str(shard) and "hex" not in damaged["detail"]
+    assert len(damaged["detail"]) < 200
+    assert 0 < report["count"] < manifest["totals"]["test"]

@@ -7,12 +7,13 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines import rb_bookkeeping
+from pipelines.rejects import record
 from tests import cutout_support as cs
 
 
 def test_bookkeeping_counts_equal_reject_lines(tmp_path):
     cfg = cs.job_config(tmp_path)
-    rejects = [rb_bookkeeping.reject_record("test", f"/in/{i}.jpg", "not_an_image")
+    rejects = [record("test", f"/in/{i}.jpg", "not_an_image")
                for i in range(3)]
     p = cs.local_test_pipeline()
     _ = ((p | "W" >> beam.Create([("/in/a.jpg", 2)]), p | "S" >> beam.Create(["/in/b.jpg"]),

@@ -37,7 +37,8 @@ def test_folder_rejects_name_every_finding():
         "missing_prediction", "missing_prediction", "unmatched_prediction",
         "ignored_prediction", "ignored_ground_truth"]
     assert rejects[0] == {"key": "a/z", "reason": "missing_prediction",
-                          "detail": "no prediction with this stem", "ground_truth": "G/a/z.png"}
+                          "detail": "no prediction with this stem", "ground_truth": "G/a/z.png",
+                          "source": "G", "path": "G/a/z.png"}
     assert rejects[2]["key"] == "a/extra" and rejects[2]["prediction"] == "P/a/extra.png"
     assert rejects[3]["prediction"] == "P/a/x.png"
     assert rejects[3]["detail"] == "a/x.mask.png was scored"

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from model import metrics
-from pipelines import eval_report, eval_scoring
+from pipelines import eval_report, eval_scoring, rejects
 
 
 def test_score_and_aggregate():
@@ -31,8 +31,10 @@ def test_per_image_csv_and_rejects_lines():
     rows = [("b", "s", {"iou": 0.5, "mae": 0.25}), ("a", "t", {"iou": 1.0, "mae": 0.0})]
     text = eval_report.per_image_csv(rows, ("iou", "mae")).decode()
     assert text.splitlines() == ["key,source,iou,mae", "a,t,1.0,0.0", "b,s,0.5,0.25"]
-    lines = eval_report.rejects_jsonl([eval_report.reject("k", "r", "d", prediction="p")]).decode()
-    assert lines == '{"detail": "d", "key": "k", "prediction": "p", "reason": "r"}\n'
+    lines = eval_report.rejects_jsonl(
+        [rejects.record("P", "p", "not_an_image", "d", key="k", prediction="p")]).decode()
+    assert lines == ('{"detail": "d", "key": "k", "path": "p", "prediction": "p", '
+                     '"reason": "not_an_image", "source": "P"}\n')
 
 
 def test_build_report_in_folder_mode():
@@ -45,17 +47,17 @@ def test_build_report_in_folder_mode():
                     pred_dir="P", gt_dir="G")
     acc = eval_report.add_scored({}, eval_scoring.score_prediction("s/k", "s", gt, gt, names,
                                                                   True, 16))
-    rejects = [eval_report.reject("s/m", "size_mismatch", "2x2 vs 3x3", prediction="P/s/m.png",
-                                  ground_truth="G/s/m.png"),
-               eval_report.reject("s/n", "prediction_not_an_image", "junk")]
-    report = eval_report.build_report(config, eval_report.summarise(acc, names), rejects,
+    records = [rejects.record("P", "P/s/m.png", "size_mismatch", "2x2 vs 3x3", key="s/m",
+                              prediction="P/s/m.png", ground_truth="G/s/m.png"),
+               rejects.record("P", "P/s/n.png", "not_an_image", "prediction: junk", key="s/n")]
+    report = eval_report.build_report(config, eval_report.summarise(acc, names), records,
                                       {"resolution": "full", "extra": {"gt_dir": "G"}})
     assert report["count"] == 1 and report["overall"] == {"iou": 1.0, "mae": 0.0}
     assert report["higher_is_better"] == {"iou": True, "mae": False}
     assert list(report["baselines"]) == list(metrics.BASELINES)
     assert report["dataset_max_f_measure"] is None          # max_f_measure was not asked for
-    assert report["rejected"] == [rejects[1]]               # size mismatches have their own list
-    assert report["rejected_counts"] == {"prediction_not_an_image": 1, "size_mismatch": 1}
+    assert report["rejected"] == [records[1]]               # size mismatches have their own list
+    assert report["rejected_counts"] == {"not_an_image": 1, "size_mismatch": 1}
     assert report["size_mismatches"] == [{"key": "s/m", "prediction": "P/s/m.png",
                                           "ground_truth": "G/s/m.png", "detail": "2x2 vs 3x3"}]
     assert report["gt_dir"] == "G" and report["options"]["pred_dir"] == "P"

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from model import metrics, schema
-from pipelines import eval_scoring, imaging
+from pipelines import eval_scoring, imaging, rejects
 
 
 def _png(arr, mode=None):
@@ -33,14 +33,15 @@ def test_decode_example_and_its_rejects():
                                                                    np.uint8)
     assert ex.mask.dtype == np.float32 and ex.mask.max() == 1.0 and ex.mask[0, 0] == 0.0
     bad = schema.make_example("s/k.jpg", "s", b"not a jpeg", _png(mask, "L"), 1, 1, 32)
-    with pytest.raises(imaging.ImageError) as e:
+    with pytest.raises(rejects.Rejected) as e:
         eval_scoring.decode_example(bad)
-    assert e.value.reason == "image_not_an_image"
-    with pytest.raises(imaging.ImageError) as e:
+    # One vocabulary: the reason is rejects.REASONS' own, the detail says it was the image.
+    assert (e.value.reason, e.value.detail.split(":")[0]) == ("not_an_image", "image")
+    with pytest.raises(rejects.Rejected) as e:
         eval_scoring.decode_example(b"\xff\xff\xff")
     assert e.value.reason == "unparseable_example"
     small = schema.make_example("s/k.jpg", "s", _jpeg(image), _png(mask[:16], "L"), 1, 1, 32)
-    with pytest.raises(imaging.ImageError) as e:
+    with pytest.raises(rejects.Rejected) as e:
         eval_scoring.decode_example(small)
     assert e.value.reason == "mask_size_mismatch"
 
@@ -70,3 +71,21 @@ def test_prediction_alpha_reads_cutouts_masks_and_01():
     ones = np.array([[0, 1], [1, 0]], np.uint8)
     assert np.array_equal(eval_scoring.prediction_alpha(_png(ones, "L")), ones)  # alpha: as is
     assert np.array_equal(eval_scoring.prediction_alpha(_png(ones, "L"), "auto"), ones * 255)
+
+
+def test_colour_ground_truth_and_composited_predictions_are_rejected():
+    box = np.zeros((8, 8), np.uint8)
+    box[2:6, 2:6] = 255
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[box > 0] = (255, 0, 0)
+    grey_rgb = np.repeat(box[..., None], 3, axis=-1)
+    with pytest.raises(rejects.Rejected) as e:
+        eval_scoring.ground_truth_alpha(_png(red, "RGB"))
+    assert e.value.reason == "gt_not_grayscale"
+    assert (eval_scoring.ground_truth_alpha(_png(grey_rgb, "RGB")) == box).all()
+    with pytest.raises(rejects.Rejected) as e:
+        eval_scoring.prediction_alpha(_png(red, "RGB"))
+    assert e.value.reason == "no_alpha"
+    assert (eval_scoring.prediction_alpha(_png(grey_rgb, "RGB")) == box).all()
+    rgba = np.dstack([red, box])
+    assert (eval_scoring.prediction_alpha(_png(rgba, "RGBA")) == box).all()
