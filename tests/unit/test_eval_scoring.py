@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from model import metrics, schema
-from pipelines import eval_scoring, imaging, rejects
+from pipelines import eval_scoring, rejects
 
 
 def _png(arr, mode=None):
