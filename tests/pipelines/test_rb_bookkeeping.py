@@ -1,5 +1,6 @@
 """remove_background's bookkeeping wired in a TestPipeline: counters, summary and reject lines
 agree."""
+import glob
 import json
 import os
 
@@ -27,6 +28,7 @@ def test_bookkeeping_counts_equal_reject_lines(tmp_path):
     summary = json.load(open(os.path.join(cfg.dest, "_summary.json")))
     assert (summary["inputs"], summary["written"], summary["skipped"], summary["rejected"],
             summary["files_written"], summary["ignored_os_files"]) == (5, 1, 1, 3, 2, 1)
-    lines = open(os.path.join(cfg.dest, "_rejected", "rejected.jsonl")).read().splitlines()
+    lines = [line for path in glob.glob(os.path.join(cfg.dest, "_rejected", "*.jsonl"))
+             for line in open(path).read().splitlines()]
     assert len(lines) == summary["rejected"] == summary["rejected_by_reason"]["not_an_image"]
     assert all(set(json.loads(x)) == {"source", "path", "reason", "detail"} for x in lines)
