@@ -10,7 +10,6 @@ out and rejecting, at the listing, entries that can't be inputs.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import posixpath
@@ -92,9 +91,15 @@ def resolve_list_line(line: str, root: str) -> list[str]:
     return [root.rstrip("/") + "/" + line]
 
 
+def _csv_rows(raw):
+    """A binary file (local, gs://, compressed: Beam's readers have readline) -> CSV rows,
+    streamed. Lines split at b'\\n' only, so a quoted field may hold a newline."""
+    return csv.reader(line.decode("utf-8") for line in iter(raw.readline, b""))
+
+
 def _header(path: str) -> list:
     with FileSystems.open(path) as raw:  # compression from the name: inventories come as .gz
-        return next(csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline="")), [])
+        return next(_csv_rows(raw), [])
 
 
 def resolve_input_list(spec: str, column: Optional[str] = None) -> str:
@@ -119,7 +124,7 @@ def read_csv_column(path: str, column: str):
     """One CSV list file -> the values of `column` (its header row names the columns), streamed.
     A quoted field may hold a newline, so a CSV file is read whole by one reader."""
     with FileSystems.open(path) as raw:
-        rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+        rows = _csv_rows(raw)
         header = next(rows, [])
         if column not in header:
             raise ValueError(f"{path}: no column {column!r} in its header ({header})")
