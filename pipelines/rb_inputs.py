@@ -69,7 +69,10 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
             raise JobError(f"no inputs matched {spec!r}")
         return "glob", pattern, root
     path = normalize_location(path)
-    has_files = _probe(fileio.escape_glob(path) + "/**")
+    if fileio.is_gcs(path):
+        has_files = _probe(fileio.escape_glob(path) + "/**")
+    else:  # the listing follows links to folders: so does the probe
+        has_files = any(files for _, _, files in os.walk(path, followlinks=True))
     if has_files or (not fileio.is_gcs(path) and os.path.isdir(path)):
         if not has_files:
             raise JobError(f"no inputs matched: {spec!r} is an empty folder")
