@@ -6,7 +6,7 @@ Runbook
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
         [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
         [--overwrite] [--inference_threads N] [standard Beam options]
-    python -m pipelines.remove_background --input_list FILE_OR_GLOB --input_root PREFIX \
+    python -m pipelines.remove_background --input_list FILE_OR_GLOB --input_root PREFIX \\
         [--input_list_column NAME] ...
     python -m pipelines.remove_background --input ... --output_dir DEST --plan_only
 
@@ -127,7 +127,8 @@ class RemoveBackgroundOptions(PipelineOptions):
         parser.add_argument("--input", default=None,
                             help="A folder or gs:// prefix (recursive), a glob, or one file.")
         parser.add_argument("--input_list", default=None,
-                            help="A text file listing input URIs, one per line.")
+                            help="A text file listing input URIs, one per line, or a glob of "
+                                 "such files (read in parallel).")
         parser.add_argument("--input_list_column", default=None,
                             help="With --input_list: the list files are CSV with a header row; "
                                  "this column holds the object names.")
@@ -327,16 +328,15 @@ def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None
     listed = p | "ListInputs" >> ListInputs(cfg)
     existing = p | "ListExisting" >> ExistingOutputs(cfg.dest)
     plan = (listed["uris"], existing) | "PlanOutputs" >> PlanOutputs(cfg)
-    if cfg.plan_only:
-        nothing = p | "NothingWritten" >> beam.Create([])
-        rejected = (listed["rejected"], plan["rejected"]) | "AllRejected" >> beam.Flatten()
-        _ = ((nothing, plan["skipped"], rejected, listed["ignored"], plan["tasks"])
-             | "Bookkeeping" >> WriteBookkeeping(cfg))
-        return
-    done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
-    rejected = ((listed["rejected"], plan["rejected"], done["rejected"])
+    if cfg.plan_only:  # the tasks are counted, not run
+        written = p | "NothingWritten" >> beam.Create([])
+        late_rejects, planned = (), (plan["tasks"],)
+    else:
+        done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
+        written, late_rejects, planned = done["written"], (done["rejected"],), ()
+    rejected = ((listed["rejected"], plan["rejected"], *late_rejects)
                 | "AllRejected" >> beam.Flatten())
-    _ = ((done["written"], plan["skipped"], rejected, listed["ignored"])
+    _ = ((written, plan["skipped"], rejected, listed["ignored"], *planned)
          | "Bookkeeping" >> WriteBookkeeping(cfg))
 
 
