@@ -7,18 +7,29 @@ Runbook
 
 For each N, a folder of N empty files (`tNN/lNN/fNNN.jpg`: 100 files a leaf folder, 100 leaves
 a top folder; smaller sets link the big set's top folders, so files are made once) goes through
-`python -m pipelines.remove_background --input FOLDER --output_dir DEST --plan_only` on the local
-runner in multi_processing mode (`--workers` SDK worker processes beside the runner process).
-A poller reads every process's peak RSS (VmHWM) while the job runs. Prints, per N: wall time,
-time per million inputs (the slope between sizes, start-up excluded), the largest worker's
-peak RSS and the runner's. On the local runner the runner process keeps every PCollection in
-memory between stages (it stands in for Dataflow's shuffle service, whose bytes are on disk, not
-in any worker), so it grows with N by design; the workers must not. Also prints the bytes each
-input puts through the shuffles (the plan's elements encoded with Beam's coder).
+three jobs on the local runner in multi_processing mode (`--workers` SDK worker processes beside
+the runner process), each in a child process:
+- plan: `python -m pipelines.remove_background --input FOLDER --output_dir DEST --plan_only`;
+- listing: the fan-out listing alone (rb_inputs.ListInputs), its URIs counted;
+- floor: no project code, N URIs made by one element through one GroupByKey and counted: what
+  this runner itself costs a worker for N elements crossing a stage.
+A poller reads every process's peak RSS (VmHWM) while a job runs. Prints, per N and job: wall
+time, time per million inputs (the slope between sizes, start-up excluded), the largest worker's
+peak RSS and the runner's, then the bytes each input puts through the plan's shuffles (its
+elements encoded with Beam's coder), for the bench's URIs and a realistic gs:// one.
 
-The last line reads `rss growth per 10x: R`: the largest worker's peak RSS ratio between
-consecutive sizes (the larger of the 10x steps); the goal is R < 1.5. About 6-8 minutes on 2
-shared cores with the default sizes (making 10^6 files takes ~1 minute of it).
+Read the memory with the runner in mind: the local FnApiRunner keeps every PCollection in the
+runner process between stages (it stands in for Dataflow's shuffle service) and hands each
+worker its share of a stage's input as one blob (fn_runner's GroupingBuffer.partition), so on
+this runner any job with a stage boundary has workers that grow with N: the floor job shows how
+much. The project's stages hold one folder's listing, one name's claims, one input's verdicts,
+one reject shard at a time.
+
+The last lines read `<job>: largest worker's rss growth per 10x: R` for each job and, last,
+`rss growth per 10x: R` for the plan: the largest worker's peak RSS ratio between sizes 10x
+apart (the larger of the steps); the issue's goal is R < 1.5. About 8 minutes on 2 idle cores
+with the defaults (making 10^6 files takes 1-2 minutes of it; `--stages plan` saves 2 minutes,
+`--keep --workdir DIR` the files on the next run); much longer on a loaded machine.
 """
 from __future__ import annotations
 
@@ -189,13 +200,17 @@ def run_stage(stage: str, folder: str, n: int, dest: str, workers: int) -> dict:
             "worker_mb": max(workers_rss, default=0.0)}
 
 
-def shuffle_bytes_per_input(uri: str) -> dict:
+REALISTIC_URI = "gs://product-photos-bucket/catalog/2024/05/17/sku-00012345678/front-1080.jpg"
+REALISTIC_ROOT = "gs://product-photos-bucket"
+
+
+def shuffle_bytes_per_input(uri: str, root: str) -> dict:
     """The elements one input puts through the plan's shuffles, encoded with the coder Beam uses
     for them (FastPrimitivesCoder: the plan's PCollections are typed Any)."""
     from apache_beam.coders import coders
 
     coder = coders.FastPrimitivesCoder()
-    name = "t000/l00/f000.png"
+    name = os.path.splitext(uri[len(root) + 1:])[0] + ".png"
     sizes = {
         "by_output_name": len(coder.encode((name, ("in", uri, "cutout")))),
         "by_input": len(coder.encode((uri, ("ok", "cutout", name, False, 1)))),
@@ -259,9 +274,11 @@ def main(argv=None) -> None:
                     slope = f"{(r['wall'] - r0['wall']) / (n - n0) * 1e6:.0f}"
                 print(f"| {n:,} | {s} | {r['wall']:.1f} | {slope} | {r['worker_mb']:.0f} | "
                       f"{r['runner_mb']:.0f} |")
-        example = os.path.join(base, "in-1000000", "t000", "l00", "f000.jpg")
-        print(f"shuffle bytes per input (URI of {len(example)} chars): "
-              f"{json.dumps(shuffle_bytes_per_input(example))}")
+        folder = os.path.join(base, f"in-{sizes[-1]}")
+        for uri, root in ((os.path.join(folder, "t000", "l00", "f000.jpg"), folder),
+                          (REALISTIC_URI, REALISTIC_ROOT)):
+            print(f"shuffle bytes per input (URI of {len(uri)} chars): "
+                  f"{json.dumps(shuffle_bytes_per_input(uri, root))}")
         for s in stages:
             print(f"{s}: largest worker's rss growth per 10x: {_growth(rows, s):.2f}")
         print(f"rss growth per 10x: {_growth(rows, stages[0]):.2f}")
