@@ -196,7 +196,8 @@ class InputWalker:
             path.encode("utf-8")
         except UnicodeEncodeError:
             return self._reject(path, "unencodable_name", "the file name is not valid UTF-8")
-        rel = path[len(self._prefix):] if path.startswith(self._prefix) else posixpath.basename(path)
+        prefix = self._prefix
+        rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
         if is_junk(rel.replace(os.sep, "/")):
             return beam.pvalue.TaggedOutput("ignored", path)
         return None

@@ -202,7 +202,8 @@ def WriteRejects(folder: str, num_shards: Optional[int] = 1, prefix: str = "reje
             written = ((keyed, every)
                        | "Merge" >> beam.Flatten()
                        | "Group" >> beam.GroupByKey()
-                       | "Drop" >> beam.MapTuple(lambda i, ls: (i, [x for x in ls if x is not None]))
+                       | "Drop" >> beam.MapTuple(
+                           lambda i, ls: (i, [x for x in ls if x is not None]))
                        | "Write" >> beam.ParDo(_WriteShard()))
             return (records.pipeline
                     | "Once" >> beam.Create([None], reshuffle=False)
