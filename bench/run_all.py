@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCHES = ("preprocess.py", "train_input.py", "remove_background.py")
+BENCHES = ("preprocess.py", "train_input.py", "remove_background.py", "scale_plan.py")
 
 if __name__ == "__main__":
     failed = []

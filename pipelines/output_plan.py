@@ -6,7 +6,7 @@ Output names (the job's contract): an input at `<rel>.<ext>` gives `<rel>.png`; 
 the output folder or that a filesystem can't hold are refused, with a reason. The one-image tool
 (`pipelines/cutout.py`) names its mask by the same rule.
 
-The plan never reads an image: one listing of DEST and two shuffles (`PlanOutputs`) find
+The plan never reads an image: a fanned-out listing of DEST and two shuffles (`PlanOutputs`) find
 collisions between inputs, outputs that already exist, and duplicate listings.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ import posixpath
 from typing import TYPE_CHECKING, Any, Tuple
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from pipelines import fileio
 from pipelines.imaging import ImageError
+from pipelines.listing import MAIN, FanOutList
 from pipelines.rb_bookkeeping import rejection
 from pipelines.rejects import record
 
@@ -179,19 +179,59 @@ def decide(uri: str, statuses, overwrite: bool) -> tuple[str, object, int]:
     return "process", todo, extra
 
 
-def existing_outputs(dest: str, folders_matter: bool):
-    """DEST's files (one listing) -> (name, ('have',)) and, for folders, (name, ('dir',))."""
-    prefix = dest.rstrip("/") + "/"
-    folders = set()
-    for meta in FileSystems.match([fileio.escape_glob(prefix) + "**"])[0].metadata_list:
-        rel = meta.path[len(prefix):] if meta.path.startswith(prefix) else None
+class DestWalker:
+    """The listing's rules for DEST (see `listing.FanOutList`): every finished file outside the
+    bookkeeping (`_*` at the top) -> (name, ('have',)); with `folders_matter`, the folders above
+    each -> (folder, ('dir',)) (repeats are harmless: judging reads them as one). A crashed
+    write's temporary files live in DEST/_tmp/ (bookkeeping), never among the outputs."""
+
+    def __init__(self, dest: str, folders_matter: bool):
+        self._prefix = dest.rstrip("/") + "/"
+        self._folders_matter = folders_matter
+        self._last_folder = None  # files arrive folder by folder: its folders are sent once
+
+    def keep_folder(self, path: str) -> bool:
+        rel = path[len(self._prefix):] if path.startswith(self._prefix) else ""
+        return not rel.startswith(BOOKKEEPING_PREFIX)
+
+    def on_file(self, path: str):
+        rel = path[len(self._prefix):] if path.startswith(self._prefix) else None
         if not rel or rel.startswith(BOOKKEEPING_PREFIX) or rel.endswith("/"):
-            continue
-        yield rel, ("have",)
-        if folders_matter:
-            folders.update(ancestors(rel))
-    for folder in sorted(folders):
-        yield folder, ("dir",)
+            return
+        rel = rel.replace(os.sep, "/")
+        if _encodable(rel):  # a name that is not UTF-8 is no output's name
+            yield rel, ("have",)
+        folder = posixpath.dirname(rel)
+        if self._folders_matter and folder != self._last_folder:
+            self._last_folder = folder
+            yield from ((f, ("dir",)) for f in ancestors(rel) if _encodable(f))
+
+    def on_odd(self, path: str, reason: str, detail: str):
+        if reason == "not_a_regular_file":  # a FIFO or socket still takes the name
+            yield from self.on_file(path)
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class ExistingOutputs(beam.PTransform):
+    """PBegin -> DEST's existing files as claims (see `DestWalker`), listed with a fan-out."""
+
+    def __init__(self, dest: str):
+        super().__init__()
+        self._dest = dest
+
+    def expand(self, pbegin):
+        dest = self._dest
+        if not fileio.is_gcs(dest) and not os.path.isdir(dest):
+            return pbegin | "NoDest" >> beam.Create([])
+        walker = DestWalker(dest, folders_matter=not fileio.is_gcs(dest))
+        return (pbegin | "FanOut" >> FanOutList(dest, walker))[MAIN]
 
 
 class _PlanDoFn(beam.DoFn):

@@ -1,6 +1,8 @@
-"""remove_background's bookkeeping: reject records, Beam counters, the two files every run
-rewrites under DEST's reserved `_*` names (`_rejected/rejected.jsonl`, `_summary.json`), and
-`_job.json`, the settings DEST's outputs were made with (checked before any work)."""
+"""remove_background's bookkeeping: reject records, Beam counters, and what every run rewrites
+under DEST's reserved `_*` names: `_rejected/rejected-SSSSS-of-NNNNN.jsonl` (shards written by
+the workers, `rejects.WriteRejects`: no worker gathers every reject) and `_summary.json` (a
+combine of the counts); and `_job.json`, the settings DEST's outputs were made with
+(checked before any work)."""
 from __future__ import annotations
 
 import json
@@ -17,7 +19,9 @@ if TYPE_CHECKING:
     from pipelines.remove_background import JobConfig
 
 NAMESPACE = "remove_background"
-REJECTED_FILE = "_rejected/rejected.jsonl"
+REJECTED_FOLDER = "_rejected"
+REJECTED_PREFIX = "rejected"
+REJECTED_FILES = f"{REJECTED_FOLDER}/{REJECTED_PREFIX}-*-of-*.jsonl"   # every shard
 SUMMARY_FILE = "_summary.json"
 JOB_FILE = "_job.json"
 TEMP_DIR = "_tmp"
@@ -83,17 +87,24 @@ def temp_dir(dest: str) -> str:
 
 
 class SummaryCounts(beam.CombineFn):
-    """(status, info) outcomes -> the counts of `_summary.json`."""
+    """(status, info) outcomes -> the counts of `_summary.json`. With `plan_only`, inputs the
+    plan would process count as `planned` (and their outputs as `files_planned`)."""
+
+    def __init__(self, plan_only: bool = False):
+        self._plan_only = plan_only
 
     def create_accumulator(self):
-        return {"written": 0, "skipped": 0, "rejected": 0, "files_written": 0,
-                "rejected_by_reason": {}, "ignored_os_files": 0}
+        acc = {"written": 0, "skipped": 0, "rejected": 0, "files_written": 0,
+               "rejected_by_reason": {}, "ignored_os_files": 0}
+        if self._plan_only:
+            acc.update(planned=0, files_planned=0)
+        return acc
 
     def add_input(self, acc, outcome):
         status, info = outcome
         acc[status] += 1
-        if status == "written":
-            acc["files_written"] += info
+        if status in ("written", "planned"):
+            acc["files_" + status] += info
         elif status == "rejected":
             acc["rejected_by_reason"][info] = acc["rejected_by_reason"].get(info, 0) + 1
         return acc
@@ -101,15 +112,16 @@ class SummaryCounts(beam.CombineFn):
     def merge_accumulators(self, accs):
         out = self.create_accumulator()
         for acc in accs:
-            for key in ("written", "skipped", "rejected", "files_written", "ignored_os_files"):
-                out[key] += acc[key]
+            for key, value in acc.items():
+                if key != "rejected_by_reason":
+                    out[key] += value
             for reason, n in acc["rejected_by_reason"].items():
                 out["rejected_by_reason"][reason] = out["rejected_by_reason"].get(reason, 0) + n
         return out
 
     def extract_output(self, acc):
         acc = dict(acc)
-        acc["inputs"] = acc["written"] + acc["skipped"] + acc["rejected"]
+        acc["inputs"] = acc["written"] + acc["skipped"] + acc["rejected"] + acc.get("planned", 0)
         acc["rejected_by_reason"] = dict(sorted(acc["rejected_by_reason"].items()))
         return acc
 
@@ -122,51 +134,47 @@ def _count(outcome):
     return outcome
 
 
-def _write_rejects(records: list, path: str) -> None:
-    records = sorted(records, key=lambda r: (r["path"], r["reason"], r["detail"]))
-    text = "".join(rejects.json_line(r) + "\n" for r in records)
-    fileio.write_bytes(path, text.encode("utf-8"), mime_type="application/x-ndjson")
-
-
 def summary_options(cfg: JobConfig) -> dict:
     return {"input": cfg.source, "input_kind": cfg.input_kind, "input_root": cfg.root,
             "output_dir": cfg.dest, "model": cfg.model, "image_size": cfg.image_size,
             "output": cfg.output, "background": list(cfg.background) if cfg.background else None,
             "max_batch_size": cfg.max_batch_size, "png_compression": cfg.png_compression,
-            "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite}
+            "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite,
+            "plan_only": cfg.plan_only}
 
 
 def _write_summary(counts: dict, cfg: JobConfig) -> None:
     summary = dict(counts)
     summary["options"] = summary_options(cfg)
-    summary["rejects_file"] = cfg.dest + "/" + REJECTED_FILE
+    summary["rejects_file"] = cfg.dest + "/" + REJECTED_FILES
     fileio.write_bytes(cfg.dest + "/" + SUMMARY_FILE,
                        json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"),
                        mime_type="application/json")
 
 
 class WriteBookkeeping(beam.PTransform):
-    """(written, skipped, rejected, ignored) -> Beam counters, DEST/_rejected/rejected.jsonl and
-    DEST/_summary.json."""
+    """(written, skipped, rejected, ignored[, planned]) -> Beam counters, the reject shards
+    DEST/_rejected/rejected-*.jsonl and DEST/_summary.json. `planned` (a --plan_only run): the
+    tasks the plan would run, counted, not run."""
 
     def __init__(self, cfg: JobConfig):
         super().__init__()
         self._cfg = cfg
 
     def expand(self, pcolls):
-        written, skipped, rejected, ignored = pcolls
+        written, skipped, rejected, ignored, *planned = pcolls
         cfg = self._cfg
-        outcomes = ((written | "W" >> beam.Map(lambda w: ("written", w[1])),
-                     skipped | "S" >> beam.Map(lambda _: ("skipped", 0)),
-                     rejected | "R" >> beam.Map(lambda r: ("rejected", r["reason"])),
-                     ignored | "I" >> beam.Map(lambda _: ("ignored_os_files", 0)))
-                    | "Outcomes" >> beam.Flatten()
-                    | "Count" >> beam.Map(_count))
-        _ = (rejected
-             | "AllRejects" >> beam.combiners.ToList()
-             | "WriteRejects" >> beam.Map(_write_rejects, cfg.dest + "/" + REJECTED_FILE))
-        return (outcomes
-                | "Summarise" >> beam.CombineGlobally(SummaryCounts())
+        outcomes = [written | "W" >> beam.Map(lambda w: ("written", w[1])),
+                    skipped | "S" >> beam.Map(lambda _: ("skipped", 0)),
+                    rejected | "R" >> beam.Map(lambda r: ("rejected", r["reason"])),
+                    ignored | "I" >> beam.Map(lambda _: ("ignored_os_files", 0))]
+        outcomes += [p | "P" >> beam.Map(lambda task: ("planned", len(task[1]))) for p in planned]
+        _ = rejected | "WriteRejects" >> rejects.WriteRejects(
+            fileio.join(cfg.dest, REJECTED_FOLDER), num_shards=None, prefix=REJECTED_PREFIX)
+        return (tuple(outcomes)
+                | "Outcomes" >> beam.Flatten()
+                | "Count" >> beam.Map(_count)
+                | "Summarise" >> beam.CombineGlobally(SummaryCounts(plan_only=bool(planned)))
                 | "WriteSummary" >> beam.Map(_write_summary, cfg))
 
 
@@ -177,4 +185,6 @@ def format_summary(summary: dict, dest: str) -> str:
             f"{summary['rejected']} rejected" + (f" ({reasons})" if reasons else "")
             + (f", {summary['ignored_os_files']} OS files ignored (.DS_Store, ...)"
                if summary.get("ignored_os_files") else "")
-            + f"; outputs in {dest}, rejects in {dest}/{REJECTED_FILE}")
+            + (f", {summary['planned']} planned ({summary['files_planned']} files; "
+               "--plan_only: nothing written)" if "planned" in summary else "")
+            + f"; outputs in {dest}, rejects in {dest}/{REJECTED_FOLDER}/")

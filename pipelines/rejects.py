@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Iterable
+from typing import Iterable, Optional
 
 # reason -> what it means. Grouped by where it arises; a job uses the reasons its inputs can meet.
 REASONS = {
@@ -156,21 +156,27 @@ def reasons_table() -> str:
 # --- Beam: sharded, streaming writer ---------------------------------------------------------
 # Imported lazily so the pure parts above serve `pipelines.cutout` without loading Beam.
 
-def WriteRejects(folder: str, num_shards: int = 1, prefix: str = "rejected"):  # noqa: N802
+LINES_PER_SHARD = 100_000   # num_shards=None: about 30 MB a shard
+
+
+def WriteRejects(folder: str, num_shards: Optional[int] = 1, prefix: str = "rejected",  # noqa: N802
+                 lines_per_shard: int = LINES_PER_SHARD):
     """records -> FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl; returns a PCollection of the paths written.
 
     Every one of the `num_shards` files is written, empty ones too, so a re-run with the same
     count replaces each file of the run before it; files of another count are removed after the
-    new ones exist. Lines go to a shard by a hash of the line, so no worker holds more than its
-    shard; each file is written whole and renamed into place (fileio.write_bytes)."""
+    new ones exist. `num_shards=None` sizes it from the records (one shard per `lines_per_shard`
+    lines, at least one): the same records give the same names. Lines go to a shard by a hash of
+    the line, so no worker holds more than its shard; each file is written whole and renamed into
+    place (fileio.write_bytes)."""
     import apache_beam as beam
 
     class _WriteShard(beam.DoFn):
         def process(self, element):
             from pipelines import fileio
 
-            index, lines = element
-            path = fileio.join(folder, shard_name(prefix, index, num_shards))
+            (index, count), lines = element
+            path = fileio.join(folder, shard_name(prefix, index, count))
             fileio.write_bytes(path, shard_text(lines), mime_type="application/x-ndjson")
             yield path
 
@@ -189,16 +195,22 @@ def WriteRejects(folder: str, num_shards: int = 1, prefix: str = "rejected"):  #
 
     class _Write(beam.PTransform):
         def expand(self, records):
-            lines = (records
-                     | "Line" >> beam.Map(json_line)
-                     | "Key" >> beam.Map(lambda line: (shard_of(line, num_shards), line)))
-            every = (records.pipeline
-                     | "Shards" >> beam.Create([(i, None) for i in range(num_shards)],
-                                               reshuffle=False))
-            written = ((lines, every)
+            lines = records | "Line" >> beam.Map(json_line)
+            if num_shards is None:
+                shards = (lines
+                          | "CountLines" >> beam.combiners.Count.Globally()
+                          | "ShardCount" >> beam.Map(lambda n: max(1, -(-n // lines_per_shard))))
+            else:
+                shards = (records.pipeline
+                          | "ShardCount" >> beam.Create([num_shards], reshuffle=False))
+            keyed = lines | "Key" >> beam.Map(lambda line, n: ((shard_of(line, n), n), line),
+                                              beam.pvalue.AsSingleton(shards))
+            every = shards | "Shards" >> beam.FlatMap(lambda n: [((i, n), None) for i in range(n)])
+            written = ((keyed, every)
                        | "Merge" >> beam.Flatten()
                        | "Group" >> beam.GroupByKey()
-                       | "Drop" >> beam.MapTuple(lambda i, ls: (i, [x for x in ls if x is not None]))
+                       | "Drop" >> beam.MapTuple(
+                           lambda i, ls: (i, [x for x in ls if x is not None]))
                        | "Write" >> beam.ParDo(_WriteShard()))
             return (records.pipeline
                     | "Once" >> beam.Create([None], reshuffle=False)

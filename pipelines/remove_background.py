@@ -6,12 +6,18 @@ Runbook
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
         [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
         [--max_file_bytes N] [--overwrite] [--inference_threads N] [standard Beam options]
-    python -m pipelines.remove_background --input_list FILE --input_root PREFIX ...
+    python -m pipelines.remove_background --input_list FILE_OR_GLOB --input_root PREFIX \\
+        [--input_list_column NAME] ...
+    python -m pipelines.remove_background --input ... --output_dir DEST --plan_only
 
 Inputs: a folder or gs:// prefix (every file under it, recursively), a glob (`photos/*.jpg`,
 `gs://b/in/**.png`; the root is the folder before the first wildcard) or a single file; or, with
 `--input_list`, a text file of URIs, one per line (blank lines and surrounding spaces ignored;
-a line that is not absolute or gs:// is taken relative to `--input_root`). Any format Pillow reads:
+a line that is not absolute or gs:// is taken relative to `--input_root`), or a glob of such
+files (`gs://b/inventory/*.csv`: storage inventory reports arrive as many shards), read in
+parallel. With `--input_list_column NAME` the list files are CSV (optionally .gz), each with a
+header row naming its columns, and NAME is the column holding the object name (a GCS inventory
+report's `name`, relative to `--input_root gs://BUCKET`). Any format Pillow reads:
 JPEG, PNG (8/16-bit, palette, with alpha), WebP, GIF (first frame), TIFF, grayscale, CMYK;
 EXIF orientation is applied, so cut-outs come out upright.
 
@@ -23,8 +29,10 @@ Writes, for each input at `<root>/<rel>.<ext>`:
 - `--output mask`: `DEST/<rel>.png`, a single-channel PNG: the alpha the cut-out would have.
 - `--output both`: `DEST/<rel>.png` (cut-out) and `DEST/<rel>.mask.png` (mask).
 and the bookkeeping, always under `DEST/_*` names:
-- `DEST/_rejected/rejected.jsonl`: one JSON object per input that got no output in this run:
-  `source` (the --input or --input_list value), `path` (the input URI), `reason`, `detail`.
+- `DEST/_rejected/rejected-SSSSS-of-NNNNN.jsonl` (read every shard: `DEST/_rejected/*.jsonl`;
+  one shard per 100,000 rejects, written by the workers): one JSON object per input that got no
+  output in this run: `source` (the --input or --input_list value), `path` (the input URI; a name
+  that is not UTF-8 with backslash escapes), `reason`, `detail`.
 - `DEST/_summary.json`: counts (`inputs` = `written` + `skipped` + `rejected`,
   `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
   run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
@@ -33,6 +41,14 @@ and the bookkeeping, always under `DEST/_*` names:
   a run with other settings is refused (one line) unless `--overwrite`.
 On gs:// every output object has content type image/png. Every write is atomic (a crash leaves
 an output whole or absent; a local write goes through `DEST/_tmp/`, swept by the next run).
+
+`--plan_only`: list and plan, load no model, write nothing but the bookkeeping: `_summary.json`
+counts `planned` (inputs a run would process) and `files_planned` beside `skipped` and
+`rejected` (`--model` may be left out).
+
+Scale: a folder or prefix (and DEST) is listed with a fan-out (pipelines/listing.py): its first
+two levels one folder per worker, then each sub-folder by its own worker, streamed; no stage
+gathers all inputs or all rejects on one worker (bench/scale_plan.py measures it).
 
 Re-runs: DEST is listed once at the start; an input whose outputs all exist is skipped (counted,
 not re-read), so a re-run after a crash finishes the rest and rewrites nothing. With
@@ -103,10 +119,10 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from model import export
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
                        progress)
-from pipelines.output_plan import OUTPUT_MODES, PlanOutputs, existing_outputs, output_path
+from pipelines.output_plan import OUTPUT_MODES, ExistingOutputs, PlanOutputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
                                       format_summary, rejection, temp_dir)
-from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input
+from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input, resolve_input_list
 from pipelines.rejects import JobError, Rejected, record
 
 _log = logging.getLogger(__name__)
@@ -121,7 +137,14 @@ class RemoveBackgroundOptions(PipelineOptions):
         parser.add_argument("--input", default=None,
                             help="A folder or gs:// prefix (recursive), a glob, or one file.")
         parser.add_argument("--input_list", default=None,
-                            help="A text file listing input URIs, one per line.")
+                            help="A text file listing input URIs, one per line, or a glob of "
+                                 "such files (read in parallel).")
+        parser.add_argument("--input_list_column", default=None,
+                            help="With --input_list: the list files are CSV with a header row; "
+                                 "this column holds the object names.")
+        parser.add_argument("--plan_only", action="store_true", default=False,
+                            help="List and plan only (no model): write the plan's counts to "
+                                 "DEST/_summary.json.")
         parser.add_argument("--input_root", default=None,
                             help="With --input_list: the prefix that output paths are relative "
                                  "to (required with --input_list).")
@@ -159,6 +182,8 @@ class JobConfig:
     exclude_prefix: Optional[str] = None   # DEST/ when DEST lies inside the input root
     max_file_bytes: int = 256 * 2**20
     dest_resolved: Optional[str] = None    # a local DEST with its links resolved
+    list_column: Optional[str] = None      # --input_list_column: the lists are CSV
+    plan_only: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +194,7 @@ def resolve_config(opts) -> JobConfig:
     inputs, model and DEST. Raises JobError."""
     if not opts.output_dir:
         raise JobError("--output_dir is required")
-    if not opts.model:
+    if not opts.model and not opts.plan_only:
         raise JobError("--model is required (MODEL/export)")
     if bool(opts.input) == bool(opts.input_list):
         raise JobError("give exactly one of --input or --input_list")
@@ -187,9 +212,10 @@ def resolve_config(opts) -> JobConfig:
             background = imaging.parse_color(opts.background)
         except ValueError as e:
             raise JobError(str(e)) from None
-    model = normalize_location(opts.model)
+    model = normalize_location(opts.model) if opts.model else ""
     try:
-        image_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
+        image_size = 0 if opts.plan_only and not model else \
+            int(export.read_metadata(model, fileio.read_bytes)["image_size"])
     except Exception as e:
         hint = ""
         if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
@@ -203,9 +229,8 @@ def resolve_config(opts) -> JobConfig:
         if not opts.input_root:
             raise JobError("--input_list needs --input_root, the prefix output paths are "
                            "relative to")
-        if not fileio.exists(opts.input_list):
-            raise JobError(f"input list {opts.input_list} does not exist")
-        kind, pattern, root = "list", opts.input_list, normalize_location(opts.input_root)
+        pattern = resolve_input_list(opts.input_list, opts.input_list_column)
+        kind, root = "list", normalize_location(opts.input_root)
         source = opts.input_list
     else:
         kind, pattern, root = resolve_input(opts.input)
@@ -228,7 +253,8 @@ def resolve_config(opts) -> JobConfig:
         max_pixels=opts.max_pixels, overwrite=bool(opts.overwrite),
         inference_threads=opts.inference_threads, exclude_prefix=exclude,
         max_file_bytes=opts.max_file_bytes,
-        dest_resolved=None if fileio.is_gcs(dest) else fileio.resolved(dest))
+        dest_resolved=None if fileio.is_gcs(dest) else fileio.resolved(dest),
+        list_column=opts.input_list_column, plan_only=bool(opts.plan_only))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,19 +354,21 @@ class RemoveBackgrounds(beam.PTransform):
 
 def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None:
     listed = p | "ListInputs" >> ListInputs(cfg)
-    uris = listed["uris"]
-    existing = (p
-                | "Dest" >> beam.Create([cfg.dest], reshuffle=False)
-                | "ListExisting" >> beam.FlatMap(existing_outputs, not fileio.is_gcs(cfg.dest)))
-    plan = (uris, existing) | "PlanOutputs" >> PlanOutputs(cfg)
-    done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
-    rejected = (plan["rejected"], done["rejected"]) | "AllRejected" >> beam.Flatten()
-    _ = ((done["written"], plan["skipped"], rejected, listed["ignored"])
+    existing = p | "ListExisting" >> ExistingOutputs(cfg.dest)
+    plan = (listed["uris"], existing) | "PlanOutputs" >> PlanOutputs(cfg)
+    if cfg.plan_only:  # the tasks are counted, not run
+        written = p | "NothingWritten" >> beam.Create([])
+        late_rejects, planned = (), (plan["tasks"],)
+    else:
+        done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
+        written, late_rejects, planned = done["written"], (done["rejected"],), ()
+    rejected = ((listed["rejected"], plan["rejected"], *late_rejects)
+                | "AllRejected" >> beam.Flatten())
+    _ = ((written, plan["skipped"], rejected, listed["ignored"], *planned)
          | "Bookkeeping" >> WriteBookkeeping(cfg))
     tracker = progress.tracker_for(p, "remove_background")  # a line every ~10 s, local runs
-    progress.count(tracker, progress.TOTAL, "ProgressListed", uris)
-    progress.count(tracker, progress.DONE, "ProgressDone", done["written"], plan["skipped"],
-                   rejected)
+    progress.count(tracker, progress.TOTAL, "ProgressListed", listed["uris"])
+    progress.count(tracker, progress.DONE, "ProgressDone", written, plan["skipped"], rejected)
 
 
 def _auto_threads(options: PipelineOptions, cfg: JobConfig) -> JobConfig:

@@ -106,6 +106,15 @@ def write(path, data: bytes) -> str:
     return path
 
 
+def dest_rejects(dest) -> list:
+    """remove_background's rejects: every line of every shard of DEST/_rejected/*.jsonl."""
+    import glob
+    import json
+
+    return [json.loads(line) for path in sorted(glob.glob(os.path.join(dest, "_rejected", "*.jsonl")))
+            for line in open(path).read().splitlines()]
+
+
 # --- Preprocess: its arguments over the synthetic archives, and readers of what it wrote. ---
 
 def preprocess_args(raw_folder, out_dir, image_size=48, extra=()) -> list:

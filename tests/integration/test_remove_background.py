@@ -29,9 +29,7 @@ def run_job(input_, dest, model, *extra, input_flag="--input"):
                    *map(str, extra)])
 
 
-def rejects_of(dest):
-    path = os.path.join(dest, "_rejected", "rejected.jsonl")
-    return [json.loads(line) for line in open(path).read().splitlines()]
+rejects_of = cs.dest_rejects
 
 
 def reasons_by_name(dest):
@@ -141,7 +139,8 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
 
     written = {os.path.relpath(os.path.join(d, n), dest) for d, _, ns in os.walk(dest)
                for n in ns}
-    bookkeeping = {"_summary.json", "_job.json", os.path.join("_rejected", "rejected.jsonl")}
+    bookkeeping = {"_summary.json", "_job.json",
+                   os.path.join("_rejected", "rejected-00000-of-00001.jsonl")}
     assert written == set(expected) | bookkeeping
 
     rejects = rejects_of(dest)
@@ -391,8 +390,8 @@ def test_gcs_input_output_and_model(gcs_bucket, model_dir):
 
 
 def rejects_of_gcs(dest):
-    text = fileio.read_bytes(dest + "/_rejected/rejected.jsonl").decode()
-    return [json.loads(line) for line in text.splitlines()]
+    return [json.loads(line) for path, _ in fileio.match(dest + "/_rejected/*.jsonl")
+            for line in fileio.read_bytes(path).decode().splitlines()]
 
 
 def test_cutout_tool_gives_the_pipelines_bytes(tmp_path, model_dir):

@@ -7,3 +7,28 @@ def test_list_lines():
     assert rb_inputs.resolve_list_line("/abs/x.jpg", "/root") == ["/abs/x.jpg"]
     assert rb_inputs.resolve_list_line("sub/x.jpg", "gs://b/root/") == ["gs://b/root/sub/x.jpg"]
     assert rb_inputs.resolve_list_line("   ", "/root") == []
+
+
+def test_csv_lists_keep_quoted_commas_and_newlines(tmp_path):
+    path = tmp_path / "inventory.csv"
+    path.write_bytes(b'name,size\r\na.jpg,1\r\n"two\nlines.jpg",2\r\n"x, y.jpg",3\r\nshort\r\n')
+    assert list(rb_inputs.read_csv_column(str(path), "name")) == [
+        "a.jpg", "two\nlines.jpg", "x, y.jpg", "short"]
+    assert list(rb_inputs.read_csv_column(str(path), "size")) == ["1", "2", "3"]
+
+
+def test_the_input_walker_sorts_entries_into_inputs_junk_and_rejects():
+    import os
+
+    walker = rb_inputs.InputWalker("/in/**", "/in", "/in/out/", "src")
+    assert list(walker.on_file("/in/a.jpg")) == ["/in/a.jpg"]
+    assert list(walker.on_file("/in/out/a.png")) == []          # under DEST
+    [junk] = walker.on_file("/in/sub/.DS_Store")
+    assert (junk.tag, junk.value) == ("ignored", "/in/sub/.DS_Store")
+    [bad] = walker.on_file(os.fsdecode(b"/in/caf\xe9.jpg"))
+    assert bad.tag == "rejected" and bad.value["path"] == "/in/caf\\xe9.jpg"
+    assert bad.value["reason"] == "unencodable_name"
+    [odd] = walker.on_odd("/in/pipe.jpg", "not_a_regular_file", "a FIFO")
+    assert (odd.value["reason"], odd.value["source"]) == ("not_a_regular_file", "src")
+    assert walker.keep_folder("/in/sub") and not walker.keep_folder("/in/out")
+    assert not rb_inputs.InputWalker("/in/a*/**", "/in", None, "s").keep_folder("/in/b")

@@ -1,0 +1,291 @@
+"""Benchmark: remove_background's listing and planning at scale, without a model (`--plan_only`).
+
+Runbook
+-------
+    .venv/bin/python bench/scale_plan.py [--sizes 10000,100000,1000000] [--workers 2]
+        [--workdir DIR] [--keep]
+
+For each N, a folder of N empty files (`tNN/lNN/fNNN.jpg`: 100 files a leaf folder, 100 leaves
+a top folder; smaller sets link the big set's top folders, so files are made once) goes through
+three jobs on the local runner in multi_processing mode (`--workers` SDK worker processes beside
+the runner process), each in a child process:
+- plan: `python -m pipelines.remove_background --input FOLDER --output_dir DEST --plan_only`;
+- listing: the fan-out listing alone (rb_inputs.ListInputs), its URIs counted;
+- floor: no project code, N URIs made by one element through one GroupByKey and counted: what
+  this runner itself costs a worker for N elements crossing a stage.
+A poller reads every process's peak RSS (VmHWM) while a job runs. Prints, per N and job: wall
+time, time per million inputs (the slope between sizes, start-up excluded), the largest worker's
+peak RSS and the runner's, then the bytes each input puts through the plan's shuffles (its
+elements encoded with Beam's coder), for the bench's URIs and a realistic gs:// one.
+
+Read the memory with the runner in mind: the local FnApiRunner keeps every PCollection in the
+runner process between stages (it stands in for Dataflow's shuffle service) and hands each
+worker its share of a stage's input as one blob (fn_runner's GroupingBuffer.partition), so on
+this runner any job with a stage boundary has workers that grow with N: the floor job shows how
+much. The project's stages hold one folder's listing, one name's claims, one input's verdicts,
+one reject shard at a time.
+
+The last lines read `<job>: largest worker's rss growth per 10x: R` for each job and, last,
+`rss growth per 10x: R` for the plan: the largest worker's peak RSS ratio between sizes 10x
+apart (the larger of the steps); the issue's goal is R < 1.5. About 8 minutes on 2 idle cores
+with the defaults (making 10^6 files takes 1-2 minutes of it; `--stages plan` saves 2 minutes,
+`--keep --workdir DIR` the files on the next run); much longer on a loaded machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+PER_LEAF, LEAVES_PER_TOP = 100, 100
+
+
+def make_files(base: str, n: int) -> str:
+    """base/big: ceil(n / 10^4) top folders of up to 100 leaves of 100 empty files; made once."""
+    big = os.path.join(base, "big")
+    marker = os.path.join(base, f"big-{n}.done")
+    if os.path.exists(marker):
+        return big
+    shutil.rmtree(big, ignore_errors=True)
+    made = 0
+    top = 0
+    while made < n:
+        for leaf in range(LEAVES_PER_TOP):
+            if made >= n:
+                break
+            folder = os.path.join(big, f"t{top:03d}", f"l{leaf:02d}")
+            os.makedirs(folder)
+            for i in range(min(PER_LEAF, n - made)):
+                os.close(os.open(os.path.join(folder, f"f{i:03d}.jpg"),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            made += min(PER_LEAF, n - made)
+        top += 1
+    open(marker, "w").close()
+    return big
+
+
+def input_folder(base: str, big: str, n: int) -> str:
+    """A folder of exactly n inputs: links to the first n / 10^4 top folders of the big set."""
+    per_top = PER_LEAF * LEAVES_PER_TOP
+    if n % per_top and n > per_top:
+        raise SystemExit(f"--sizes: {n} is not a multiple of {per_top}")
+    folder = os.path.join(base, f"in-{n}")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    if n < per_top:  # one partial top folder: link its first leaves
+        os.makedirs(os.path.join(folder, "t000"))
+        for leaf in range(n // PER_LEAF):
+            os.symlink(os.path.join(big, "t000", f"l{leaf:02d}"),
+                       os.path.join(folder, "t000", f"l{leaf:02d}"))
+        return folder
+    for top in range(n // per_top):
+        os.symlink(os.path.join(big, f"t{top:03d}"), os.path.join(folder, f"t{top:03d}"))
+    return folder
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = []
+        try:
+            threads = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            threads = []
+        for tid in threads:  # a child belongs to the thread that started it
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    kids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        found += kids
+        todo += kids
+    return found
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _child_pipeline(workers: int):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines import options
+
+    return options.make_pipeline(PipelineOptions([
+        "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)]))
+
+
+def child_listing(folder: str, workers: int, out: str) -> None:
+    """The fan-out listing alone (rb_inputs.ListInputs), its URIs counted."""
+    import apache_beam as beam
+
+    from pipelines import rb_inputs
+    from pipelines.remove_background import JobConfig
+
+    kind, pattern, root = rb_inputs.resolve_input(folder)
+    cfg = JobConfig(source=folder, input_kind=kind, pattern=pattern, root=root, dest=out,
+                    model="", image_size=0, plan_only=True)
+    p = _child_pipeline(workers)
+    _ = ((p | rb_inputs.ListInputs(cfg))["uris"]
+         | beam.combiners.Count.Globally()
+         | beam.Map(lambda n: open(out, "w").write(json.dumps({"planned": n, "inputs": n}))))
+    p.run().wait_until_finish()
+
+
+def child_floor(n: int, workers: int, out: str) -> None:
+    """The runner's own floor: N URIs made by one element, one GroupByKey, counted."""
+    import apache_beam as beam
+
+    p = _child_pipeline(workers)
+    _ = (p
+         | beam.Create([None])
+         | "Make" >> beam.FlatMap(lambda _: (f"/in/t{i // 10000:03d}/l{i // 100 % 100:02d}/"
+                                              f"f{i % 100:03d}.jpg" for i in range(n)))
+         | "Key" >> beam.Map(lambda uri: (uri, 1))
+         | beam.GroupByKey()
+         | "Uri" >> beam.Map(lambda kv: kv[0])
+         | beam.combiners.Count.Globally()
+         | beam.Map(lambda c: open(out, "w").write(json.dumps({"planned": c, "inputs": c}))))
+    p.run().wait_until_finish()
+
+
+def run_stage(stage: str, folder: str, n: int, dest: str, workers: int) -> dict:
+    """One job in a child process: 'plan' (remove_background --plan_only), 'listing' or 'floor';
+    -> wall seconds, counts, peak RSS (MB) of the runner and of the largest worker."""
+    shutil.rmtree(dest, ignore_errors=True)
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if stage == "plan":
+        cmd = [sys.executable, "-m", "pipelines.remove_background", "--input", folder,
+               "--output_dir", dest, "--plan_only", "--direct_running_mode", "multi_processing",
+               "--direct_num_workers", str(workers)]
+        counts_file = os.path.join(dest, "_summary.json")
+    else:
+        counts_file = dest + ".json"
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", stage, "--child_input",
+               folder, "--sizes", str(n), "--workers", str(workers), "--child_out", counts_file]
+    start = time.time()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    peaks: dict[int, float] = {}
+    while proc.poll() is None:
+        for pid in [proc.pid] + _descendants(proc.pid):
+            peaks[pid] = max(peaks.get(pid, 0.0), _peak_rss_mb(pid))
+        time.sleep(0.2)
+    wall = time.time() - start
+    output = proc.stdout.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"the {stage} job failed:\n{output[-3000:]}")
+    with open(counts_file) as f:
+        counts = json.load(f)
+    if (counts["planned"], counts["inputs"]) != (n, n):
+        raise SystemExit(f"the {stage} job counted {counts}, not {n} inputs")
+    workers_rss = [mb for pid, mb in peaks.items() if pid != proc.pid]
+    return {"wall": wall, "runner_mb": peaks.get(proc.pid, 0.0),
+            "worker_mb": max(workers_rss, default=0.0)}
+
+
+REALISTIC_URI = "gs://product-photos-bucket/catalog/2024/05/17/sku-00012345678/front-1080.jpg"
+REALISTIC_ROOT = "gs://product-photos-bucket"
+
+
+def shuffle_bytes_per_input(uri: str, root: str) -> dict:
+    """The elements one input puts through the plan's shuffles, encoded with the coder Beam uses
+    for them (FastPrimitivesCoder: the plan's PCollections are typed Any)."""
+    from apache_beam.coders import coders
+
+    coder = coders.FastPrimitivesCoder()
+    name = os.path.splitext(uri[len(root) + 1:])[0] + ".png"
+    sizes = {
+        "by_output_name": len(coder.encode((name, ("in", uri, "cutout")))),
+        "by_input": len(coder.encode((uri, ("ok", "cutout", name, False, 1)))),
+        "folder_claims": len(coder.encode("t000/l00")) / PER_LEAF,
+    }
+    sizes["total"] = sum(sizes.values())
+    return sizes
+
+
+def _growth(rows, stage) -> float:
+    """The larger ratio of the largest worker's peak RSS between sizes 10x apart."""
+    ratios = [b[stage]["worker_mb"] / a[stage]["worker_mb"]
+              for (na, a), (nb, b) in zip(rows, rows[1:]) if nb == 10 * na]
+    return max(ratios, default=float("nan"))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workdir", default=None, help="default: a temporary folder")
+    parser.add_argument("--keep", action="store_true", help="keep the files for the next run")
+    parser.add_argument("--stages", default="plan,listing,floor",
+                        help="plan: remove_background --plan_only; listing: the fan-out listing "
+                             "alone; floor: a bare GroupByKey of N URIs on the same runner")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child_input", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child == "listing":
+        return child_listing(args.child_input, args.workers, args.child_out)
+    if args.child == "floor":
+        return child_floor(int(args.sizes), args.workers, args.child_out)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    stages = args.stages.split(",")
+    base = args.workdir or tempfile.mkdtemp(prefix="scale_plan-")
+    os.makedirs(base, exist_ok=True)
+    try:
+        t0 = time.time()
+        big = make_files(base, max(sizes))
+        print(f"made {max(sizes):,} empty files in {time.time() - t0:.0f} s", flush=True)
+        rows = []
+        for n in sizes:
+            folder = input_folder(base, big, n)
+            row = {}
+            for stage in stages:
+                row[stage] = run_stage(stage, folder, n, os.path.join(base, f"out-{stage}-{n}"),
+                                       args.workers)
+                r = row[stage]
+                print(f"N={n:>9,} {stage:>7}: {r['wall']:6.1f} s, largest worker "
+                      f"{r['worker_mb']:5.0f} MB, runner {r['runner_mb']:5.0f} MB", flush=True)
+            rows.append((n, row))
+        print()
+        print("| N | stage | wall s | s per million (slope) | largest worker peak RSS MB | "
+              "runner peak RSS MB |\n|---|---|---|---|---|---|")
+        for i, (n, row) in enumerate(rows):
+            for s in stages:
+                r, slope = row[s], ""
+                if i:
+                    n0, r0 = rows[i - 1][0], rows[i - 1][1][s]
+                    slope = f"{(r['wall'] - r0['wall']) / (n - n0) * 1e6:.0f}"
+                print(f"| {n:,} | {s} | {r['wall']:.1f} | {slope} | {r['worker_mb']:.0f} | "
+                      f"{r['runner_mb']:.0f} |")
+        folder = os.path.join(base, f"in-{sizes[-1]}")
+        for uri, root in ((os.path.join(folder, "t000", "l00", "f000.jpg"), folder),
+                          (REALISTIC_URI, REALISTIC_ROOT)):
+            print(f"shuffle bytes per input (URI of {len(uri)} chars): "
+                  f"{json.dumps(shuffle_bytes_per_input(uri, root))}")
+        for s in stages:
+            print(f"{s}: largest worker's rss growth per 10x: {_growth(rows, s):.2f}")
+        print(f"rss growth per 10x: {_growth(rows, stages[0]):.2f}")
+    finally:
+        if not args.keep and not args.workdir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
