@@ -111,7 +111,8 @@ def dest_rejects(dest) -> list:
     import glob
     import json
 
-    return [json.loads(line) for path in sorted(glob.glob(os.path.join(dest, "_rejected", "*.jsonl")))
+    return [json.loads(line)
+            for path in sorted(glob.glob(os.path.join(dest, "_rejected", "*.jsonl")))
             for line in open(path).read().splitlines()]
 
 
