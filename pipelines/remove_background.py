@@ -222,7 +222,8 @@ def resolve_config(opts) -> JobConfig:
             hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
         raise JobError(f"no usable model export at {opts.model}{hint}: "
                        f"{type(e).__name__}: {e}") from None
-    model_files.check_export_files(model)
+    if model:
+        model_files.check_export_files(model)
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -390,7 +391,7 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
     dry_run = options.view_as(TestOptions).dry_run
-    if not dry_run:
+    if not dry_run and not cfg.plan_only:  # a plan makes no outputs: it claims nothing
         claim_dest(cfg)
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)

@@ -178,3 +178,64 @@ def soft_target(seed: int = 0, n: int = 2, size: int = 16) -> np.ndarray:
     y[:, :4] = 0.0
     y[:, -4:] = 1.0
     return y
+
+
+# --- Listing: the fan-out against one listing (tests/pipelines/test_listing.py, the GCS twin). ---
+
+def single_listing(pattern, root, exclude_prefix=None):
+    """The listing before the fan-out: one FileSystems.match -> (uris, ignored)."""
+    import posixpath
+
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines.sources import is_junk
+
+    prefix = root.rstrip("/") + "/"
+    uris, ignored = set(), set()
+    for meta in FileSystems.match([pattern])[0].metadata_list:
+        path = meta.path
+        if path.endswith("/") or (exclude_prefix and path.startswith(exclude_prefix)):
+            continue
+        rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
+        (ignored if is_junk(rel) else uris).add(path)
+    return uris, ignored
+
+
+_FOUND: dict = {}  # module-level: the in-process runner pickles DoFns, not this by value
+
+
+def _keep(element, tag):
+    _FOUND.setdefault(tag, []).append(element)
+
+
+def fanned_out(cfg, levels):
+    """ListInputs' fan-out at `levels` -> (uris, ignored, rejects)."""
+    import apache_beam as beam
+
+    from pipelines import listing, rb_inputs
+
+    walker = rb_inputs.InputWalker(cfg.pattern, cfg.root, cfg.exclude_prefix, cfg.source)
+    _FOUND.clear()
+    p = local_test_pipeline()
+    out = p | listing.FanOutList(cfg.root, walker, tags=("ignored", "rejected"), levels=levels)
+    for tag in (listing.MAIN, "ignored", "rejected"):
+        _ = out[tag] | f"Keep{tag}" >> beam.Map(_keep, tag)
+    p.run().wait_until_finish()
+    return (set(_FOUND.get(listing.MAIN, [])), set(_FOUND.get("ignored", [])),
+            _FOUND.get("rejected", []))
+
+
+def single_dest_listing(dest, folders_matter):
+    """DEST's claims before the fan-out: one listing."""
+    from pipelines import fileio, output_plan
+
+    prefix = dest.rstrip("/") + "/"
+    claims, folders = set(), set()
+    for path, _ in fileio.match(fileio.escape_glob(prefix) + "**"):
+        rel = path[len(prefix):]
+        if rel.startswith("_") or rel.endswith("/"):
+            continue
+        claims.add((rel, ("have",)))
+        if folders_matter:
+            folders.update(output_plan.ancestors(rel))
+    return claims | {(f, ("dir",)) for f in folders}

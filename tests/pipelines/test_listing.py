@@ -3,49 +3,13 @@ FileSystems.match, at every fan-out depth; hostile entries become rejects at the
 listing gives the same claims as one listing; list files given as a glob and as CSV."""
 import gzip
 import os
-import posixpath
 
 import apache_beam as beam
 import pytest
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import fileio, listing, output_plan, rb_inputs
-from pipelines.sources import is_junk
+from pipelines import output_plan, rb_inputs
 from tests import cutout_support as cs
-
-
-def single_listing(pattern, root, exclude_prefix=None):
-    """The listing before the fan-out: one FileSystems.match -> (uris, ignored)."""
-    prefix = root.rstrip("/") + "/"
-    uris, ignored = set(), set()
-    for meta in FileSystems.match([pattern])[0].metadata_list:
-        path = meta.path
-        if path.endswith("/") or (exclude_prefix and path.startswith(exclude_prefix)):
-            continue
-        rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
-        (ignored if is_junk(rel) else uris).add(path)
-    return uris, ignored
-
-
-_FOUND: dict = {}  # module-level: the in-process runner pickles DoFns, not this by value
-
-
-def _keep(element, tag):
-    _FOUND.setdefault(tag, []).append(element)
-
-
-def fanned_out(cfg, levels):
-    """ListInputs' fan-out at `levels` -> (uris, ignored, rejects)."""
-    walker = rb_inputs.InputWalker(cfg.pattern, cfg.root, cfg.exclude_prefix, cfg.source)
-    _FOUND.clear()
-    p = cs.local_test_pipeline()
-    out = p | listing.FanOutList(cfg.root, walker, tags=("ignored", "rejected"), levels=levels)
-    for tag in (listing.MAIN, "ignored", "rejected"):
-        _ = out[tag] | f"Keep{tag}" >> beam.Map(_keep, tag)
-    p.run().wait_until_finish()
-    return (set(_FOUND.get(listing.MAIN, [])), set(_FOUND.get("ignored", [])),
-            _FOUND.get("rejected", []))
 
 
 def make_tree(root):
@@ -67,8 +31,8 @@ def test_fan_out_lists_the_same_uris_as_one_match(tmp_path, spec, levels):
     exclude = root + "/out/"
     cfg = cs.job_config(tmp_path, input_kind=kind, pattern=pattern, root=list_root,
                         exclude_prefix=exclude)
-    uris, ignored, rejects = fanned_out(cfg, levels)
-    assert (uris, ignored) == single_listing(pattern, list_root, exclude)
+    uris, ignored, rejects = cs.fanned_out(cfg, levels)
+    assert (uris, ignored) == cs.single_listing(pattern, list_root, exclude)
     assert rejects == [] and uris
 
 
@@ -79,8 +43,8 @@ def test_a_folder_whose_name_holds_brackets_is_listed_literally(tmp_path):
     kind, pattern, list_root = rb_inputs.resolve_input(root)
     assert kind == "folder"
     cfg = cs.job_config(tmp_path, input_kind=kind, pattern=pattern, root=list_root)
-    uris, ignored, _ = fanned_out(cfg, 2)
-    assert (uris, ignored) == single_listing(pattern, list_root)
+    uris, ignored, _ = cs.fanned_out(cfg, 2)
+    assert (uris, ignored) == cs.single_listing(pattern, list_root)
     assert not any("in1" in u for u in uris)
 
 
@@ -104,7 +68,7 @@ def test_hostile_entries_become_rejects_at_the_listing(tmp_path):
     kind, pattern, list_root = rb_inputs.resolve_input(str(root))
     cfg = cs.job_config(tmp_path, input_kind=kind, pattern=pattern, root=list_root)
     for levels in (0, 2):
-        uris, ignored, rejects = fanned_out(cfg, levels)
+        uris, ignored, rejects = cs.fanned_out(cfg, levels)
         assert {os.path.relpath(u, root) for u in uris} == {
             "ok.jpg", "alias.jpg", "real/inner.jpg", "linked/inner.jpg"}
         got = sorted((os.path.relpath(r["path"], root), r["reason"]) for r in rejects)
@@ -117,32 +81,19 @@ def test_hostile_entries_become_rejects_at_the_listing(tmp_path):
         assert all(r["source"] == "test" for r in rejects)
 
 
-def single_dest_listing(dest, folders_matter):
-    """DEST's claims before the fan-out: one listing."""
-    prefix = dest.rstrip("/") + "/"
-    claims, folders = set(), set()
-    for path, _ in fileio.match(fileio.escape_glob(prefix) + "**"):
-        rel = path[len(prefix):]
-        if rel.startswith("_") or rel.endswith("/") or \
-                posixpath.basename(rel).startswith(fileio.TEMP_PREFIX):
-            continue
-        claims.add((rel, ("have",)))
-        if folders_matter:
-            folders.update(output_plan.ancestors(rel))
-    return claims | {(f, ("dir",)) for f in folders}
-
-
 def test_dest_listing_gives_the_claims_of_one_listing(tmp_path):
     dest = str(tmp_path / "out")
     for rel in ["a.png", "s/b.png", "s/t/c.png", "s/t/u/v/d.png", "e/f.mask.png",
                 "_summary.json", "_rejected/rejected-00000-of-00001.jsonl", "s/_kept.png"]:
         cs.write(os.path.join(dest, rel), b"x")
-    cs.write(os.path.join(dest, "s", ".tmp-123-crashed.png"), b"x")
-    expected = single_dest_listing(dest, True)
+    # An output named like a temporary file is an output (temporaries live in DEST/_tmp/).
+    cs.write(os.path.join(dest, "s", ".tmp-photo.png"), b"x")
+    expected = cs.single_dest_listing(dest, True)
+    assert ("s/.tmp-photo.png", ("have",)) in expected
     p = cs.local_test_pipeline()
     assert_that(p | output_plan.ExistingOutputs(dest) | beam.Distinct(), equal_to(expected))
     p.run().wait_until_finish()
-    assert not os.path.exists(os.path.join(dest, "s", ".tmp-123-crashed.png"))
+    assert os.path.exists(os.path.join(dest, "s", ".tmp-photo.png"))
 
 
 def test_list_files_as_a_glob_and_as_csv_columns(tmp_path):
