@@ -33,10 +33,23 @@ from PIL import Image
 REFINE_MODES = ("guided", "none")
 DEFAULT_REFINE = "guided"
 
-# Chosen on the people proxy at full resolution (README, "Refinement and confidence"): a window
-# about as wide as one model pixel is at 1080x1440 (5.6 px) on each side, a small eps so the
-# photo's edges win, the grey guide (the colour form costs 2.5x for no measured gain).
-REFINE_SETTINGS = {"radius": 8, "eps": 1e-3, "subsample": 4, "colour": False}
+# Chosen by measurement on the people proxy at 1080x1440 (README, "Refinement and confidence"):
+# the colour guide (the grey one loses the edges between colours of equal brightness), a small
+# eps so the photo's edges win, and blocks about 1.4 model pixels wide (8 px for a 256 px model
+# at 1440 px), radius one block: the window spans the blur that upsampling left.
+REFINE_SETTINGS = {"eps": 1e-4, "colour": True, "blocks_per_model_pixel": 1.4}
+
+
+def settings_for(width: int, height: int, model_size: int,
+                 settings: Optional[dict] = None) -> dict:
+    """The filter's settings for a photo of this size whose alpha came from a model_size model:
+    `subsample` s = round(blocks_per_model_pixel * magnification) (at least 1), radius s."""
+    st = dict(REFINE_SETTINGS, **(settings or {}))
+    if "subsample" not in st:
+        magnification = max(width, height) / model_size
+        st["subsample"] = max(1, int(round(st["blocks_per_model_pixel"] * magnification)))
+    st.setdefault("radius", st["subsample"])
+    return st
 
 
 def box_mean(x: np.ndarray, r: int) -> np.ndarray:
@@ -116,48 +129,6 @@ def _phases(s: int):
         yield m, (-1 if d < 0 else 1), np.float32(abs(d))
 
 
-def _upsample_columns(x: np.ndarray, s: int, width: int) -> np.ndarray:
-    """x [h, w(, C)] -> [h, width(, C)], bilinear by the whole factor s along the columns, edges
-    clamped, cropped to `width`: each phase is a weighted sum of two shifted slices (no gather)."""
-    k = x.shape[1]
-    xp = np.pad(x, [(0, 0), (1, 1)] + [(0, 0)] * (x.ndim - 2), mode="edge")
-    out = np.empty((x.shape[0], k, s) + x.shape[2:], dtype=np.float32)
-    for m, offset, weight in _phases(s):
-        np.add(x * (1 - weight), xp[:, 1 + offset:1 + offset + k] * weight, out=out[:, :, m])
-    return out.reshape((x.shape[0], k * s) + x.shape[2:])[:, :width]
-
-
-def _apply_upsampled(small_a: np.ndarray, small_b: np.ndarray, guide: np.ndarray,
-                     s: int) -> np.ndarray:
-    """q = up(a) . I + up(b) at the guide's size, up() bilinear by s: the columns at low height,
-    then the rows phase by phase straight into q (no full-size copies of up(a) and up(b))."""
-    h, w = guide.shape[:2]
-    a, b = _upsample_columns(small_a, s, w), _upsample_columns(small_b, s, w)
-    a_pad = np.pad(a, [(1, 1)] + [(0, 0)] * (a.ndim - 1), mode="edge")
-    b_pad = np.pad(b, [(1, 1), (0, 0)], mode="edge")
-    q = np.empty((h, w), dtype=np.float32)
-    up_a = np.empty((-(-h // s),) + a.shape[1:], dtype=np.float32)
-    up_b, scratch = np.empty((2, up_a.shape[0], w), dtype=np.float32)
-    for m, offset, weight in _phases(s):
-        rows = guide[m::s]
-        n = rows.shape[0]
-        other = slice(1 + offset, 1 + offset + n)
-        # In place, into preallocated buffers: this loop is most of the filter's cost.
-        ua, ub, tmp = up_a[:n], up_b[:n], scratch[:n]
-        np.multiply(a[:n], 1 - weight, out=ua)
-        ua += a_pad[other] * weight
-        np.multiply(b[:n], 1 - weight, out=ub)
-        np.multiply(b_pad[other], weight, out=tmp)
-        ub += tmp
-        if guide.ndim == 3:
-            ua *= rows
-            np.sum(ua, axis=-1, out=tmp)
-        else:
-            np.multiply(ua, rows, out=tmp)
-        np.add(tmp, ub, out=q[m::s])
-    return q
-
-
 def guided_filter(guide: np.ndarray, p: np.ndarray, radius: int, eps: float,
                   subsample: int = 1) -> np.ndarray:
     """He et al.'s guided filter of `p` [H, W] with `guide` [H, W] or [H, W, C=3] (any real
@@ -174,29 +145,92 @@ def guided_filter(guide: np.ndarray, p: np.ndarray, radius: int, eps: float,
         if guide.ndim == 3:
             return np.sum(mean_a * guide, axis=-1) + mean_b
         return mean_a * guide + mean_b
-    small_a, small_b = _coefficients(_downsample(guide, subsample), _downsample(p, subsample),
-                                     max(1, round(radius / subsample)), eps)
-    return _apply_upsampled(small_a, small_b, guide, subsample)
+    hs, ws = -(-h // subsample), -(-w // subsample)
+    every_cell = np.nonzero(np.ones((hs, ws), bool))
+    q = _linear_model_on_blocks(guide, _downsample(p, subsample), radius, eps, subsample,
+                                every_cell)
+    return _unblock(q, subsample, hs, ws, h, w)
 
 
-def refine_alpha(rgb: Image.Image, alpha: np.ndarray,
+def _bilinear_weights(s: int) -> np.ndarray:
+    """[s * s, 9]: for each phase (my, mx) of an s x s block, the weights of the 3 x 3
+    neighbouring low-resolution cells (offsets -1, 0, +1) in bilinear upsampling by s."""
+    w1 = np.zeros((s, 3), np.float32)
+    for m, offset, weight in _phases(s):
+        w1[m, 1] = 1 - weight
+        w1[m, 1 + offset] = weight
+    return np.einsum("yi,xj->yxij", w1, w1).reshape(s * s, 9)
+
+
+def _blocks(x: np.ndarray, s: int, hs: int, ws: int) -> np.ndarray:
+    """x [H, W(, C)] padded (edge) to [hs * s, ws * s(, C)], viewed as [hs, s, ws, s(, C)]."""
+    pad = [(0, hs * s - x.shape[0]), (0, ws * s - x.shape[1])] + [(0, 0)] * (x.ndim - 2)
+    if pad[0][1] or pad[1][1]:
+        x = np.pad(x, pad, mode="edge")
+    return x.reshape((hs, s, ws, s) + x.shape[2:])
+
+
+def _unblock(values: np.ndarray, s: int, hs: int, ws: int, h: int, w: int) -> np.ndarray:
+    """[hs * ws, s * s] block values in raster order -> the [h, w] picture (cropped)."""
+    return values.reshape(hs, ws, s, s).transpose(0, 2, 1, 3).reshape(hs * s, ws * s)[:h, :w]
+
+
+def _linear_model_on_blocks(guide: np.ndarray, small_p: np.ndarray, radius: int, eps: float,
+                            s: int, cells) -> np.ndarray:
+    """The fast guided filter's output q = up(a) . I + up(b) on the s x s blocks `cells`
+    ((rows, columns) of low-resolution cells): float32 [K, s * s]. The coefficients are fitted
+    on the block means; up() is bilinear, so on a block's pixels it is one small matrix product
+    of fixed weights with the 3 x 3 neighbouring cells' coefficients."""
+    hs, ws = small_p.shape
+    small_a, small_b = _coefficients(_downsample(guide, s), small_p, max(1, round(radius / s)),
+                                     eps)
+    if small_a.ndim == 2:
+        small_a = small_a[..., None]
+    coeffs = np.concatenate([small_a, small_b[..., None]], axis=-1)       # [hs, ws, C + 1]
+    padded = np.pad(coeffs, [(1, 1), (1, 1), (0, 0)], mode="edge")
+    cy, cx = cells
+    neighbours = np.stack([padded[cy + 1 + dy, cx + 1 + dx]
+                           for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=1)  # [K, 9, C+1]
+    up = np.matmul(_bilinear_weights(s), neighbours)                       # [K, s*s, C+1]
+    g = _blocks(guide, s, hs, ws)[cy, :, cx].reshape(cy.size, s * s, -1)
+    return np.einsum("kpc,kpc->kp", up[..., :-1], g.astype(np.float32)) + up[..., -1]
+
+
+def refine_alpha(rgb: Image.Image, alpha: np.ndarray, model_size: int = 256,
                  settings: Optional[dict] = None) -> np.ndarray:
-    """The upsampled alpha (uint8 [H, W]) refined with the photo (`rgb`, PIL RGB of the same size)
-    as guide: uint8 [H, W]. Where the alpha is constant it keeps its value; the filter moves the
-    transitions onto the photo's edges. Works on the 8-bit values directly (eps scaled by 255^2,
-    which gives 255 times the filter of the [0, 1] maps): no full-size float copies."""
-    s = dict(REFINE_SETTINGS, **(settings or {}))
-    guide = np.asarray(rgb if s["colour"] else rgb.convert("L"))
-    q = guided_filter(guide, np.asarray(alpha), s["radius"], s["eps"] * 255.0 ** 2,
-                      s["subsample"])
-    np.clip(q, 0, 255, out=q)
-    return np.rint(q, out=q).astype(np.uint8)
+    """The upsampled alpha (uint8 [H, W]) refined with the photo (`rgb`, PIL RGB of the same
+    size) as guide: uint8 [H, W]; `model_size` is the side of the model's alpha it was
+    upsampled from (the filter's scale follows the magnification: `settings_for`).
+
+    The fast guided filter, but its result replaces the alpha only in the band: the pixels
+    strictly between 0 and 255 inside the s x s blocks whose mean alpha is not 0 or 255. Where
+    the model was sure nothing moves (a guided filter left alone also smooths the alpha wherever
+    the photo is flat), and only the outline's blocks are computed at full resolution. Works on
+    the 8-bit values (eps scaled by 255^2)."""
+    st = settings_for(rgb.width, rgb.height, model_size, settings)
+    s = st["subsample"]
+    guide = np.asarray(rgb if st["colour"] else rgb.convert("L"))
+    p = np.asarray(alpha)
+    small_p = _downsample(p, s)
+    cells = np.nonzero((small_p > 0) & (small_p < 255))
+    if not cells[0].size:
+        return p.copy()
+    q = _linear_model_on_blocks(guide, small_p, st["radius"], st["eps"] * 255.0 ** 2, s, cells)
+    hs, ws = small_p.shape
+    k = cells[0].size
+    out_blocks = _blocks(p, s, hs, ws).copy()
+    old = out_blocks[cells[0], :, cells[1]].reshape(k, s * s)
+    band = (old > 0) & (old < 255)
+    new = np.where(band, np.rint(np.clip(q, 0, 255)), old).astype(np.uint8)
+    out_blocks[cells[0], :, cells[1]] = new.reshape(k, s, s)
+    return out_blocks.reshape(hs * s, ws * s)[:p.shape[0], :p.shape[1]]
 
 
-def apply_refinement(mode: str, rgb: Image.Image, alpha: np.ndarray) -> np.ndarray:
+def apply_refinement(mode: str, rgb: Image.Image, alpha: np.ndarray,
+                     model_size: int) -> np.ndarray:
     """`--refine MODE` on one upsampled alpha: 'guided' refines it, 'none' returns it as is."""
     if mode == "none":
         return alpha
     if mode == "guided":
-        return refine_alpha(rgb, alpha)
+        return refine_alpha(rgb, alpha, model_size)
     raise ValueError(f"refine must be one of {REFINE_MODES}, got {mode!r}")

@@ -89,10 +89,14 @@ def test_fast_variant_is_the_filter_at_low_resolution_upsampled():
 def test_upsampling_is_pils_bilinear_resize(s, shape):
     x = np.random.default_rng(4).random(shape).astype(np.float32)
     h, w = shape[0] * s, shape[1] * s
-    zero = np.zeros_like(x)
 
-    def upsample(height, width):  # q = up(x) * 1 + up(0)
-        return refine._apply_upsampled(x, zero, np.ones((height, width), np.float32), s)
+    def upsample(height, width):  # what refine does with the coefficients, on x
+        padded = np.pad(x, 1, mode="edge")
+        cy, cx = np.nonzero(np.ones(shape, bool))
+        neighbours = np.stack([padded[cy + 1 + dy, cx + 1 + dx]
+                               for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=1)
+        blocks = refine._bilinear_weights(s) @ neighbours[..., None]
+        return refine._unblock(blocks[..., 0], s, shape[0], shape[1], height, width)
 
     np.testing.assert_allclose(upsample(h, w), resize_pil(x, w, h), atol=1e-5)
     # cropped: the fast filter pads the picture to a multiple of s and crops the result
@@ -111,25 +115,52 @@ def test_sizes_that_are_not_a_multiple_of_the_subsampling():
     photo = Image.fromarray(rng.integers(0, 256, (37, 29, 3), np.uint8))
     alpha = rng.integers(0, 256, (37, 29)).astype(np.uint8)
     for colour in (False, True):
-        out = refine.refine_alpha(photo, alpha, {"colour": colour})
+        out = refine.refine_alpha(photo, alpha, settings={"colour": colour})
         assert out.shape == (37, 29) and out.dtype == np.uint8
 
 
 def test_edges_follow_the_guide():
     """A soft ramp of alpha around a sharp step in the photo gets a sharp step where the photo's
-    is (the filter keeps the ramp's slope on either side: a box mean where the photo is flat)."""
+    is; what the model was sure of (0 and 255) does not move."""
     h, w = 64, 96
     photo = np.zeros((h, w, 3), np.uint8)
     photo[:, 48:] = 200
     x = np.arange(w)
     soft = np.clip((x - 44) / 12.0, 0, 1)               # ramp from 44 to 56, centre 50
     alpha = np.rint(np.tile(soft, (h, 1)) * 255).astype(np.uint8)
-    out = refine.refine_alpha(Image.fromarray(photo), alpha, {"subsample": 1, "radius": 6})
-    row = out[h // 2].astype(int)
-    jumps = np.diff(row)
-    assert int(np.argmax(jumps)) == 47 and jumps[47] > 100   # the step, at the photo's edge
-    assert np.abs(np.delete(jumps, 47)).max() < 15            # elsewhere a gentle slope
+    for subsample in (1, 4):
+        out = refine.refine_alpha(Image.fromarray(photo), alpha,
+                                  settings={"subsample": subsample, "radius": 8})
+        row = out[h // 2].astype(int)
+        jumps = np.diff(row)
+        assert int(np.argmax(jumps)) == 47 and jumps[47] > 100   # the step, at the photo's edge
+        assert (jumps >= 0).all()                                 # still one monotone outline
+        sure = (alpha == 0) | (alpha == 255)
+        np.testing.assert_array_equal(out[sure], alpha[sure])
     assert np.abs(np.diff(alpha[h // 2].astype(int))).max() < 25
+
+
+def test_refine_alpha_is_the_fast_filter_in_the_band():
+    """refine_alpha = guided_filter (8-bit units, eps * 255^2) on the band's pixels, the input
+    elsewhere: the block-wise computation gives the same numbers as the whole-picture one."""
+    rng = np.random.default_rng(7)
+    h, w, s = 37, 45, 4
+    photo = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    alpha = np.zeros((h, w), np.uint8)
+    alpha[10:30, 12:35] = 255
+    alpha[8:12, 10:40] = rng.integers(0, 256, (4, 30))          # a soft strip: the band
+    for colour in (False, True):
+        settings = {"radius": 8, "eps": 1e-3, "subsample": s, "colour": colour}
+        guide = photo if colour else np.asarray(Image.fromarray(photo).convert("L"))
+        q = refine.guided_filter(guide, alpha, 8, 1e-3 * 255 ** 2, s)
+        expected = np.rint(np.clip(q, 0, 255)).astype(np.uint8)
+        small = refine._downsample(alpha, s)
+        active = np.kron((small > 0) & (small < 255), np.ones((s, s), bool))[:h, :w]
+        band = active & (alpha > 0) & (alpha < 255)
+        expected = np.where(band, expected, alpha)
+        got = refine.refine_alpha(Image.fromarray(photo), alpha, settings=settings)
+        assert np.abs(got.astype(int) - expected).max() <= 1     # float32 rounding only
+        assert band.any() and (got[band] != alpha[band]).any()
 
 
 def test_constant_alpha_stays_constant():
@@ -139,10 +170,18 @@ def test_constant_alpha_stays_constant():
         assert (refine.refine_alpha(photo, alpha) == value).all()
 
 
+def test_the_scale_follows_the_magnification():
+    assert refine.settings_for(1080, 1440, 256)["subsample"] == 8      # 1.4 * 5.6
+    assert refine.settings_for(1080, 1440, 256)["radius"] == 8
+    assert refine.settings_for(412, 545, 256)["subsample"] == 3
+    assert refine.settings_for(100, 80, 256)["subsample"] == 1
+    assert refine.settings_for(1080, 1440, 256, {"subsample": 4})["subsample"] == 4
+
+
 def test_apply_refinement_modes():
     photo = Image.new("RGB", (8, 8))
     alpha = np.arange(64, dtype=np.uint8).reshape(8, 8)
-    assert refine.apply_refinement("none", photo, alpha) is alpha
-    assert refine.apply_refinement("guided", photo, alpha).shape == (8, 8)
+    assert refine.apply_refinement("none", photo, alpha, 4) is alpha
+    assert refine.apply_refinement("guided", photo, alpha, 4).shape == (8, 8)
     with pytest.raises(ValueError):
-        refine.apply_refinement("bogus", photo, alpha)
+        refine.apply_refinement("bogus", photo, alpha, 4)
