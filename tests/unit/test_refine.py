@@ -128,13 +128,14 @@ def test_edges_follow_the_guide():
     x = np.arange(w)
     soft = np.clip((x - 44) / 12.0, 0, 1)               # ramp from 44 to 56, centre 50
     alpha = np.rint(np.tile(soft, (h, 1)) * 255).astype(np.uint8)
-    for subsample in (1, 4):
+    for subsample in (2, 4):
         out = refine.refine_alpha(Image.fromarray(photo), alpha,
-                                  settings={"subsample": subsample, "radius": 8})
+                                  settings={"subsample": subsample, "radius": 8,
+                                            "min_magnification": 0})
         row = out[h // 2].astype(int)
         jumps = np.diff(row)
         assert int(np.argmax(jumps)) == 47 and jumps[47] > 100   # the step, at the photo's edge
-        assert (jumps >= 0).all()                                 # still one monotone outline
+        assert (jumps >= -10).all()     # one outline (a block left as it was may differ a little)
         sure = (alpha == 0) | (alpha == 255)
         np.testing.assert_array_equal(out[sure], alpha[sure])
     assert np.abs(np.diff(alpha[h // 2].astype(int))).max() < 25
@@ -150,7 +151,8 @@ def test_refine_alpha_is_the_fast_filter_in_the_band():
     alpha[10:30, 12:35] = 255
     alpha[8:12, 10:40] = rng.integers(0, 256, (4, 30))          # a soft strip: the band
     for colour in (False, True):
-        settings = {"radius": 8, "eps": 1e-3, "subsample": s, "colour": colour}
+        settings = {"radius": 8, "eps": 1e-3, "subsample": s, "colour": colour,
+                    "min_magnification": 0, "min_step": 0}
         guide = photo if colour else np.asarray(Image.fromarray(photo).convert("L"))
         q = refine.guided_filter(guide, alpha, 8, 1e-3 * 255 ** 2, s)
         expected = np.rint(np.clip(q, 0, 255)).astype(np.uint8)
@@ -161,6 +163,20 @@ def test_refine_alpha_is_the_fast_filter_in_the_band():
         got = refine.refine_alpha(Image.fromarray(photo), alpha, settings=settings)
         assert np.abs(got.astype(int) - expected).max() <= 1     # float32 rounding only
         assert band.any() and (got[band] != alpha[band]).any()
+
+
+def test_only_the_outline_is_refined_and_only_when_magnified():
+    rng = np.random.default_rng(8)
+    photo = Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8))
+    alpha = np.full((64, 64), 100, np.uint8)          # hesitant everywhere, no outline
+    alpha[:, 40:] = 255                                # one outline, at column 40
+    settings = {"subsample": 4, "min_magnification": 0}
+    out = refine.refine_alpha(photo, alpha, settings=settings)
+    changed = np.nonzero((out != alpha).any(axis=0))[0]
+    assert changed.size and changed.min() >= 32 and changed.max() < 40
+    # the photo is not 3x the model's side: nothing to do
+    assert (refine.refine_alpha(photo, alpha, model_size=32,
+                                settings={"subsample": 4}) == alpha).all()
 
 
 def test_constant_alpha_stays_constant():
