@@ -4,11 +4,13 @@ Runbook
 -------
     python -m pipelines.cutout IN OUT --model MODEL/export [--output cutout|mask|both]
         [--background COLOR] [--png_compression rle|fast|default] [--max_pixels N]
+        [--refine guided|none]
 
 IN and OUT may be local paths or gs:// URIs. Writes OUT (atomically; content type image/png on
 gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with `--output both`
 the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the names
-`pipelines.remove_background` uses. Exit status 1 with the reason when IN can't be turned into
+`pipelines.remove_background` uses. `--refine guided` (default) snaps the upsampled alpha onto
+the photo's edges (`pipelines/refine.py`), `none` keeps the plain bilinear upsampling. Exit status 1 with the reason when IN can't be turned into
 a cut-out (`not_an_image`, `undecodable`, `too_many_pixels`, ...). Takes a few seconds, most of
 it importing TensorFlow and loading the model.
 
@@ -24,6 +26,7 @@ import sys
 from typing import Optional, Union
 
 from pipelines import fileio, imaging, inference
+from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
 from pipelines.imaging import ImageError
 
@@ -35,20 +38,22 @@ def _as_model(model: Union[str, inference.LoadedModel]) -> inference.LoadedModel
 def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedModel],
                               kinds=("cutout",), background: Optional[tuple] = None,
                               png_compression: str = "rle",
-                              max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS
-                              ) -> dict[str, bytes]:
+                              max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
+                              refine_mode: str = DEFAULT_REFINE) -> dict[str, bytes]:
     """{kind: PNG bytes} for kinds 'cutout' and/or 'mask'. Raises ImageError."""
     model = _as_model(model)
     small = inference.prepare_image(data, model.image_size, max_pixels)
     alpha_small = model.predict(small[None])[0]
     return inference.render_outputs(data, alpha_small, kinds, background=background,
-                                    png_compression=png_compression, max_pixels=max_pixels)
+                                    png_compression=png_compression, max_pixels=max_pixels,
+                                    refine_mode=refine_mode)
 
 
 def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel],
                             output: str = "cutout", background: Optional[tuple] = None,
                             png_compression: str = "rle",
-                            max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> bytes:
+                            max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
+                            refine_mode: str = DEFAULT_REFINE) -> bytes:
     """Encoded image bytes -> PNG bytes of its cut-out (`output='cutout'`, RGBA, or RGB on
     `background`) or mask (`output='mask'`). `model` is a path to MODEL/export (loaded on every
     call) or a `inference.load_saved_model(...)` result (load once, call many times).
@@ -57,7 +62,7 @@ def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel
         raise ValueError("output must be 'cutout' or 'mask' (use remove_background_outputs "
                          "for both)")
     return remove_background_outputs(data, model, (output,), background, png_compression,
-                                     max_pixels)[output]
+                                     max_pixels, refine_mode)[output]
 
 
 def mask_path_beside(out: str) -> str:
@@ -76,6 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--background", default=None)
     parser.add_argument("--png_compression", default="rle", choices=imaging.PNG_COMPRESSIONS)
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
+    parser.add_argument("--refine", default=DEFAULT_REFINE, choices=REFINE_MODES,
+                        help="guided: edges follow the photo's (default); none: plain upsampling")
     return parser.parse_args(argv)
 
 
@@ -85,7 +92,8 @@ def main(argv=None) -> int:
         background = imaging.parse_color(args.background) if args.background else None
         kinds = ("cutout", "mask") if args.mode == "both" else (args.mode,)
         pngs = remove_background_outputs(fileio.read_bytes(args.input), args.model, kinds,
-                                         background, args.png_compression, args.max_pixels)
+                                         background, args.png_compression, args.max_pixels,
+                                         args.refine)
     except ImageError as e:
         print(f"cutout: {args.input}: {e}", file=sys.stderr)
         return 1

@@ -38,7 +38,7 @@ class SummaryCounts(beam.CombineFn):
 
     def create_accumulator(self):
         return {"written": 0, "skipped": 0, "rejected": 0, "files_written": 0,
-                "rejected_by_reason": {}, "ignored_os_files": 0}
+                "rejected_by_reason": {}, "ignored_os_files": 0, "below_review": 0}
 
     def add_input(self, acc, outcome):
         status, info = outcome
@@ -52,7 +52,8 @@ class SummaryCounts(beam.CombineFn):
     def merge_accumulators(self, accs):
         out = self.create_accumulator()
         for acc in accs:
-            for key in ("written", "skipped", "rejected", "files_written", "ignored_os_files"):
+            for key in ("written", "skipped", "rejected", "files_written", "ignored_os_files",
+                        "below_review"):
                 out[key] += acc[key]
             for reason, n in acc["rejected_by_reason"].items():
                 out["rejected_by_reason"][reason] = out["rejected_by_reason"].get(reason, 0) + n
@@ -84,7 +85,8 @@ def summary_options(cfg: JobConfig) -> dict:
             "output_dir": cfg.dest, "model": cfg.model, "image_size": cfg.image_size,
             "output": cfg.output, "background": list(cfg.background) if cfg.background else None,
             "max_batch_size": cfg.max_batch_size, "png_compression": cfg.png_compression,
-            "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite}
+            "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite, "refine": cfg.refine,
+            "review_below": cfg.review_below, "run": cfg.run_name}
 
 
 def _write_summary(counts: dict, cfg: JobConfig) -> None:
@@ -97,20 +99,21 @@ def _write_summary(counts: dict, cfg: JobConfig) -> None:
 
 
 class WriteBookkeeping(beam.PTransform):
-    """(written, skipped, rejected, ignored) -> Beam counters, DEST/_rejected/rejected.jsonl and
-    DEST/_summary.json."""
+    """(written, skipped, rejected, ignored[, below review]) -> Beam counters,
+    DEST/_rejected/rejected.jsonl and DEST/_summary.json."""
 
     def __init__(self, cfg: JobConfig):
         super().__init__()
         self._cfg = cfg
 
     def expand(self, pcolls):
-        written, skipped, rejected, ignored = pcolls
+        written, skipped, rejected, ignored, *below = pcolls
         cfg = self._cfg
         outcomes = ((written | "W" >> beam.Map(lambda w: ("written", w[1])),
                      skipped | "S" >> beam.Map(lambda _: ("skipped", 0)),
                      rejected | "R" >> beam.Map(lambda r: ("rejected", r["reason"])),
-                     ignored | "I" >> beam.Map(lambda _: ("ignored_os_files", 0)))
+                     ignored | "I" >> beam.Map(lambda _: ("ignored_os_files", 0)),
+                     *[b | "B" >> beam.Map(lambda _: ("below_review", 0)) for b in below])
                     | "Outcomes" >> beam.Flatten()
                     | "Count" >> beam.Map(_count))
         _ = (rejected
@@ -128,4 +131,7 @@ def format_summary(summary: dict, dest: str) -> str:
             f"{summary['rejected']} rejected" + (f" ({reasons})" if reasons else "")
             + (f", {summary['ignored_os_files']} OS files ignored (.DS_Store, ...)"
                if summary.get("ignored_os_files") else "")
+            + (f", {summary['below_review']} with confidence under "
+               f"{summary['options']['review_below']} (listed in {dest}/_review/)"
+               if summary.get("options", {}).get("review_below") is not None else "")
             + f"; outputs in {dest}, rejects in {dest}/{REJECTED_FILE}")

@@ -5,7 +5,8 @@ Runbook
     python -m pipelines.remove_background --input PATTERN_OR_FOLDER --output_dir DEST \\
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
         [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
-        [--overwrite] [--inference_threads N] [standard Beam options]
+        [--overwrite] [--inference_threads N] [--refine guided|none] [--review_below X] \\
+        [--index_shards N] [standard Beam options]
     python -m pipelines.remove_background --input_list FILE --input_root PREFIX ...
 
 Inputs: a folder or gs:// prefix (every file under it, recursively), a glob (`photos/*.jpg`,
@@ -22,9 +23,23 @@ Writes, for each input at `<root>/<rel>.<ext>`:
   instead and has no alpha.
 - `--output mask`: `DEST/<rel>.png`, a single-channel PNG: the alpha the cut-out would have.
 - `--output both`: `DEST/<rel>.png` (cut-out) and `DEST/<rel>.mask.png` (mask).
+The alpha is the model's, upsampled to the photo and, with `--refine guided` (default), refined
+with the photo as guide so its edges follow the photo's (`pipelines/refine.py`; `none`: plain
+bilinear upsampling; README, "Refinement and confidence", says what it buys and costs).
 and the bookkeeping, always under `DEST/_*` names:
 - `DEST/_rejected/rejected.jsonl`: one JSON object per input that got no output in this run:
   `source` (the --input or --input_list value), `path` (the input URI), `reason`, `detail`.
+- `DEST/_index/<run>-SSSSS-of-NNNNN.jsonl`: one JSON line per input this run wrote outputs for:
+  `input` (URI), `outputs` (names relative to DEST), `width`, `height`, `confidence` (in [0, 1]:
+  how sure the model was, `pipelines/confidence.py`), `model`, `refine`. `<run>` is the run's
+  UTC start time (names sort by time). Each run adds its own files and keeps earlier runs'; the
+  index of DEST is all of them, the latest line winning per input (`rb_index.read_index`), so an
+  input skipped on a re-run keeps its line. `--overwrite` removes earlier runs' index (and
+  review) files once this run's are written. `--index_shards N` files per run (default 1; about
+  one per million inputs), written by the workers.
+- `DEST/_review/<run>-SSSSS-of-NNNNN.jsonl` (with `--review_below X`): `input`, `confidence`,
+  `outputs` of this run's outputs with confidence under X: what a person should look at. The
+  summary counts them (`below_review`).
 - `DEST/_summary.json`: counts (`inputs` = `written` + `skipped` + `rejected`,
   `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
   run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
@@ -96,7 +111,10 @@ from pipelines import fileio, imaging, inference, options as pipeline_options
 from pipelines.output_plan import OUTPUT_MODES, PlanOutputs, existing_outputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, format_summary,
                                       reject_record, rejection)
+from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import JobError, ListInputs, normalize_location, resolve_input
+from pipelines.confidence import confidence
+from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 
 _log = logging.getLogger(__name__)
 
@@ -126,6 +144,13 @@ class RemoveBackgroundOptions(PipelineOptions):
                             help="rle (fastest), fast (zlib level 1), default (Pillow's).")
         parser.add_argument("--overwrite", action="store_true", default=False,
                             help="Redo inputs whose outputs exist.")
+        parser.add_argument("--refine", default=DEFAULT_REFINE, choices=REFINE_MODES,
+                            help="guided: edges follow the photo's (default); none: plain "
+                                 "upsampling.")
+        parser.add_argument("--review_below", type=float, default=None,
+                            help="List outputs with confidence under this in DEST/_review/.")
+        parser.add_argument("--index_shards", type=int, default=1,
+                            help="Files per run for DEST/_index/ and DEST/_review/.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +171,10 @@ class JobConfig:
     overwrite: bool = False
     inference_threads: int = 0
     exclude_prefix: Optional[str] = None   # DEST/ when DEST lies inside the input root
+    refine: str = DEFAULT_REFINE
+    review_below: Optional[float] = None
+    index_shards: int = 1
+    run_name: str = dataclasses.field(default_factory=new_run_name)   # DEST/_index/<run>-*
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,6 +195,10 @@ def resolve_config(opts) -> JobConfig:
         raise JobError("--max_pixels must be at least 1")
     if opts.inference_threads < 0:
         raise JobError("--inference_threads must be 0 (automatic) or more")
+    if opts.review_below is not None and not 0 <= opts.review_below <= 1:
+        raise JobError("--review_below must lie in [0, 1] (a confidence)")
+    if opts.index_shards < 1:
+        raise JobError("--index_shards must be at least 1")
     background = None
     if opts.background:
         try:
@@ -204,7 +237,8 @@ def resolve_config(opts) -> JobConfig:
         image_size=image_size, output=opts.output, background=background,
         max_batch_size=opts.max_batch_size, png_compression=opts.png_compression,
         max_pixels=opts.max_pixels, overwrite=bool(opts.overwrite),
-        inference_threads=opts.inference_threads, exclude_prefix=exclude)
+        inference_threads=opts.inference_threads, exclude_prefix=exclude, refine=opts.refine,
+        review_below=opts.review_below, index_shards=opts.index_shards)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +266,8 @@ class _PrepareDoFn(beam.DoFn):
 
 
 class _RenderAndWriteDoFn(beam.DoFn):
-    """PredictionResult -> outputs written under DEST; emits (uri, files written) or a reject."""
+    """PredictionResult -> outputs written under DEST; emits (uri, files written), and its index
+    record on the 'index' output; or a reject."""
 
     def __init__(self, cfg: JobConfig):
         self._cfg = cfg
@@ -241,10 +276,11 @@ class _RenderAndWriteDoFn(beam.DoFn):
         cfg = self._cfg
         prepared = result.example
         try:
-            pngs = inference.render_outputs(
-                prepared.data, result.inference, [kind for kind, _ in prepared.outputs],
-                background=cfg.background, png_compression=cfg.png_compression,
-                max_pixels=cfg.max_pixels)
+            rgb, own_alpha, alpha = inference.full_size_alpha(
+                prepared.data, result.inference, cfg.refine, cfg.max_pixels)
+            pngs = inference.encode_outputs(
+                rgb, own_alpha, alpha, [kind for kind, _ in prepared.outputs],
+                background=cfg.background, png_compression=cfg.png_compression)
         except Exception as e:
             yield rejection(cfg.source, prepared.uri, e, "undecodable")
             return
@@ -256,6 +292,9 @@ class _RenderAndWriteDoFn(beam.DoFn):
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
         yield prepared.uri, len(prepared.outputs)
+        yield beam.pvalue.TaggedOutput("index", index_record(
+            prepared.uri, [name for _, name in prepared.outputs], rgb.width, rgb.height,
+            confidence(result.inference), cfg.model, cfg.refine))
 
 
 def _failed_batch_to_rejects(failed, source: str):
@@ -270,7 +309,8 @@ def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
 
 
 class RemoveBackgrounds(beam.PTransform):
-    """(uri, outputs) tasks -> {'written': (uri, n files), 'rejected': reject records}.
+    """(uri, outputs) tasks -> {'written': (uri, n files), 'rejected': reject records,
+    'index': index records (`rb_index`)}.
 
     Read + draft-decode + resize, batch, RunInference (our SavedModelHandler; a failed batch
     becomes rejects, the job goes on), then full decode, upsample, compose, encode, write.
@@ -290,11 +330,11 @@ class RemoveBackgrounds(beam.PTransform):
                             .with_exception_handling())
         failed = (dlq.failed_inferences
                   | "FailedBatches" >> beam.FlatMap(_failed_batch_to_rejects, cfg.source))
-        written, bad_outputs = (predictions
-                                | "RenderAndWrite" >> beam.ParDo(_RenderAndWriteDoFn(cfg))
-                                .with_outputs("rejected", main="written"))
-        rejected = (bad_inputs, failed, bad_outputs) | "Rejected" >> beam.Flatten()
-        return {"written": written, "rejected": rejected}
+        rendered = (predictions
+                    | "RenderAndWrite" >> beam.ParDo(_RenderAndWriteDoFn(cfg))
+                    .with_outputs("rejected", "index", main="written"))
+        rejected = (bad_inputs, failed, rendered.rejected) | "Rejected" >> beam.Flatten()
+        return {"written": rendered.written, "rejected": rejected, "index": rendered.index}
 
 
 def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None:
@@ -306,7 +346,8 @@ def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None
     plan = (uris, existing) | "PlanOutputs" >> PlanOutputs(cfg)
     done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
     rejected = (plan["rejected"], done["rejected"]) | "AllRejected" >> beam.Flatten()
-    _ = ((done["written"], plan["skipped"], rejected, listed["ignored"])
+    below = done["index"] | "Index" >> WriteIndex(cfg)
+    _ = ((done["written"], plan["skipped"], rejected, listed["ignored"], below)
          | "Bookkeeping" >> WriteBookkeeping(cfg))
 
 
