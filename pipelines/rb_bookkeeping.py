@@ -86,7 +86,7 @@ def summary_options(cfg: JobConfig) -> dict:
             "output": cfg.output, "background": list(cfg.background) if cfg.background else None,
             "max_batch_size": cfg.max_batch_size, "png_compression": cfg.png_compression,
             "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite, "refine": cfg.refine,
-            "review_below": cfg.review_below, "run": cfg.run_name}
+            "review_below": cfg.review_below}
 
 
 def _write_summary(counts: dict, cfg: JobConfig) -> None:
