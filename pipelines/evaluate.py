@@ -17,7 +17,8 @@ the image resized to its size and its alpha is resized back to S x S.
 Folder mode (any tool's masks, at full resolution):
 
     python -m pipelines.evaluate --pred_dir P --gt_dir G --report_dir R \
-        [--gt_encoding auto] [--pred_encoding alpha] [--metrics ...] [--no_baselines]
+        [--gt_encoding auto] [--pred_encoding alpha] [--metrics ...] [--no_baselines] \
+        [--refine none|guided --image_dir I [--model_input_size 256]]
 
 Pairs a prediction with its ground truth by relative path and stem: `P/a/b/x.png`, `P/a/b/x.jpg`
 or `P/a/b/x.mask.png` (remove_background's `--output both`) is scored against `G/a/b/x.<any
@@ -28,6 +29,13 @@ can't be scored: use remove_background's `--output mask`). Ground-truth masks ar
 whose size differs from its ground truth is reported, not scored. "Sources" are the top-level
 folders of G (files directly in G belong to `(top)`). Names under P starting with `_` at the top
 level (the bookkeeping of remove_background) and hidden files are skipped and counted.
+`--refine guided` scores what the guided refinement of `pipelines/refine.py` would make of the
+predictions: each is refined with its photo as guide before scoring, the photo found in
+`--image_dir I` by the ground truth's relative path and stem (`I/a/b/x.<any image extension>`;
+a pair without one is rejected, `missing_image`). The filter's scale follows the magnification
+from a `--model_input_size` model (default 256). Default `none`: the files are scored as they
+are (remove_background's own `--refine` has already been applied to its outputs). Model mode
+has nothing to refine (it scores at the stored S x S) and refuses `--refine guided`.
 
 Writes (R local or gs://; existing report files are replaced):
 - R/metrics.json: `overall` and `per_source` means of every metric (keys are the metric
@@ -38,7 +46,12 @@ Writes (R local or gs://; existing report files are replaced):
   slightly higher). Folder mode adds `missing_predictions`, `unmatched_predictions`,
   `size_mismatches`, `ignored_predictions`, `ignored_ground_truth`, `skipped_files`; both modes
   list `rejected` inputs and count every reason in `rejected_counts`.
-- R/per_image.csv: key, source, every metric; one row per scored image, sorted by key.
+- R/per_image.csv: key, source, every metric (model mode: and `confidence`, the score
+  remove_background writes to its index); one row per scored image, sorted by key.
+- Model mode: `confidence` in metrics.json: how well the confidence finds the bad outputs:
+  `spearman` (rank correlation of confidence and IoU over the split), `bad` (outputs with IoU
+  under 0.5), `lowest_10pct` (how many outputs are the lowest-confidence 10%) and
+  `bad_in_lowest_10pct_share` (the share of the bad ones among them; null without bad ones).
 - R/contact_sheet.png: the worst images by IoU first (`--sheet_rows`, default 12), one row each:
   image, ground truth, prediction, cut-out on a checkerboard (folder mode, which has no images:
   ground truth, prediction, errors: red = missed foreground, blue = false foreground), with the
@@ -68,6 +81,7 @@ if __name__ == "__main__":
 import dataclasses
 import json
 import logging
+import posixpath
 from typing import Optional
 
 import apache_beam as beam
@@ -77,7 +91,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from model import export, metrics, schema
 from pipelines import fileio, imaging
-from pipelines.eval_pairing import Matching, folder_rejects, match_files, relative_files
+from pipelines.eval_pairing import (IMAGE_EXTENSIONS, Matching, folder_rejects, match_files,
+                                    relative_files)
+from pipelines.refine import REFINE_MODES
 from pipelines.eval_report import (METRICS_FILE, MODE_FOLDERS, MODE_MODEL, REJECTS_FILE,
                                    WriteReport)
 from pipelines.eval_scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
@@ -112,6 +128,14 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--sheet_rows", type=int, default=12)
         parser.add_argument("--sheet_cell", type=int, default=128,
                             help="side of one contact-sheet panel, pixels")
+        parser.add_argument("--refine", default="none", choices=REFINE_MODES,
+                            help="folder mode: refine each prediction with its photo "
+                                 "(--image_dir) before scoring")
+        parser.add_argument("--image_dir", default=None,
+                            help="folder mode: the photos, laid out as the ground truth")
+        parser.add_argument("--model_input_size", type=int, default=256,
+                            help="folder mode, --refine guided: the side of the model the "
+                                 "masks were upsampled from (the filter's scale)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +155,9 @@ class Config:
     inference_threads: int = 0
     sheet_rows: int = 12
     sheet_cell: int = 128
+    refine: str = "none"
+    image_dir: Optional[str] = None
+    model_input_size: int = 256
 
     @classmethod
     def from_options(cls, opts: EvaluateOptions) -> "Config":
@@ -157,7 +184,9 @@ class Config:
             gt_dir=opts.gt_dir.rstrip("/") if opts.gt_dir else None,
             gt_encoding=opts.gt_encoding, pred_encoding=opts.pred_encoding,
             batch_size=opts.batch_size, inference_threads=opts.inference_threads,
-            sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell)
+            sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell, refine=opts.refine,
+            image_dir=opts.image_dir.rstrip("/") if opts.image_dir else None,
+            model_input_size=opts.model_input_size)
         config.validate()
         return config
 
@@ -172,6 +201,13 @@ class Config:
             raise EvaluateError("--sheet_cell must be in 16..1024")
         if self.mode == MODE_FOLDERS and self.report_dir in (self.pred_dir, self.gt_dir):
             raise EvaluateError("--report_dir must differ from --pred_dir and --gt_dir")
+        if self.refine != "none" and self.mode == MODE_MODEL:
+            raise EvaluateError("--refine applies to folder mode: model mode scores at the "
+                                "stored S x S, where there is nothing to refine")
+        if self.refine != "none" and not self.image_dir:
+            raise EvaluateError("--refine guided needs --image_dir, the photos to guide it")
+        if self.model_input_size < 1:
+            raise EvaluateError("--model_input_size must be at least 1")
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -240,6 +276,16 @@ class ScoreFiles(beam.PTransform):
 # ---------------------------------------------------------------------------------------------
 # Wiring and checks before any work
 
+def images_by_key(image_dir: str) -> dict:
+    """{relative stem: photo path} of the photos under --image_dir (first name wins)."""
+    found: dict = {}
+    for rel in sorted(relative_files(image_dir)):
+        stem, ext = posixpath.splitext(rel)
+        if ext.lower() in IMAGE_EXTENSIONS and not posixpath.basename(rel).startswith("."):
+            found.setdefault(stem, fileio.join(image_dir, rel))
+    return found
+
+
 def check_model_inputs(config: Config) -> dict:
     """Validates the data folder, split and model; returns the report's context."""
     data_dir = config.data_dir
@@ -271,10 +317,15 @@ def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
     for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir)):
         if not fileio.is_dir(path):
             raise EvaluateError(f"{flag} {path} does not exist or is empty")
+    if config.image_dir and not fileio.is_dir(config.image_dir):
+        raise EvaluateError(f"--image_dir {config.image_dir} does not exist or is empty")
     matching = match_files(relative_files(config.gt_dir), relative_files(config.pred_dir))
     if not matching.pairs and not matching.missing_predictions:
         raise EvaluateError(f"no ground-truth masks (image files) under {config.gt_dir}")
-    context = {"resolution": "scored at full resolution (each ground-truth mask's own size)",
+    resolution = "scored at full resolution (each ground-truth mask's own size)"
+    if config.refine != "none":
+        resolution += f", predictions refined ({config.refine}) with the photos of --image_dir"
+    context = {"resolution": resolution,
                "extra": {
                    "gt_dir": config.gt_dir, "pred_dir": config.pred_dir,
                    "missing_predictions": matching.missing_predictions,
@@ -296,7 +347,9 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
         scored = read.examples | "Model" >> ScoreModel(handler, config)
         rejects = ((read.rejected, scored.rejected) | "AllRejects" >> beam.Flatten())
     else:
-        pairs = [(key, fileio.join(config.gt_dir, g), fileio.join(config.pred_dir, p))
+        images = images_by_key(config.image_dir) if config.refine != "none" else {}
+        pairs = [(key, fileio.join(config.gt_dir, g), fileio.join(config.pred_dir, p),
+                  images.get(key))
                  for key, g, p in matching.pairs]
         scored = (pipeline
                   | "Pairs" >> beam.Create(pairs)

@@ -83,8 +83,12 @@ def test_per_image_csv_and_contact_sheet(model_report):
     with open(report_dir / "per_image.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == report["count"]
-    assert list(rows[0]) == ["key", "source", *metrics.METRICS]
+    assert list(rows[0]) == ["key", "source", *metrics.METRICS, "confidence"]
     assert len({r["key"] for r in rows}) == len(rows)
+    assert all(0 <= float(r["confidence"]) <= 1 for r in rows)
+    analysis = report["confidence"]
+    assert analysis["count"] == len(rows) and -1 <= analysis["spearman"] <= 1
+    assert analysis["lowest_10pct"] == int(np.ceil(0.1 * len(rows)))
     mean_iou = np.mean([float(r["iou"]) for r in rows])
     assert mean_iou == pytest.approx(report["overall"]["iou"], rel=1e-12)
     sheet = Image.open(report_dir / "contact_sheet.png")
