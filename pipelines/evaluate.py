@@ -62,7 +62,7 @@ Writes (R local or gs://; existing report files are replaced):
 Exit status 0 when the job scored something (rejects are data); non-zero with a clear message
 when it could not (missing data dir or manifest, no shards for the split, model missing, nothing
 scored). Time, per core: start-up ~10 s (TensorFlow); then per image the model's forward pass
-(~0.2 s for a 16-filter U-Net at 320 px) plus the metrics: all twelve take ~0.06 s at 320 px and
+(~0.2 s for a 16-filter U-Net at 320 px) plus the metrics: all thirteen take ~0.06 s at 320 px and
 ~0.9 s at 1080x1440, three times that with the baselines (`--no_baselines`, or fewer
 `--metrics`, when that matters: in folder mode the full-resolution metrics dominate).
 """

@@ -70,7 +70,8 @@ could not run: model missing, no inputs matched, bad options.
 
 Performance (bench/remove_background.py: 80 synthetic 1080x1440 JPEGs, U-Net 16 at 256 px, CPU,
 one TF thread per process): per photo on one core, model ~70 ms, PNG 'rle' ~60 ms, draft decode +
-resize 4 ms, full decode 5 ms, upsample 9 ms, compose 3 ms: ~6.5 photos/s per core in steady
+resize 4 ms, full decode 5 ms, upsample 9 ms, refine (`--refine guided`) ~16 ms, confidence
+1 ms, compose 3 ms: ~6.5 photos/s per core in steady
 state, the same as a bare batched loop (Pillow's default PNG alone costs ~470 ms a photo). Fixed
 costs: ~12 s before the first output with 2 local worker processes (Beam and TF imports, model
 load in each), and ~10-15 s for a re-run with nothing left to do. On the local runner use
@@ -82,8 +83,9 @@ image: its encoded bytes plus an S x S x 3 array (pipelines/inference.py); a bat
 
 Code: this module holds the options, the inference stage and `run`; what `--input` names and its
 listing are in `rb_inputs.py`, output names and the plan (write, skip or reject) in
-`output_plan.py`, counters, rejects and summary in `rb_bookkeeping.py`, the model and the
-per-image steps (shared with the one-image tool) in `inference.py`.
+`output_plan.py`, counters, rejects and summary in `rb_bookkeeping.py`, the index and review
+list in `rb_index.py`, the model and the per-image steps (shared with the one-image tool) in
+`inference.py`, the refinement in `refine.py` and the confidence in `confidence.py`.
 """
 from __future__ import annotations
 
