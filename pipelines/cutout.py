@@ -10,9 +10,10 @@ IN and OUT may be local paths or gs:// URIs. Writes OUT (atomically; content typ
 gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with `--output both`
 the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the names
 `pipelines.remove_background` uses. `--refine guided` (default) snaps the upsampled alpha onto
-the photo's edges (`pipelines/refine.py`), `none` keeps the plain bilinear upsampling. Exit status 1 with the reason when IN can't be turned into
-a cut-out (`not_an_image`, `undecodable`, `too_many_pixels`, ...). Takes a few seconds, most of
-it importing TensorFlow and loading the model.
+the photo's edges (`pipelines/refine.py`), `none` keeps the plain bilinear upsampling. Exit
+status 1 with the reason when IN can't be turned into a cut-out (`not_an_image`, `undecodable`,
+`too_many_pixels`, ...). Takes a few seconds, most of it importing TensorFlow and loading the
+model.
 
 Python:
     from pipelines import cutout, inference

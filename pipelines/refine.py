@@ -186,7 +186,8 @@ def _outline_cells(small_p: np.ndarray, min_step: float) -> np.ndarray:
     least `min_step` of alpha: where an outline passes."""
     padded = np.pad(small_p, 1, mode="edge")
     h, w = small_p.shape
-    shifts = [padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    shifts = [padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+              for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
     spread = np.max(shifts, axis=0) - np.min(shifts, axis=0)
     return (small_p > 0) & (small_p < 255) & (spread >= min_step)
 
@@ -224,20 +225,20 @@ def refine_alpha(rgb: Image.Image, alpha: np.ndarray, model_size: int = 256,
     upsampled from (the filter's scale follows the magnification: `settings_for`).
 
     The fast guided filter, but its result replaces the alpha only in the band: the pixels
-    strictly between 0 and 255 inside the s x s blocks the outline crosses (`_outline_cells`). Where
-    the model was sure nothing moves (a guided filter left alone also smooths the alpha wherever
-    the photo is flat), and only the outline's blocks are computed at full resolution. Works on
-    the 8-bit values (eps scaled by 255^2)."""
+    strictly between 0 and 255 inside the s x s blocks an outline crosses (`_outline_cells`).
+    Where the model was sure nothing moves (a guided filter left alone also smooths the alpha
+    wherever the photo is flat), and only the outline's blocks are computed at full resolution.
+    Works on the 8-bit values (eps scaled by 255^2)."""
     st = settings_for(rgb.width, rgb.height, model_size, settings)
-    s = st["subsample"]
-    guide = np.asarray(rgb if st["colour"] else rgb.convert("L"))
     p = np.asarray(alpha)
-    small_p = _downsample(p, s)
     if max(rgb.width, rgb.height) < st["min_magnification"] * model_size:
         return p.copy()
+    s = st["subsample"]
+    small_p = _downsample(p, s)
     cells = np.nonzero(_outline_cells(small_p, st["min_step"]))
     if not cells[0].size:
         return p.copy()
+    guide = np.asarray(rgb if st["colour"] else rgb.convert("L"))
     q = _linear_model_on_blocks(guide, small_p, st["radius"], st["eps"] * 255.0 ** 2, s, cells)
     hs, ws = small_p.shape
     k = cells[0].size
