@@ -14,6 +14,12 @@ people proxy against IoU (README, "Refinement and confidence"):
 
 confidence = sure_foreground * largest_share; an empty prediction (no pixel at 0.5, nothing cut
 out) scores 0: every input of a background remover has a subject.
+
+Measured (evaluate's model mode, people proxy's 48 held-out photos at 256 px): Spearman with IoU
+0.65, and the lowest-confidence 10% hold 4 of the 6 outputs with IoU < 0.5 (U-Net16 after 15
+epochs); 0.63 and 4 of 7 after 6 epochs. Alone, `sure_foreground` ranks a little better here
+(0.655 against 0.629 after 6 epochs) and the whole picture's sure share much worse (0.46); the
+fragmentation term is kept for what the proxy lacks: stray blobs on real photos.
 """
 from __future__ import annotations
 
