@@ -93,7 +93,7 @@ from model import export, metrics, schema
 from pipelines import fileio, imaging
 from pipelines.eval_pairing import (IMAGE_EXTENSIONS, Matching, folder_rejects, match_files,
                                     relative_files)
-from pipelines.refine_options import refine_mode
+from pipelines.refine_options import add_refine_argument
 from pipelines.eval_report import (METRICS_FILE, MODE_FOLDERS, MODE_MODEL, REJECTS_FILE,
                                    WriteReport)
 from pipelines.eval_scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
@@ -128,6 +128,8 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--sheet_rows", type=int, default=12)
         parser.add_argument("--sheet_cell", type=int, default=128,
                             help="side of one contact-sheet panel, pixels")
+        add_refine_argument(parser, "folder mode: guided refines each prediction with its "
+                                    "photo (--image_dir) before scoring; none (default): as is")
         parser.add_argument("--image_dir", default=None,
                             help="folder mode: the photos, laid out as the ground truth")
         parser.add_argument("--model_input_size", type=int, default=256,
@@ -182,7 +184,7 @@ class Config:
             gt_encoding=opts.gt_encoding, pred_encoding=opts.pred_encoding,
             batch_size=opts.batch_size, inference_threads=opts.inference_threads,
             sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell,
-            refine=getattr(opts, "refine", None) or "none",
+            refine=opts.refine or "none",
             image_dir=opts.image_dir.rstrip("/") if opts.image_dir else None,
             model_input_size=opts.model_input_size)
         config.validate()
@@ -361,9 +363,7 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
 def run(argv=None) -> dict:
     """Runs the job; returns the metrics.json document it wrote."""
     options = PipelineOptions(argv)
-    opts = job_view(options, EvaluateOptions)
-    opts.refine = refine_mode(options, "none")
-    config = Config.from_options(opts)
+    config = Config.from_options(job_view(options, EvaluateOptions))
     require_reachable(options, [config.report_dir, config.data_dir, config.model,
                                 config.pred_dir, config.gt_dir], EvaluateError)
     matching = None

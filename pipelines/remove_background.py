@@ -117,7 +117,7 @@ from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import JobError, ListInputs, normalize_location, resolve_input
 from pipelines.confidence import confidence
 from pipelines.refine import DEFAULT_REFINE
-from pipelines.refine_options import refine_mode
+from pipelines.refine_options import add_refine_argument
 
 _log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ class RemoveBackgroundOptions(PipelineOptions):
                             help="rle (fastest), fast (zlib level 1), default (Pillow's).")
         parser.add_argument("--overwrite", action="store_true", default=False,
                             help="Redo inputs whose outputs exist.")
+        add_refine_argument(parser, "guided (default): the alpha's edges follow the photo's; "
+                                    "none: plain upsampling.")
         parser.add_argument("--review_below", type=float, default=None,
                             help="List outputs with confidence under this in DEST/_review/.")
         parser.add_argument("--index_shards", type=int, default=1,
@@ -238,7 +240,7 @@ def resolve_config(opts) -> JobConfig:
         max_batch_size=opts.max_batch_size, png_compression=opts.png_compression,
         max_pixels=opts.max_pixels, overwrite=bool(opts.overwrite),
         inference_threads=opts.inference_threads, exclude_prefix=exclude,
-        refine=getattr(opts, "refine", None) or DEFAULT_REFINE,
+        refine=opts.refine or DEFAULT_REFINE,
         review_below=opts.review_below, index_shards=opts.index_shards)
 
 
@@ -367,7 +369,6 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     Raises JobError when it can't run."""
     options = PipelineOptions(argv)
     opts = pipeline_options.job_view(options, RemoveBackgroundOptions)
-    opts.refine = refine_mode(options, DEFAULT_REFINE)
     cfg = _auto_threads(options, resolve_config(opts))
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
