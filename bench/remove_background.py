@@ -14,7 +14,10 @@ photos:
    (TensorFlow 1 thread each), end to end (worker start-up, TF import and model load included) and
    in steady state (rate between its first and last output file);
 2. bare: one process, TF on 1 thread, batches of 16: read, draft-decode + resize, model, full
-   decode, upsample, compose, PNG 'rle' encode, write: the fastest plain loop with the same steps;
+   decode, upsample, refine (`--refine guided`, the default), confidence, compose, PNG 'rle'
+   encode, write: the fastest plain loop with the same steps; it prints the split per photo
+   (model, refine, PNG, rest) and refine's cost against the per-photo time without it (the
+   issue-13 budget: <= 15%);
 3. per-image: one process, model loaded once, one image at a time, full decode + resize, model,
    upsample, compose, Pillow's default PNG settings (what a first script would do).
 
@@ -131,7 +134,7 @@ class Timer:
 
 def bare_loop(photos: list[str], model, out_dir: str) -> tuple[float, dict, dict]:
     """Batched, one process, the same steps as the pipeline, with a timer on each."""
-    from pipelines import imaging, inference
+    from pipelines import confidence, imaging, inference, refine
 
     os.makedirs(out_dir, exist_ok=True)
     timer = Timer()
@@ -157,6 +160,10 @@ def bare_loop(photos: list[str], model, out_dir: str) -> tuple[float, dict, dict
             t = timer.add("decode_full", t)
             alpha = imaging.upsample_alpha(alpha_small, rgb.width, rgb.height)
             t = timer.add("upsample", t)
+            alpha = refine.apply_refinement(refine.DEFAULT_REFINE, rgb, alpha, model.image_size)
+            t = timer.add("refine", t)
+            confidence.confidence(alpha_small)
+            t = timer.add("confidence", t)
             cut = imaging.compose_cutout(rgb, inference.combine_alpha(alpha, own))
             t = timer.add("compose", t)
             png = imaging.encode_png(cut, "rle")
@@ -272,6 +279,17 @@ def _per_photo_ms(totals: dict, n: int) -> str:
     return ", ".join(f"{k} {1000 * v / n:.0f}" for k, v in totals.items())
 
 
+def refine_split(totals: dict, n: int) -> str:
+    """The per-photo split (model, refine, PNG, rest) and refine against the time without it."""
+    ms = {k: 1000 * v / n for k, v in totals.items()}
+    model, refined, png = ms.get("model", 0), ms.get("refine", 0), ms.get("encode_png", 0)
+    rest = sum(ms.values()) - model - refined - png
+    without = sum(ms.values()) - refined
+    return (f"split per photo (CPU ms): model {model:.0f}, refine {refined:.1f}, PNG {png:.0f}, "
+            f"rest {rest:.0f}; refine = {100 * refined / without:.1f}% of the per-photo time "
+            f"without it ({without:.0f} ms; goal <= 15%)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=80)
@@ -314,6 +332,7 @@ def main(argv=None) -> int:
     print(f"bare batched loop (1 process, TF 1 thread): {bare_ips:.2f} images/s, "
           f"{bare_ipc:.2f} images per CPU-second (model load {load_s:.1f} s not counted); "
           f"CPU ms per photo: {_per_photo_ms(bare_totals, n)}", flush=True)
+    print(refine_split(bare_totals, n), flush=True)
     print(f"carried through RunInference per photo: {sizes['encoded'] / n / 1e6:.2f} MB encoded "
           f"+ {args.image_size ** 2 * 3 / 1e6:.2f} MB model input, against "
           f"{sizes['decoded'] / n / 1e6:.2f} MB decoded", flush=True)

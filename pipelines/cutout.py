@@ -4,16 +4,17 @@ Runbook
 -------
     python -m pipelines.cutout IN OUT --model MODEL/export [--output cutout|mask|both]
         [--background COLOR] [--png_compression rle|fast|default] [--max_pixels N]
-        [--max_file_bytes N]
+        [--max_file_bytes N] [--refine guided|none]
 
 IN and OUT may be local paths or gs:// URIs. Writes OUT (atomically; content type image/png on
 gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with `--output both`
 the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the names
-`pipelines.remove_background` uses. Exit status 1 with the reason when IN can't be turned into
-a cut-out (`not_an_image`, `undecodable`, `too_many_pixels`, `not_a_regular_file`, `too_large`
-(over `--max_file_bytes`), ...); exit status 2 with one line when it can't run: OUT is IN (links
-resolved) or a folder, or the model's files are damaged. Takes a few seconds, most of it
-importing TensorFlow and loading the model.
+`pipelines.remove_background` uses. `--refine guided` (default) snaps the upsampled alpha onto
+the photo's edges (`pipelines/refine.py`), `none` keeps the plain bilinear upsampling. Exit
+status 1 with the reason when IN can't be turned into a cut-out (`not_an_image`, `undecodable`,
+`too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`), ...); exit status
+2 with one line when it can't run: OUT is IN (links resolved) or a folder, or the model's files
+are damaged. Takes a few seconds, most of it importing TensorFlow and loading the model.
 
 Python:
     from pipelines import cutout
@@ -43,6 +44,7 @@ import warnings
 from typing import Optional, Union
 
 from pipelines import fileio, imaging, inference, model_files
+from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
 from pipelines.rejects import JobError, Rejected
 
@@ -84,20 +86,22 @@ def _caller_stacklevel() -> int:
 def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedModel],
                               kinds=("cutout",), background: Optional[tuple] = None,
                               png_compression: str = "rle",
-                              max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS
-                              ) -> dict[str, bytes]:
-    """{kind: PNG bytes} for kinds 'cutout' and/or 'mask'. Raises imaging.ImageError."""
+                              max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
+                              refine_mode: str = DEFAULT_REFINE) -> dict[str, bytes]:
+    """{kind: PNG bytes} for kinds 'cutout' and/or 'mask'. Raises rejects.Rejected."""
     model = _as_model(model)
     small = inference.prepare_image(data, model.image_size, max_pixels)
     alpha_small = model.predict(small[None])[0]
     return inference.render_outputs(data, alpha_small, kinds, background=background,
-                                    png_compression=png_compression, max_pixels=max_pixels)
+                                    png_compression=png_compression, max_pixels=max_pixels,
+                                    refine_mode=refine_mode)
 
 
 def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel],
                             output: str = "cutout", background: Optional[tuple] = None,
                             png_compression: str = "rle",
-                            max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> bytes:
+                            max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
+                            refine_mode: str = DEFAULT_REFINE) -> bytes:
     """Encoded image bytes -> PNG bytes of its cut-out (`output='cutout'`, RGBA, or RGB on
     `background`) or mask (`output='mask'`). `model` is a `load_model(...)` result (load once, call
     many times) or a path to MODEL/export (loaded on every call).
@@ -106,7 +110,7 @@ def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel
         raise ValueError("output must be 'cutout' or 'mask' (use remove_background_outputs "
                          "for both)")
     return remove_background_outputs(data, model, (output,), background, png_compression,
-                                     max_pixels)[output]
+                                     max_pixels, refine_mode)[output]
 
 
 def mask_path_beside(out: str) -> str:
@@ -127,6 +131,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
     parser.add_argument("--max_file_bytes", type=int, default=256 * 2**20,
                         help="refuse a larger input (default 256 MiB)")
+    parser.add_argument("--refine", default=DEFAULT_REFINE, choices=REFINE_MODES,
+                        help="guided: edges follow the photo's (default); none: plain upsampling")
     return parser.parse_args(argv)
 
 
@@ -157,7 +163,7 @@ def main(argv=None) -> int:
         background = imaging.parse_color(args.background) if args.background else None
         data = fileio.read_bytes(args.input, args.max_file_bytes)
         pngs = remove_background_outputs(data, args.model, tuple(targets), background,
-                                         args.png_compression, args.max_pixels)
+                                         args.png_compression, args.max_pixels, args.refine)
     except JobError as e:
         print(f"cutout: error: {e}", file=sys.stderr)
         return 2

@@ -111,6 +111,17 @@ def list_relative(root: str) -> tuple[list[str], list[tuple[str, str, str]]]:
     return [fileio.relative_to(path, root) for path, _ in files], problems
 
 
+def images_by_key(image_dir: str) -> dict:
+    """{relative stem: photo path} of the photos under --image_dir (first name wins); entries
+    that can't be read are left out (a pair without its photo is rejected `missing_image`)."""
+    found: dict = {}
+    for rel in sorted(list_relative(image_dir)[0]):
+        stem, ext = posixpath.splitext(rel)
+        if ext.lower() in IMAGE_EXTENSIONS and not posixpath.basename(rel).startswith("."):
+            found.setdefault(stem, fileio.join(image_dir, rel))
+    return found
+
+
 def folder_rejects(matching: Matching, gt_dir: str, pred_dir: str) -> list[dict]:
     """The pairing's findings as _rejected.jsonl lines (`rejects.record`: `source` the folder,
     `path` the file, plus `key` and the file as `ground_truth` or `prediction`)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -170,13 +170,56 @@ def build_report(config: Config, summary: dict, rejects: Sequence[dict], context
     return report
 
 
-def per_image_csv(rows: Sequence[tuple[str, str, dict]], names: Sequence[str]) -> bytes:
+def per_image_csv(rows: Sequence[tuple], names: Sequence[str]) -> bytes:
+    """Rows (key, source, {metric: value}[, confidence]); a `confidence` column when any row
+    has one (model mode)."""
+    with_confidence = any(len(r) > 3 and r[3] is not None for r in rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["key", "source", *names])
-    for key, source, values in sorted(rows, key=lambda r: r[0]):
-        writer.writerow([key, source, *(repr(float(values[n])) for n in names)])
+    writer.writerow(["key", "source", *names] + (["confidence"] if with_confidence else []))
+    for key, source, values, *rest in sorted(rows, key=lambda r: r[0]):
+        writer.writerow([key, source, *(repr(float(values[n])) for n in names)]
+                        + ([repr(float(rest[0]))] if with_confidence else []))
     return buf.getvalue().encode("utf-8")
+
+
+BAD_IOU = 0.5            # an output under this IoU is a bad one, for the confidence's report
+LOWEST_SHARE = 0.10      # the lowest-confidence share a person would review
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their mean rank (as scipy.stats.rankdata)."""
+    order = np.argsort(x, kind="stable")
+    _, first, counts = np.unique(x[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
+    return ranks
+
+
+def spearman(x, y) -> Optional[float]:
+    """Spearman's rank correlation; None when it is undefined (n < 2 or a constant)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2:
+        return None
+    rx, ry = _ranks(x), _ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def confidence_analysis(pairs: Sequence[tuple[float, float]]) -> dict:
+    """(confidence, IoU) per output -> how well the confidence finds the bad outputs: the
+    Spearman correlation, and the share of the outputs with IoU < 0.5 that lie among the
+    lowest-confidence 10% (ties broken by the order given)."""
+    conf = np.array([c for c, _ in pairs], float)
+    iou = np.array([i for _, i in pairs], float)
+    bad = iou < BAD_IOU
+    lowest = int(np.ceil(LOWEST_SHARE * len(pairs)))
+    caught = int(bad[np.argsort(conf, kind="stable")[:lowest]].sum())
+    return {"count": len(pairs), "spearman": spearman(conf, iou),
+            "bad_iou_below": BAD_IOU, "bad": int(bad.sum()), "lowest_10pct": lowest,
+            "bad_in_lowest_10pct": caught,
+            "bad_in_lowest_10pct_share": caught / int(bad.sum()) if bad.any() else None}
 
 
 def rejects_jsonl(records: Sequence[dict]) -> bytes:
@@ -201,6 +244,10 @@ class _WriteReport(beam.DoFn):
         write = fileio.write_bytes
         write(fileio.join(c.report_dir, PER_IMAGE_FILE),
               per_image_csv(rows, c.metric_names), mime_type="text/csv")
+        if c.mode == MODE_MODEL:
+            report["confidence"] = confidence_analysis(
+                [(r[3], r[2]["iou"]) for r in sorted(rows, key=lambda r: r[0])
+                 if r[3] is not None])
         write(fileio.join(c.report_dir, REJECTS_FILE), rejects_jsonl(rejects),
               mime_type="application/jsonl")
         if worst:
@@ -237,7 +284,8 @@ class WriteReport(beam.PTransform):
         # minutes of scoring each thousand. Unlike remove_background's rejects, this can't reach
         # 10^8; at 10^6 rows (~1.6 GB) it should become shards like rejects.WriteRejects.
         rows = (scored
-                | "Row" >> beam.Map(lambda s: (s.key, s.source, s.scores[MODEL_SCORER]))
+                | "Row" >> beam.Map(lambda s: (s.key, s.source, s.scores[MODEL_SCORER],
+                                               s.confidence))
                 | "Rows" >> beam.combiners.ToList())
         if c.sheet_rows:
             worst = (scored

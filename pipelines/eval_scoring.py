@@ -25,8 +25,10 @@ from model import metrics, schema
 from pipelines import fileio, imaging, rejects
 from pipelines.eval_contact_sheet import Thumbs, make_thumbs
 from pipelines.eval_pairing import source_of
+from pipelines.confidence import confidence
 from pipelines.eval_report import MODEL_SCORER
 from pipelines.inference import LoadedModel, SavedModelHandler
+from pipelines.refine import apply_refinement
 
 if TYPE_CHECKING:  # only for the annotations: pipelines.evaluate imports this module
     from pipelines.evaluate import Config
@@ -97,6 +99,7 @@ class Scored(NamedTuple):
     scores: dict                  # scorer ('model' or a baseline) -> {metric: value}
     curves: dict                  # scorer -> F curve [256], when max_f_measure is computed
     thumbs: Thumbs
+    confidence: Optional[float] = None   # model mode: pipelines.confidence of the prediction
 
 
 def clean_prediction(alpha: np.ndarray) -> np.ndarray:
@@ -239,6 +242,7 @@ class ScoreModelOutput(beam.DoFn):
             pred = clean_prediction(result.inference)
             scored = score_prediction(example.key, example.source, pred, example.mask,
                                       self._names, self._baselines, self._cell, example.image)
+            scored = scored._replace(confidence=confidence(pred))
         except ValueError as e:  # rejects.Rejected, or a metric's own complaint
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput("rejected", rejects.from_exception(
@@ -248,8 +252,24 @@ class ScoreModelOutput(beam.DoFn):
         yield scored
 
 
+def refine_with_photo(pred: np.ndarray, image_path: Optional[str], mode: str,
+                      model_size: int) -> np.ndarray:
+    """Folder mode's --refine: the prediction (uint8) refined with its photo as guide."""
+    if image_path is None:
+        raise imaging.ImageError("missing_image", "no photo with this stem under --image_dir")
+    try:
+        rgb, _ = imaging.load_rgb(fileio.read_bytes(image_path))
+    except imaging.ImageError as e:
+        raise imaging.ImageError(e.reason, f"photo {image_path}: {e.detail}") from None
+    if (rgb.height, rgb.width) != pred.shape:
+        raise imaging.ImageError("size_mismatch", f"photo {rgb.width}x{rgb.height} vs prediction "
+                                                  f"{pred.shape[1]}x{pred.shape[0]}")
+    return apply_refinement(mode, rgb, pred, model_size)
+
+
 class ScoreFilePair(beam.DoFn):
-    """(key, gt_path, pred_path) -> Scored at full resolution, or a reject."""
+    """(key, gt_path, pred_path[, photo path or None]) -> Scored at full resolution (the
+    prediction refined with the photo first under --refine guided), or a reject."""
 
     def __init__(self, config: Config):
         self._config = config
@@ -257,7 +277,8 @@ class ScoreFilePair(beam.DoFn):
         self._rejected = Metrics.counter(NAMESPACE, "rejected")
 
     def process(self, element):
-        key, gt_path, pred_path = element
+        key, gt_path, pred_path, *image = element
+        image_path = image[0] if image else None
         c = self._config
         paths = {"prediction": pred_path, "ground_truth": gt_path}
         source, path = c.gt_dir, gt_path  # the file a failure is about
@@ -272,6 +293,8 @@ class ScoreFilePair(beam.DoFn):
                 raise rejects.Rejected(
                     "size_mismatch", f"prediction {pred.shape[1]}x{pred.shape[0]} vs "
                                      f"ground truth {gt.shape[1]}x{gt.shape[0]} (width x height)")
+            if c.refine != "none":
+                pred = refine_with_photo(pred, image_path, c.refine, c.model_input_size)
             scored = score_prediction(key, source_of(key), pred / 255.0, gt / 255.0,
                                       c.metric_names, c.baselines, c.sheet_cell)
         except (OSError, ValueError) as e:  # ValueError: rejects.Rejected, or a metric's

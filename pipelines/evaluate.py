@@ -17,7 +17,8 @@ the image resized to its size and its alpha is resized back to S x S.
 Folder mode (any tool's masks, at full resolution):
 
     python -m pipelines.evaluate --pred_dir P --gt_dir G --report_dir R \
-        [--gt_encoding auto] [--pred_encoding alpha] [--metrics ...] [--no_baselines]
+        [--gt_encoding auto] [--pred_encoding alpha] [--metrics ...] [--no_baselines] \
+        [--refine none|guided --image_dir I [--model_input_size 256]]
 
 Pairs a prediction with its ground truth by relative path and stem: `P/a/b/x.png`, `P/a/b/x.jpg`
 or `P/a/b/x.mask.png` (remove_background's `--output both`) is scored against `G/a/b/x.<any
@@ -28,6 +29,13 @@ can't be scored: use remove_background's `--output mask`). Ground-truth masks ar
 whose size differs from its ground truth is reported, not scored. "Sources" are the top-level
 folders of G (files directly in G belong to `(top)`). Names under P starting with `_` at the top
 level (the bookkeeping of remove_background) and hidden files are skipped and counted.
+`--refine guided` scores what the guided refinement of `pipelines/refine.py` would make of the
+predictions: each is refined with its photo as guide before scoring, the photo found in
+`--image_dir I` by the ground truth's relative path and stem (`I/a/b/x.<any image extension>`;
+a pair without one is rejected, `missing_image`). The filter's scale follows the magnification
+from a `--model_input_size` model (default 256). Default `none`: the files are scored as they
+are (remove_background's own `--refine` has already been applied to its outputs). Model mode
+has nothing to refine (it scores at the stored S x S) and refuses `--refine guided`.
 
 Writes (R local or gs://; existing report files are replaced):
 - R/metrics.json: `overall` and `per_source` means of every metric (keys are the metric
@@ -38,7 +46,12 @@ Writes (R local or gs://; existing report files are replaced):
   slightly higher). Folder mode adds `missing_predictions`, `unmatched_predictions`,
   `size_mismatches`, `ignored_predictions`, `ignored_ground_truth`, `skipped_files`; both modes
   list `rejected` inputs and count every reason in `rejected_counts`.
-- R/per_image.csv: key, source, every metric; one row per scored image, sorted by key.
+- R/per_image.csv: key, source, every metric (model mode: and `confidence`, the score
+  remove_background writes to its index); one row per scored image, sorted by key.
+- Model mode: `confidence` in metrics.json: how well the confidence finds the bad outputs:
+  `spearman` (rank correlation of confidence and IoU over the split), `bad` (outputs with IoU
+  under 0.5), `lowest_10pct` (how many outputs are the lowest-confidence 10%) and
+  `bad_in_lowest_10pct_share` (the share of the bad ones among them; null without bad ones).
 - R/contact_sheet.png: the worst images by IoU first (`--sheet_rows`, default 12), one row each:
   image, ground truth, prediction, cut-out on a checkerboard (folder mode, which has no images:
   ground truth, prediction, errors: red = missed foreground, blue = false foreground), with the
@@ -55,7 +68,7 @@ Writes (R local or gs://; existing report files are replaced):
 Exit status 0 when the job scored something (rejects are data); 2 with a one-line message when
 it could not (missing data dir or manifest, no shards for the split, model missing or damaged,
 nothing scored). Time, per core: start-up ~10 s (TensorFlow); then per image the model's
-forward pass (~0.2 s for a 16-filter U-Net at 320 px) plus the metrics: all twelve take ~0.06 s
+forward pass (~0.2 s for a 16-filter U-Net at 320 px) plus the metrics: all thirteen take ~0.06 s
 at 320 px and ~0.9 s at 1080x1440, three times that with the baselines (`--no_baselines`, or
 fewer `--metrics`, when that matters: in folder mode the full-resolution metrics dominate).
 """
@@ -85,7 +98,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from model import export, metrics, schema
 from pipelines import fileio, imaging, model_files
-from pipelines.eval_pairing import Matching, folder_rejects, list_relative, match_files
+from pipelines.eval_pairing import (Matching, folder_rejects, images_by_key, list_relative,
+                                    match_files)
+from pipelines.refine_options import add_refine_argument
 from pipelines.eval_report import (METRICS_FILE, MODE_FOLDERS, MODE_MODEL, REJECTS_FILE,
                                    WriteReport)
 from pipelines.eval_scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
@@ -116,6 +131,13 @@ class EvaluateOptions(PipelineOptions):
         parser.add_argument("--sheet_rows", type=int, default=12)
         parser.add_argument("--sheet_cell", type=int, default=128,
                             help="side of one contact-sheet panel, pixels")
+        add_refine_argument(parser, "folder mode: guided refines each prediction with its "
+                                    "photo (--image_dir) before scoring; none (default): as is")
+        parser.add_argument("--image_dir", default=None,
+                            help="folder mode: the photos, laid out as the ground truth")
+        parser.add_argument("--model_input_size", type=int, default=256,
+                            help="folder mode, --refine guided: the side of the model the "
+                                 "masks were upsampled from (the filter's scale)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +158,9 @@ class Config:
     sheet_rows: int = 12
     sheet_cell: int = 128
     max_file_bytes: int = 256 * 2**20
+    refine: str = "none"
+    image_dir: Optional[str] = None
+    model_input_size: int = 256
 
     @classmethod
     def from_options(cls, opts: EvaluateOptions) -> "Config":
@@ -163,7 +188,10 @@ class Config:
             gt_encoding=opts.gt_encoding, pred_encoding=opts.pred_encoding,
             batch_size=opts.batch_size, inference_threads=opts.inference_threads,
             sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell,
-            max_file_bytes=opts.max_file_bytes)
+            max_file_bytes=opts.max_file_bytes,
+            refine=opts.refine or "none",
+            image_dir=opts.image_dir.rstrip("/") if opts.image_dir else None,
+            model_input_size=opts.model_input_size)
         config.validate()
         return config
 
@@ -178,6 +206,13 @@ class Config:
             raise JobError("--sheet_cell must be in 16..1024")
         if self.max_file_bytes < 1:
             raise JobError("--max_file_bytes must be at least 1")
+        if self.refine != "none" and self.mode == MODE_MODEL:
+            raise JobError("--refine applies to folder mode: model mode scores at the "
+                           "stored S x S, where there is nothing to refine")
+        if self.refine != "none" and not self.image_dir:
+            raise JobError("--refine guided needs --image_dir, the photos to guide it")
+        if self.model_input_size < 1:
+            raise JobError("--model_input_size must be at least 1")
         if self.mode == MODE_FOLDERS:
             # Links resolved: a report folder that is (or is inside, or holds) a folder being
             # scored would be scored on the next run, or replace its files.
@@ -303,6 +338,8 @@ def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
     for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir)):
         if not fileio.is_dir(path):
             raise JobError(f"{flag} {path} does not exist or is empty")
+    if config.image_dir and not fileio.is_dir(config.image_dir):
+        raise JobError(f"--image_dir {config.image_dir} does not exist or is empty")
     gt_rels, gt_problems = list_relative(config.gt_dir)
     pred_rels, pred_problems = list_relative(config.pred_dir)
     matching = match_files(gt_rels, pred_rels)
@@ -311,7 +348,10 @@ def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
                            + [("prediction", p) for p in pred_problems])
     if not matching.pairs and not matching.missing_predictions:
         raise JobError(f"no ground-truth masks (image files) under {config.gt_dir}")
-    context = {"resolution": "scored at full resolution (each ground-truth mask's own size)",
+    resolution = "scored at full resolution (each ground-truth mask's own size)"
+    if config.refine != "none":
+        resolution += f", predictions refined ({config.refine}) with the photos of --image_dir"
+    context = {"resolution": resolution,
                "extra": {
                    "gt_dir": config.gt_dir, "pred_dir": config.pred_dir,
                    "missing_predictions": matching.missing_predictions,
@@ -334,7 +374,9 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
         scored, rejects = model["scored"], ((read["rejected"], model["rejected"])
                                             | "AllRejects" >> beam.Flatten())
     else:
-        pairs = [(key, fileio.join(config.gt_dir, g), fileio.join(config.pred_dir, p))
+        images = images_by_key(config.image_dir) if config.refine != "none" else {}
+        pairs = [(key, fileio.join(config.gt_dir, g), fileio.join(config.pred_dir, p),
+                  images.get(key))
                  for key, g, p in matching.pairs]
         files = (pipeline
                  | "Pairs" >> beam.Create(pairs)

@@ -10,8 +10,11 @@ Shared by the Beam job (`pipelines/remove_background.py`) and the one-image tool
 2. `LoadedModel.predict(batch)`: the export's `serve_resized` signature, uint8 [N, S, S, 3] ->
    float alpha [N, S, S, 1].
 3. `render_outputs(data, alpha_small, kinds)`: decodes the image again at full size, upsamples the
-   alpha to it, keeps the input's own transparency, composes the cut-out (optionally onto a
-   background colour) and/or the mask, and encodes PNGs.
+   alpha to it and refines it with the photo as guide (`--refine guided`, `pipelines/refine.py`;
+   `full_size_alpha`), keeps the input's own transparency, composes the cut-out (optionally onto
+   a background colour) and/or the mask, and encodes PNGs (`encode_outputs`).
+4. `confidence.confidence(alpha_small)`: the score in [0, 1] that the index records
+   (`pipelines/confidence.py`), from the model's own S x S output.
 
 Memory: what travels from step 1 to step 3 (through batching and RunInference) is the encoded
 bytes plus the small S x S array, never the decoded full-size picture: a 1080x1440 JPEG is ~0.3 MB
@@ -35,7 +38,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from PIL import Image
 
 from model import export
-from pipelines import fileio, imaging
+from pipelines import fileio, imaging, refine
+from pipelines.refine import DEFAULT_REFINE
 
 _log = logging.getLogger(__name__)
 
@@ -183,15 +187,24 @@ def combine_alpha(alpha: np.ndarray, own_alpha: Optional[Image.Image]) -> np.nda
     return ((a + 127) // 255).astype(np.uint8)
 
 
-def render_outputs(data: bytes, alpha_small: np.ndarray, kinds: Iterable[str],
-                   background: Optional[tuple[int, int, int]] = None,
-                   png_compression: str = "rle",
-                   max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> dict[str, bytes]:
-    """{kind: PNG bytes} for kinds 'cutout' (RGBA, or RGB on `background`) and 'mask' (single
-    channel: exactly the cut-out's alpha). Raises ImageError."""
-    kinds = set(kinds)
+def full_size_alpha(data: bytes, alpha_small: np.ndarray, refine_mode: str = DEFAULT_REFINE,
+                    max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS
+                    ) -> tuple[Image.Image, Optional[Image.Image], np.ndarray]:
+    """(the photo in RGB at full size, its own alpha or None, the predicted alpha upsampled to
+    it and refined with `refine_mode` (`pipelines.refine`), uint8). Raises ImageError."""
     rgb, own_alpha = imaging.load_rgb(data, max_pixels=max_pixels)
-    alpha = combine_alpha(imaging.upsample_alpha(alpha_small, rgb.width, rgb.height), own_alpha)
+    alpha = imaging.upsample_alpha(alpha_small, rgb.width, rgb.height)
+    alpha = refine.apply_refinement(refine_mode, rgb, alpha, int(alpha_small.shape[0]))
+    return rgb, own_alpha, alpha
+
+
+def encode_outputs(rgb: Image.Image, own_alpha: Optional[Image.Image], alpha: np.ndarray,
+                   kinds: Iterable[str], background: Optional[tuple[int, int, int]] = None,
+                   png_compression: str = "rle") -> dict[str, bytes]:
+    """{kind: PNG bytes} for kinds 'cutout' (RGBA, or RGB on `background`) and 'mask' (single
+    channel: exactly the cut-out's alpha, the input's own transparency included)."""
+    kinds = set(kinds)
+    alpha = combine_alpha(alpha, own_alpha)
     out = {}
     if "cutout" in kinds:
         cut = imaging.compose_cutout(rgb, alpha, None, background)
@@ -199,3 +212,13 @@ def render_outputs(data: bytes, alpha_small: np.ndarray, kinds: Iterable[str],
     if "mask" in kinds:
         out["mask"] = imaging.encode_png(Image.fromarray(alpha, "L"), png_compression)
     return out
+
+
+def render_outputs(data: bytes, alpha_small: np.ndarray, kinds: Iterable[str],
+                   background: Optional[tuple[int, int, int]] = None,
+                   png_compression: str = "rle",
+                   max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
+                   refine_mode: str = DEFAULT_REFINE) -> dict[str, bytes]:
+    """{kind: PNG bytes}: `full_size_alpha` then `encode_outputs`. Raises ImageError."""
+    rgb, own_alpha, alpha = full_size_alpha(data, alpha_small, refine_mode, max_pixels)
+    return encode_outputs(rgb, own_alpha, alpha, kinds, background, png_compression)

@@ -42,7 +42,7 @@ def job_record(cfg: JobConfig) -> dict:
     """The settings that decide what an output file holds."""
     return {"output": cfg.output,
             "background": list(cfg.background) if cfg.background else None,
-            "refinement": None, "model": cfg.model}
+            "refinement": cfg.refine, "model": cfg.model}
 
 
 def _describe(record: dict) -> str:
@@ -95,7 +95,7 @@ class SummaryCounts(beam.CombineFn):
 
     def create_accumulator(self):
         acc = {"written": 0, "skipped": 0, "rejected": 0, "files_written": 0,
-               "rejected_by_reason": {}, "ignored_os_files": 0}
+               "rejected_by_reason": {}, "ignored_os_files": 0, "below_review": 0}
         if self._plan_only:
             acc.update(planned=0, files_planned=0)
         return acc
@@ -139,8 +139,8 @@ def summary_options(cfg: JobConfig) -> dict:
             "output_dir": cfg.dest, "model": cfg.model, "image_size": cfg.image_size,
             "output": cfg.output, "background": list(cfg.background) if cfg.background else None,
             "max_batch_size": cfg.max_batch_size, "png_compression": cfg.png_compression,
-            "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite,
-            "plan_only": cfg.plan_only}
+            "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite, "refine": cfg.refine,
+            "review_below": cfg.review_below, "plan_only": cfg.plan_only}
 
 
 def _write_summary(counts: dict, cfg: JobConfig) -> None:
@@ -153,28 +153,32 @@ def _write_summary(counts: dict, cfg: JobConfig) -> None:
 
 
 class WriteBookkeeping(beam.PTransform):
-    """(written, skipped, rejected, ignored[, planned]) -> Beam counters, the reject shards
-    DEST/_rejected/rejected-*.jsonl and DEST/_summary.json. `planned` (a --plan_only run): the
-    tasks the plan would run, counted, not run."""
+    """{written, skipped, rejected, ignored[, planned][, below_review]} -> Beam counters, the
+    reject shards DEST/_rejected/rejected-*.jsonl and DEST/_summary.json. `planned` (a
+    --plan_only run): the tasks the plan would run, counted, not run; `below_review`: the outputs
+    under --review_below."""
 
     def __init__(self, cfg: JobConfig):
         super().__init__()
         self._cfg = cfg
 
     def expand(self, pcolls):
-        written, skipped, rejected, ignored, *planned = pcolls
         cfg = self._cfg
-        outcomes = [written | "W" >> beam.Map(lambda w: ("written", w[1])),
-                    skipped | "S" >> beam.Map(lambda _: ("skipped", 0)),
-                    rejected | "R" >> beam.Map(lambda r: ("rejected", r["reason"])),
-                    ignored | "I" >> beam.Map(lambda _: ("ignored_os_files", 0))]
-        outcomes += [p | "P" >> beam.Map(lambda task: ("planned", len(task[1]))) for p in planned]
-        _ = rejected | "WriteRejects" >> rejects.WriteRejects(
+        planned = pcolls.get("planned")
+        outcomes = [pcolls["written"] | "W" >> beam.Map(lambda w: ("written", w[1])),
+                    pcolls["skipped"] | "S" >> beam.Map(lambda _: ("skipped", 0)),
+                    pcolls["rejected"] | "R" >> beam.Map(lambda r: ("rejected", r["reason"])),
+                    pcolls["ignored"] | "I" >> beam.Map(lambda _: ("ignored_os_files", 0))]
+        if planned is not None:
+            outcomes.append(planned | "P" >> beam.Map(lambda task: ("planned", len(task[1]))))
+        if "below_review" in pcolls:
+            outcomes.append(pcolls["below_review"] | "B" >> beam.Map(lambda _: ("below_review", 0)))
+        _ = pcolls["rejected"] | "WriteRejects" >> rejects.WriteRejects(
             fileio.join(cfg.dest, REJECTED_FOLDER), num_shards=None, prefix=REJECTED_PREFIX)
         return (tuple(outcomes)
                 | "Outcomes" >> beam.Flatten()
                 | "Count" >> beam.Map(_count)
-                | "Summarise" >> beam.CombineGlobally(SummaryCounts(plan_only=bool(planned)))
+                | "Summarise" >> beam.CombineGlobally(SummaryCounts(plan_only=planned is not None))
                 | "WriteSummary" >> beam.Map(_write_summary, cfg))
 
 
@@ -187,4 +191,7 @@ def format_summary(summary: dict, dest: str) -> str:
                if summary.get("ignored_os_files") else "")
             + (f", {summary['planned']} planned ({summary['files_planned']} files; "
                "--plan_only: nothing written)" if "planned" in summary else "")
+            + (f", {summary['below_review']} with confidence under "
+               f"{summary['options']['review_below']} (listed in {dest}/_review/)"
+               if summary.get("options", {}).get("review_below") is not None else "")
             + f"; outputs in {dest}, rejects in {dest}/{REJECTED_FOLDER}/")

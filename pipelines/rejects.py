@@ -10,6 +10,7 @@
 - `WriteRejects`: records -> `FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl`, written by the workers in
   parallel (no worker gathers every reject), each shard's lines sorted, each file atomic, names
   fixed by the shard count, so a re-run replaces every file of the run before it.
+`WriteJsonlShards` is the same writer for any JSON records (remove_background's index).
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ REASONS = {
     "ignored_prediction": "a second prediction for one ground truth; the preferred one was used",
     "ignored_ground_truth": "a second ground truth for one stem; the first was used",
     "gt_not_grayscale": "a ground truth whose colour channels differ (a colour mask)",
+    "missing_image": "evaluate --refine guided: no photo under --image_dir for this ground truth",
     "no_alpha": "a cut-out composited onto a colour: it has no alpha to score",
     "damaged_shard": "a truncated or corrupt shard: its records from the damage on are lost",
 }
@@ -159,16 +161,37 @@ def reasons_table() -> str:
 LINES_PER_SHARD = 100_000   # num_shards=None: about 30 MB a shard
 
 
+def remove_files(pattern: str, keep=()) -> list:
+    """Deletes the files matching `pattern` (a glob, local or gs://) except those in `keep`;
+    returns the paths deleted."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines import fileio
+
+    keep = set(keep)
+    stale = [path for path, _ in fileio.match(pattern) if path not in keep]
+    if stale:
+        FileSystems.delete(stale)
+    return stale
+
+
 def WriteRejects(folder: str, num_shards: Optional[int] = 1, prefix: str = "rejected",  # noqa: N802
                  lines_per_shard: int = LINES_PER_SHARD):
+    """records -> FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl (`WriteJsonlShards`)."""
+    return WriteJsonlShards(folder, num_shards, prefix, lines_per_shard=lines_per_shard)
+
+
+def WriteJsonlShards(folder: str, num_shards: Optional[int] = 1, prefix: str = "rejected",  # noqa: N802
+                     lines_per_shard: int = LINES_PER_SHARD, replace_others: bool = False):
     """records -> FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl; returns a PCollection of the paths written.
 
     Every one of the `num_shards` files is written, empty ones too, so a re-run with the same
     count replaces each file of the run before it; files of another count are removed after the
-    new ones exist. `num_shards=None` sizes it from the records (one shard per `lines_per_shard`
-    lines, at least one): the same records give the same names. Lines go to a shard by a hash of
-    the line, so no worker holds more than its shard; each file is written whole and renamed into
-    place (fileio.write_bytes)."""
+    new ones exist (with `replace_others`, every other `*.jsonl` in FOLDER too: other prefixes'
+    files, e.g. earlier runs' index). `num_shards=None` sizes it from the records (one shard per
+    `lines_per_shard` lines, at least one): the same records give the same names. Lines go to a
+    shard by a hash of the line, so no worker holds more than its shard; each file is written
+    whole and renamed into place (fileio.write_bytes)."""
     import apache_beam as beam
 
     class _WriteShard(beam.DoFn):
@@ -182,15 +205,10 @@ def WriteRejects(folder: str, num_shards: Optional[int] = 1, prefix: str = "reje
 
     class _RemoveStale(beam.DoFn):
         def process(self, _, written):
-            from apache_beam.io.filesystems import FileSystems
-
             from pipelines import fileio
 
-            keep = set(written)
-            pattern = fileio.join(fileio.escape_glob(folder), f"{prefix}-*-of-*.jsonl")
-            stale = [path for path, _ in fileio.match(pattern) if path not in keep]
-            if stale:
-                FileSystems.delete(stale)
+            mine = "*.jsonl" if replace_others else f"{prefix}-*-of-*.jsonl"
+            remove_files(fileio.join(fileio.escape_glob(folder), mine), keep=written)
             yield from sorted(written)
 
     class _Write(beam.PTransform):

@@ -5,7 +5,8 @@ Runbook
     python -m pipelines.remove_background --input PATTERN_OR_FOLDER --output_dir DEST \\
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
         [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
-        [--max_file_bytes N] [--overwrite] [--inference_threads N] [standard Beam options]
+        [--max_file_bytes N] [--overwrite] [--inference_threads N] [--refine guided|none] \\
+        [--review_below X] [--index_shards N] [standard Beam options]
     python -m pipelines.remove_background --input_list FILE_OR_GLOB --input_root PREFIX \\
         [--input_list_column NAME] ...
     python -m pipelines.remove_background --input ... --output_dir DEST --plan_only
@@ -28,11 +29,25 @@ Writes, for each input at `<root>/<rel>.<ext>`:
   instead and has no alpha.
 - `--output mask`: `DEST/<rel>.png`, a single-channel PNG: the alpha the cut-out would have.
 - `--output both`: `DEST/<rel>.png` (cut-out) and `DEST/<rel>.mask.png` (mask).
+The alpha is the model's, upsampled to the photo and, with `--refine guided` (default), refined
+with the photo as guide so its edges follow the photo's (`pipelines/refine.py`; `none`: plain
+bilinear upsampling; README, "Refinement and confidence", says what it buys and costs).
 and the bookkeeping, always under `DEST/_*` names:
 - `DEST/_rejected/rejected-SSSSS-of-NNNNN.jsonl` (read every shard: `DEST/_rejected/*.jsonl`;
   one shard per 100,000 rejects, written by the workers): one JSON object per input that got no
   output in this run: `source` (the --input or --input_list value), `path` (the input URI; a name
   that is not UTF-8 with backslash escapes), `reason`, `detail`.
+- `DEST/_index/<run>-SSSSS-of-NNNNN.jsonl`: one JSON line per input this run wrote outputs for:
+  `input` (URI), `outputs` (names relative to DEST), `width`, `height`, `confidence` (in [0, 1]:
+  how sure the model was, `pipelines/confidence.py`), `model`, `refine`. `<run>` is the run's
+  UTC start time (names sort by time). Each run adds its own files and keeps earlier runs'; the
+  index of DEST is all of them, the latest line winning per input (`rb_index.read_index`), so an
+  input skipped on a re-run keeps its line. `--overwrite` removes earlier runs' index (and
+  review) files once this run's are written. `--index_shards N` files per run (default 1; about
+  one per million inputs), written by the workers.
+- `DEST/_review/<run>-SSSSS-of-NNNNN.jsonl` (with `--review_below X`): `input`, `confidence`,
+  `outputs` of this run's outputs with confidence under X: what a person should look at. The
+  summary counts them (`below_review`).
 - `DEST/_summary.json`: counts (`inputs` = `written` + `skipped` + `rejected`,
   `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
   run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
@@ -76,7 +91,8 @@ inputs matched, bad options.
 
 Performance (bench/remove_background.py: 80 synthetic 1080x1440 JPEGs, U-Net 16 at 256 px, CPU,
 one TF thread per process): per photo on one core, model ~70 ms, PNG 'rle' ~60 ms, draft decode +
-resize 4 ms, full decode 5 ms, upsample 9 ms, compose 3 ms: ~6.5 photos/s per core in steady
+resize 4 ms, full decode 5 ms, upsample 9 ms, refine (`--refine guided`) ~16 ms, confidence
+1 ms, compose 3 ms: ~6.5 photos/s per core in steady
 state, the same as a bare batched loop (Pillow's default PNG alone costs ~470 ms a photo). Fixed
 costs: ~12 s before the first output with 2 local worker processes (Beam and TF imports, model
 load in each), and ~10-15 s for a re-run with nothing left to do. On the local runner use
@@ -88,8 +104,9 @@ image: its encoded bytes plus an S x S x 3 array (pipelines/inference.py); a bat
 
 Code: this module holds the options, the inference stage and `run`; what `--input` names and its
 listing are in `rb_inputs.py`, output names and the plan (write, skip or reject) in
-`output_plan.py`, counters, rejects and summary in `rb_bookkeeping.py`, the model and the
-per-image steps (shared with the one-image tool) in `inference.py`.
+`output_plan.py`, counters, rejects and summary in `rb_bookkeeping.py`, the index and review
+list in `rb_index.py`, the model and the per-image steps (shared with the one-image tool) in
+`inference.py`, the refinement in `refine.py` and the confidence in `confidence.py`.
 """
 from __future__ import annotations
 
@@ -119,10 +136,14 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from model import export
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
                        progress)
+from pipelines.confidence import confidence
 from pipelines.output_plan import OUTPUT_MODES, ExistingOutputs, PlanOutputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
                                       format_summary, rejection, temp_dir)
+from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input, resolve_input_list
+from pipelines.refine import DEFAULT_REFINE
+from pipelines.refine_options import add_refine_argument
 from pipelines.rejects import JobError, Rejected, record
 
 _log = logging.getLogger(__name__)
@@ -160,6 +181,12 @@ class RemoveBackgroundOptions(PipelineOptions):
                             help="rle (fastest), fast (zlib level 1), default (Pillow's).")
         parser.add_argument("--overwrite", action="store_true", default=False,
                             help="Redo inputs whose outputs exist.")
+        add_refine_argument(parser, "guided (default): the alpha's edges follow the photo's; "
+                                    "none: plain upsampling.")
+        parser.add_argument("--review_below", type=float, default=None,
+                            help="List outputs with confidence under this in DEST/_review/.")
+        parser.add_argument("--index_shards", type=int, default=1,
+                            help="Files per run for DEST/_index/ and DEST/_review/.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +211,10 @@ class JobConfig:
     dest_resolved: Optional[str] = None    # a local DEST with its links resolved
     list_column: Optional[str] = None      # --input_list_column: the lists are CSV
     plan_only: bool = False
+    refine: str = DEFAULT_REFINE
+    review_below: Optional[float] = None
+    index_shards: int = 1
+    run_name: str = dataclasses.field(default_factory=new_run_name)   # DEST/_index/<run>-*
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,6 +237,10 @@ def resolve_config(opts) -> JobConfig:
         raise JobError("--inference_threads must be 0 (automatic) or more")
     if opts.max_file_bytes < 1:
         raise JobError("--max_file_bytes must be at least 1")
+    if opts.review_below is not None and not 0 <= opts.review_below <= 1:
+        raise JobError("--review_below must lie in [0, 1] (a confidence)")
+    if opts.index_shards < 1:
+        raise JobError("--index_shards must be at least 1")
     background = None
     if opts.background:
         try:
@@ -255,7 +290,9 @@ def resolve_config(opts) -> JobConfig:
         inference_threads=opts.inference_threads, exclude_prefix=exclude,
         max_file_bytes=opts.max_file_bytes,
         dest_resolved=None if fileio.is_gcs(dest) else fileio.resolved(dest),
-        list_column=opts.input_list_column, plan_only=bool(opts.plan_only))
+        list_column=opts.input_list_column, plan_only=bool(opts.plan_only),
+        refine=opts.refine or DEFAULT_REFINE,
+        review_below=opts.review_below, index_shards=opts.index_shards)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +320,8 @@ class _PrepareDoFn(beam.DoFn):
 
 
 class _RenderAndWriteDoFn(beam.DoFn):
-    """PredictionResult -> outputs written under DEST; emits (uri, files written) or a reject."""
+    """PredictionResult -> outputs written under DEST; emits (uri, files written), and its index
+    record on the 'index' output; or a reject."""
 
     def __init__(self, cfg: JobConfig):
         self._cfg = cfg
@@ -292,10 +330,11 @@ class _RenderAndWriteDoFn(beam.DoFn):
         cfg = self._cfg
         prepared = result.example
         try:
-            pngs = inference.render_outputs(
-                prepared.data, result.inference, [kind for kind, _ in prepared.outputs],
-                background=cfg.background, png_compression=cfg.png_compression,
-                max_pixels=cfg.max_pixels)
+            rgb, own_alpha, alpha = inference.full_size_alpha(
+                prepared.data, result.inference, cfg.refine, cfg.max_pixels)
+            pngs = inference.encode_outputs(
+                rgb, own_alpha, alpha, [kind for kind, _ in prepared.outputs],
+                background=cfg.background, png_compression=cfg.png_compression)
         except Exception as e:
             yield rejection(cfg.source, prepared.uri, e, "undecodable")
             return
@@ -312,6 +351,9 @@ class _RenderAndWriteDoFn(beam.DoFn):
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
         yield prepared.uri, len(prepared.outputs)
+        yield beam.pvalue.TaggedOutput("index", index_record(
+            prepared.uri, [name for _, name in prepared.outputs], rgb.width, rgb.height,
+            confidence(result.inference), cfg.model, cfg.refine))
 
 
 def _failed_batch_to_rejects(failed, source: str):
@@ -326,7 +368,8 @@ def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
 
 
 class RemoveBackgrounds(beam.PTransform):
-    """(uri, outputs) tasks -> {'written': (uri, n files), 'rejected': reject records}.
+    """(uri, outputs) tasks -> {'written': (uri, n files), 'rejected': reject records,
+    'index': index records (`rb_index`)}.
 
     Read + draft-decode + resize, batch, RunInference (our SavedModelHandler; a failed batch
     becomes rejects, the job goes on), then full decode, upsample, compose, encode, write.
@@ -346,27 +389,30 @@ class RemoveBackgrounds(beam.PTransform):
                             .with_exception_handling())
         failed = (dlq.failed_inferences
                   | "FailedBatches" >> beam.FlatMap(_failed_batch_to_rejects, cfg.source))
-        written, bad_outputs = (predictions
-                                | "RenderAndWrite" >> beam.ParDo(_RenderAndWriteDoFn(cfg))
-                                .with_outputs("rejected", main="written"))
-        rejected = (bad_inputs, failed, bad_outputs) | "Rejected" >> beam.Flatten()
-        return {"written": written, "rejected": rejected}
+        rendered = (predictions
+                    | "RenderAndWrite" >> beam.ParDo(_RenderAndWriteDoFn(cfg))
+                    .with_outputs("rejected", "index", main="written"))
+        rejected = (bad_inputs, failed, rendered.rejected) | "Rejected" >> beam.Flatten()
+        return {"written": rendered.written, "rejected": rejected, "index": rendered.index}
 
 
 def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None:
     listed = p | "ListInputs" >> ListInputs(cfg)
     existing = p | "ListExisting" >> ExistingOutputs(cfg.dest)
     plan = (listed["uris"], existing) | "PlanOutputs" >> PlanOutputs(cfg)
+    bookkeeping = {"skipped": plan["skipped"], "ignored": listed["ignored"]}
     if cfg.plan_only:  # the tasks are counted, not run
         written = p | "NothingWritten" >> beam.Create([])
-        late_rejects, planned = (), (plan["tasks"],)
+        late_rejects = ()
+        bookkeeping["planned"] = plan["tasks"]
     else:
         done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
-        written, late_rejects, planned = done["written"], (done["rejected"],), ()
+        written, late_rejects = done["written"], (done["rejected"],)
+        bookkeeping["below_review"] = done["index"] | "Index" >> WriteIndex(cfg)
     rejected = ((listed["rejected"], plan["rejected"], *late_rejects)
                 | "AllRejected" >> beam.Flatten())
-    _ = ((written, plan["skipped"], rejected, listed["ignored"], *planned)
-         | "Bookkeeping" >> WriteBookkeeping(cfg))
+    bookkeeping.update(written=written, rejected=rejected)
+    _ = bookkeeping | "Bookkeeping" >> WriteBookkeeping(cfg)
     tracker = progress.tracker_for(p, "remove_background")  # a line every ~10 s, local runs
     progress.count(tracker, progress.TOTAL, "ProgressListed", listed["uris"])
     progress.count(tracker, progress.DONE, "ProgressDone", written, plan["skipped"], rejected)

@@ -14,7 +14,9 @@ Gaussian filters and the connected components that the protocols need are in ``n
 Three protocols live here; which one a metric follows decides how it reads its inputs.
 1. Binary overlap (``pair.py``): ``iou``, ``dice``. Both maps are thresholded at 0.5
    (``x >= 0.5`` is foreground). IoU = |P & G| / |P | G|, Dice = 2 |P & G| / (|P| + |G|); both
-   1.0 when both masks are empty (the formulas would give 0/0).
+   1.0 when both masks are empty (the formulas would give 0/0). ``boundary_iou``
+   (``boundary.py``, Cheng et al., CVPR 2021): the IoU of the bands within 2% of the image
+   diagonal inside each mask's contour, so it grades the outline, not the bulk.
 2. Salient-object detection (``sod.py``, PySODMetrics 1.6.2 to floating-point precision, on the
    8-bit, min-max normalised prediction and the gt binarised above 128/255): ``mae``,
    ``s_measure``, ``e_measure``, ``weighted_f_measure``, ``max_f_measure`` (the max of
@@ -32,13 +34,14 @@ from typing import Callable, Iterable, NamedTuple
 import numpy as np
 
 from model.metrics import matting, sod
+from model.metrics.boundary import boundary_iou_of_pair
 from model.metrics.baselines import (BASELINES, ELLIPSE_FRACTION, baseline_prediction,
                                      centred_ellipse)
 from model.metrics.pair import Pair, dice_of_pair, iou_of_pair
 
 __all__ = [
-    "iou", "dice", "mae", "s_measure", "e_measure", "weighted_f_measure", "max_f_measure",
-    "sad", "mse", "mad", "grad", "conn", "METRICS", "REGISTRY", "Metric", "higher_is_better",
+    "iou", "dice", "boundary_iou", "mae", "s_measure", "e_measure", "weighted_f_measure",
+    "max_f_measure", "sad", "mse", "mad", "grad", "conn", "METRICS", "REGISTRY", "Metric", "higher_is_better",
     "score_all", "f_measure_curve", "BASELINES", "ELLIPSE_FRACTION", "baseline_prediction",
     "centred_ellipse",
 ]
@@ -54,6 +57,12 @@ def dice(pred, gt) -> float:
     """Dice coefficient (F1) of the masks ``pred >= 0.5`` and ``gt >= 0.5``; 1.0 if both are
     empty. Higher is better."""
     return dice_of_pair(Pair(pred, gt))
+
+
+def boundary_iou(pred, gt) -> float:
+    """Boundary IoU (Cheng et al., CVPR 2021): IoU of the masks' inner bands of width 2% of the
+    image diagonal (``pred >= 0.5``, ``gt >= 0.5``); 1.0 if both are empty. Higher is better."""
+    return boundary_iou_of_pair(Pair(pred, gt))
 
 
 def mae(pred, gt) -> float:
@@ -130,6 +139,7 @@ class Metric(NamedTuple):
 REGISTRY: dict[str, Metric] = {m.name: m for m in (
     Metric("iou", iou, True, iou_of_pair),
     Metric("dice", dice, True, dice_of_pair),
+    Metric("boundary_iou", boundary_iou, True, boundary_iou_of_pair),
     Metric("mae", mae, False, sod.mae_of_pair),
     Metric("s_measure", s_measure, True, sod.s_measure_of_pair),
     Metric("e_measure", e_measure, True, sod.e_measure_of_pair),

@@ -1,6 +1,7 @@
 """Each pipeline on a second real runner (Beam's PortableRunner with an embedded job service and
 LOOPBACK workers: no downloads) gives the same outputs as on the local runner."""
 import json
+import re
 
 from tests.cutout_support import read_examples, read_rejects
 
@@ -60,17 +61,24 @@ def test_remove_background_same_outputs_on_portable_runner(tmp_path):
         dest = tmp_path / name
         results[name] = remove_background.run(
             ["--input", str(tmp_path / "in"), "--output_dir", str(dest), "--model", model_dir,
-             "--output", "both"] + extra)
+             "--output", "both", "--review_below", "0.99"] + extra)
     counts = ("inputs", "written", "skipped", "rejected", "files_written", "rejected_by_reason",
               "ignored_os_files")
     for field in counts:
         assert results["local"][field] == results["portable"][field], field
     assert results["local"]["written"] == 4 and results["local"]["rejected"] == 1
     assert results["local"]["rejected_by_reason"] == {"not_an_image": 1}
-    # Every output byte-identical; the bookkeeping differs only by the destination's name.
-    files = {name: {p.relative_to(tmp_path / name).as_posix():
+    # Every output byte-identical; the bookkeeping differs only by the destination's name, and
+    # the index's and review list's file names by the run's name (its start time).
+    files = {name: {re.sub(r"^(_index|_review)/[0-9TZ]+-[0-9a-f]+-", r"\1/RUN-",
+                           p.relative_to(tmp_path / name).as_posix()):
                     p.read_bytes().replace(str(tmp_path / name).encode(), b"DEST")
                     for p in (tmp_path / name).rglob("*") if p.is_file()}
              for name in ("local", "portable")}
     assert files["local"] == files["portable"]
     assert "sub/p0.png" in files["local"] and "sub/p0.mask.png" in files["local"]
+    index = [json.loads(line) for line in
+             files["local"]["_index/RUN-00000-of-00001.jsonl"].decode().splitlines()]
+    assert sorted(r["outputs"][0] for r in index) == [f"sub/p{i}.mask.png" for i in range(4)]
+    assert all(0 <= r["confidence"] <= 1 and r["height"] == 48 for r in index)
+    assert "_review/RUN-00000-of-00001.jsonl" in files["local"]

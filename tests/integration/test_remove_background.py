@@ -141,7 +141,9 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
                for n in ns}
     bookkeeping = {"_summary.json", "_job.json",
                    os.path.join("_rejected", "rejected-00000-of-00001.jsonl")}
-    assert written == set(expected) | bookkeeping
+    index = {w for w in written if w.startswith("_index" + os.sep)}   # one file: this run's
+    assert len(index) == 1 and next(iter(index)).endswith("-00000-of-00001.jsonl")
+    assert written == set(expected) | bookkeeping | index
 
     rejects = rejects_of(dest)
     got = {}
@@ -164,7 +166,8 @@ def _outputs_state(dest):
     return {os.path.relpath(os.path.join(d, n), dest): (os.stat(os.path.join(d, n)).st_mtime_ns,
                                                         os.stat(os.path.join(d, n)).st_ino)
             for d, _, ns in os.walk(dest) for n in ns if not n.startswith(".")
-            and "_rejected" not in d and n not in ("_summary.json", "_job.json")}
+            and "_rejected" not in d and "_index" not in d and "_review" not in d
+            and n not in ("_summary.json", "_job.json")}
 
 
 def _small_set(folder, count=4):

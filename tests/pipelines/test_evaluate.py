@@ -84,8 +84,13 @@ def test_per_image_csv_and_contact_sheet(model_report):
     with open(report_dir / "per_image.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == report["count"]
-    assert list(rows[0]) == ["key", "source", *metrics.METRICS]
+    assert list(rows[0]) == ["key", "source", *metrics.METRICS, "confidence"]
     assert len({r["key"] for r in rows}) == len(rows)
+    assert all(0 <= float(r["confidence"]) <= 1 for r in rows)
+    analysis = report["confidence"]
+    assert analysis["count"] == len(rows)
+    assert analysis["spearman"] is None or -1 <= analysis["spearman"] <= 1   # None: constant
+    assert analysis["lowest_10pct"] == int(np.ceil(0.1 * len(rows)))
     mean_iou = np.mean([float(r["iou"]) for r in rows])
     assert mean_iou == pytest.approx(report["overall"]["iou"], rel=1e-12)
     sheet = Image.open(report_dir / "contact_sheet.png")
@@ -241,7 +246,7 @@ def test_model_of_another_size_is_resized_to_and_from(preprocessed, tmp_path):
     assert report["dataset_max_f_measure"] is None
     assert not (report_dir / "contact_sheet.png").exists()
     with open(report_dir / "per_image.csv") as f:
-        assert next(csv.reader(f)) == ["key", "source", "iou", "mae"]
+        assert next(csv.reader(f)) == ["key", "source", "iou", "mae", "confidence"]
 
 
 def test_parse_metric_names():

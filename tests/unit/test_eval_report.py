@@ -61,3 +61,30 @@ def test_build_report_in_folder_mode():
     assert report["size_mismatches"] == [{"key": "s/m", "prediction": "P/s/m.png",
                                           "ground_truth": "G/s/m.png", "detail": "2x2 vs 3x3"}]
     assert report["gt_dir"] == "G" and report["options"]["pred_dir"] == "P"
+
+
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 5, 40).astype(float)
+    y = x + rng.normal(0, 2, 40)
+    assert eval_report.spearman(x, y) == pytest.approx(spearmanr(x, y).correlation)
+    assert eval_report.spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_confidence_analysis_finds_the_bad_among_the_lowest():
+    # 20 outputs: the two least confident are bad, a third bad one is confident.
+    pairs = [(0.05, 0.1), (0.1, 0.3)] + [(0.5 + i / 40, 0.9) for i in range(17)] + [(0.99, 0.2)]
+    got = eval_report.confidence_analysis(pairs)
+    assert (got["count"], got["bad"], got["lowest_10pct"], got["bad_in_lowest_10pct"]) == \
+        (20, 3, 2, 2)
+    assert got["bad_in_lowest_10pct_share"] == pytest.approx(2 / 3)
+    assert got["spearman"] > 0
+    assert eval_report.confidence_analysis([(0.5, 0.9)])["bad_in_lowest_10pct_share"] is None
+
+
+def test_per_image_csv_with_confidence():
+    rows = [("a", "s", {"iou": 0.5}, 0.25)]
+    assert eval_report.per_image_csv(rows, ("iou",)).decode().splitlines() == \
+        ["key,source,iou,confidence", "a,s,0.5,0.25"]

@@ -367,7 +367,7 @@ def test_worse_predictions_score_worse():
 # --------------------------------------------------------------------------------------------
 
 def test_registry_names_are_function_names():
-    assert list(metrics.METRICS) == ["iou", "dice"] + SOD_NAMES + MATTING_NAMES
+    assert list(metrics.METRICS) == ["iou", "dice", "boundary_iou"] + SOD_NAMES + MATTING_NAMES
     for name, fn in metrics.METRICS.items():
         assert fn.__name__ == name
         assert getattr(metrics, name) is fn
@@ -375,8 +375,8 @@ def test_registry_names_are_function_names():
 
 def test_registry_says_which_way_is_better():
     assert list(metrics.REGISTRY) == list(metrics.METRICS)
-    better_high = {"iou", "dice", "s_measure", "e_measure", "weighted_f_measure",
-                   "max_f_measure"}
+    better_high = {"iou", "dice", "boundary_iou", "s_measure", "e_measure",
+                   "weighted_f_measure", "max_f_measure"}
     for name, entry in metrics.REGISTRY.items():
         assert entry.name == name and entry.function is metrics.METRICS[name]
         assert metrics.higher_is_better(name) is (name in better_high), name
