@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from pipelines import evaluate
+from pipelines.rejects import JobError
 
 
 def _save(path, array, mode):
@@ -56,10 +57,10 @@ def test_refined_predictions_score_better_at_the_edges(tmp_path):
 
 def test_refine_needs_photos_and_folder_mode(tmp_path):
     (tmp_path / "gt").mkdir()
-    with pytest.raises(evaluate.EvaluateError, match="image_dir"):
+    with pytest.raises(JobError, match="image_dir"):
         evaluate.run(["--pred_dir", str(tmp_path), "--gt_dir", str(tmp_path / "gt"),
                       "--report_dir", str(tmp_path / "r"), "--refine", "guided"])
-    with pytest.raises(evaluate.EvaluateError, match="folder mode"):
+    with pytest.raises(JobError, match="folder mode"):
         evaluate.run(["--data_dir", str(tmp_path), "--model", str(tmp_path),
                       "--report_dir", str(tmp_path / "r"), "--refine", "guided",
                       "--image_dir", str(tmp_path)])

@@ -18,8 +18,10 @@ def test_bookkeeping_counts_equal_reject_lines(tmp_path):
     rejects = [record("test", f"/in/{i}.jpg", "not_an_image")
                for i in range(3)]
     p = cs.local_test_pipeline()
-    _ = ((p | "W" >> beam.Create([("/in/a.jpg", 2)]), p | "S" >> beam.Create(["/in/b.jpg"]),
-          p | "R" >> beam.Create(rejects), p | "I" >> beam.Create(["/in/.DS_Store"]))
+    _ = ({"written": p | "W" >> beam.Create([("/in/a.jpg", 2)]),
+          "skipped": p | "S" >> beam.Create(["/in/b.jpg"]),
+          "rejected": p | "R" >> beam.Create(rejects),
+          "ignored": p | "I" >> beam.Create(["/in/.DS_Store"])}
          | rb_bookkeeping.WriteBookkeeping(cfg))
     result = p.run()
     result.wait_until_finish()
