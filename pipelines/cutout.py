@@ -167,7 +167,7 @@ def main(argv=None) -> int:
     except JobError as e:
         print(f"cutout: error: {e}", file=sys.stderr)
         return 2
-    except Rejected as e:  # imaging.ImageError too
+    except Rejected as e:
         print(f"cutout: {args.input}: {e}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:

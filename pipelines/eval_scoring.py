@@ -71,7 +71,7 @@ def _naming(what: str, step, *args):
     prediction) it was about; the reason stays one of rejects.REASONS."""
     try:
         return step(*args)
-    except rejects.Rejected as e:  # imaging.ImageError too
+    except rejects.Rejected as e:
         raise rejects.Rejected(e.reason, f"{what}: {e.detail}" if e.detail else what) from None
 
 
@@ -256,13 +256,13 @@ def refine_with_photo(pred: np.ndarray, image_path: Optional[str], mode: str,
                       model_size: int) -> np.ndarray:
     """Folder mode's --refine: the prediction (uint8) refined with its photo as guide."""
     if image_path is None:
-        raise imaging.ImageError("missing_image", "no photo with this stem under --image_dir")
+        raise rejects.Rejected("missing_image", "no photo with this stem under --image_dir")
     try:
         rgb, _ = imaging.load_rgb(fileio.read_bytes(image_path))
-    except imaging.ImageError as e:
-        raise imaging.ImageError(e.reason, f"photo {image_path}: {e.detail}") from None
+    except rejects.Rejected as e:
+        raise rejects.Rejected(e.reason, f"photo {image_path}: {e.detail}") from None
     if (rgb.height, rgb.width) != pred.shape:
-        raise imaging.ImageError("size_mismatch", f"photo {rgb.width}x{rgb.height} vs prediction "
+        raise rejects.Rejected("size_mismatch", f"photo {rgb.width}x{rgb.height} vs prediction "
                                                   f"{pred.shape[1]}x{pred.shape[0]}")
     return apply_refinement(mode, rgb, pred, model_size)
 

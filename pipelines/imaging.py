@@ -21,19 +21,6 @@ MASK_ENCODINGS = ("alpha", "binary255", "binary01", "auto")
 PNG_COMPRESSIONS = ("rle", "fast", "default")
 
 
-class ImageError(Rejected):
-    """An input that can't become an example or a cut-out; `reason` is a short stable code.
-    A `rejects.Rejected` (so every job's `except Rejected` and `rejects.from_exception` take it),
-    kept under this name until every caller says Rejected."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        # Not Rejected.__init__: callers that prefix a reason (preprocess's `mask_*`) may still
-        # build one that REASONS lacks; rejects.record checks the reason when it is written.
-        ValueError.__init__(self, f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
 def _let_pillow_open(max_pixels: int | None) -> None:
     """Our `max_pixels` is the limit that applies, checked in `open_image` before decoding. Pillow
     also checks every image against a process-wide limit of its own (a warning over it, an error
@@ -58,25 +45,25 @@ def open_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     large on both sides: much cheaper when the image is about to be downscaled anyway.
     """
     if not data:
-        raise ImageError("empty_file")
+        raise Rejected("empty_file")
     _let_pillow_open(max_pixels)
     try:
         img = Image.open(io.BytesIO(data))
         width, height = img.size
         if max_pixels and width * height > max_pixels:
-            raise ImageError("too_many_pixels",
+            raise Rejected("too_many_pixels",
                              f"{width}x{height} is over the limit of {max_pixels} pixels")
         if draft_size and img.format == "JPEG":
             img.draft(img.mode, (draft_size, draft_size))
         img.load()
-    except ImageError:
+    except Rejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError("too_many_pixels", str(e)) from None
+        raise Rejected("too_many_pixels", str(e)) from None
     except Image.UnidentifiedImageError:
-        raise ImageError("not_an_image", "no known image format") from None
+        raise Rejected("not_an_image", "no known image format") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError("undecodable", f"{type(e).__name__}: {e}") from None
+        raise Rejected("undecodable", f"{type(e).__name__}: {e}") from None
     try:
         orientation = int(img.getexif().get(0x0112, 1))
     except Exception:  # a broken EXIF block must not lose the picture
@@ -128,7 +115,7 @@ def split_rgb_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 
 def load_rgb(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
              draft_size: int | None = None) -> tuple[Image.Image, Image.Image | None]:
-    """Encoded bytes -> (upright RGB image, its own alpha or None). Raises ImageError."""
+    """Encoded bytes -> (upright RGB image, its own alpha or None). Raises Rejected."""
     return split_rgb_alpha(open_image(data, max_pixels=max_pixels, draft_size=draft_size))
 
 
@@ -152,7 +139,7 @@ def decode_mask(data: bytes, encoding: str) -> Image.Image:
     if encoding == "binary01":
         arr = np.asarray(mask)
         if arr.max() > 1:
-            raise ImageError("bad_mask_values",
+            raise Rejected("bad_mask_values",
                              f"expected 0/1 values, found max {int(arr.max())}")
         mask = Image.fromarray((arr * 255).astype(np.uint8), "L")
     return mask

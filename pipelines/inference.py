@@ -174,7 +174,7 @@ class SavedModelHandler(ModelHandler[Prepared, PredictionResult, LoadedModel]):
 
 def prepare_image(data: bytes, image_size: int,
                   max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Encoded image -> the model's input, uint8 [S, S, 3]. Raises ImageError."""
+    """Encoded image -> the model's input, uint8 [S, S, 3]. Raises Rejected."""
     rgb, _ = imaging.load_rgb(data, max_pixels=max_pixels, draft_size=image_size)
     return np.asarray(imaging.resize_square(rgb, image_size), dtype=np.uint8)
 
@@ -191,7 +191,7 @@ def full_size_alpha(data: bytes, alpha_small: np.ndarray, refine_mode: str = DEF
                     max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS
                     ) -> tuple[Image.Image, Optional[Image.Image], np.ndarray]:
     """(the photo in RGB at full size, its own alpha or None, the predicted alpha upsampled to
-    it and refined with `refine_mode` (`pipelines.refine`), uint8). Raises ImageError."""
+    it and refined with `refine_mode` (`pipelines.refine`), uint8). Raises Rejected."""
     rgb, own_alpha = imaging.load_rgb(data, max_pixels=max_pixels)
     alpha = imaging.upsample_alpha(alpha_small, rgb.width, rgb.height)
     alpha = refine.apply_refinement(refine_mode, rgb, alpha, int(alpha_small.shape[0]))
@@ -219,6 +219,6 @@ def render_outputs(data: bytes, alpha_small: np.ndarray, kinds: Iterable[str],
                    png_compression: str = "rle",
                    max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
                    refine_mode: str = DEFAULT_REFINE) -> dict[str, bytes]:
-    """{kind: PNG bytes}: `full_size_alpha` then `encode_outputs`. Raises ImageError."""
+    """{kind: PNG bytes}: `full_size_alpha` then `encode_outputs`. Raises Rejected."""
     rgb, own_alpha, alpha = full_size_alpha(data, alpha_small, refine_mode, max_pixels)
     return encode_outputs(rgb, own_alpha, alpha, kinds, background, png_compression)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Tuple
 import apache_beam as beam
 
 from pipelines import fileio
-from pipelines.imaging import ImageError
+from pipelines.rejects import Rejected
 from pipelines.listing import MAIN, FanOutList
 from pipelines.rb_bookkeeping import rejection
 from pipelines.rejects import record
@@ -38,19 +38,19 @@ MAX_GCS_OBJECT_BYTES = 1024   # GCS object names (without gs://bucket/)
 # Names: where each input's outputs go, and which names are refused.
 
 def check_relative_name(rel: str) -> None:
-    """Raises ImageError when `rel` (a '/'-separated path under the input root) can't safely name
+    """Raises Rejected when `rel` (a '/'-separated path under the input root) can't safely name
     an output under DEST."""
     parts = rel.split("/")
     if any(part in ("", ".", "..") for part in parts):
-        raise ImageError("unsafe_path", f"{rel!r} has an empty, '.' or '..' component")
+        raise Rejected("unsafe_path", f"{rel!r} has an empty, '.' or '..' component")
     if any(ord(c) < 32 or ord(c) == 127 for c in rel):
-        raise ImageError("unsafe_name", f"{rel!r} holds control characters")
+        raise Rejected("unsafe_name", f"{rel!r} holds control characters")
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
-        raise ImageError("unencodable_name", f"{rel!r} is not valid UTF-8") from None
+        raise Rejected("unencodable_name", f"{rel!r} is not valid UTF-8") from None
     if parts[0].startswith(BOOKKEEPING_PREFIX):
-        raise ImageError("reserved_output_name",
+        raise Rejected("reserved_output_name",
                          f"{rel!r} would land among the job's bookkeeping (DEST/_*)")
 
 
@@ -58,7 +58,7 @@ def relative_path(uri: str, root: str) -> str:
     """The input's path relative to its input root, checked (see `check_relative_name`)."""
     prefix = root.rstrip("/") + "/"
     if not uri.startswith(prefix):
-        raise ImageError("outside_input_root", f"{uri} is not under {prefix}")
+        raise Rejected("outside_input_root", f"{uri} is not under {prefix}")
     rel = uri[len(prefix):]
     check_relative_name(rel)
     return rel
@@ -68,7 +68,7 @@ def output_names(rel: str, mode: str = "cutout") -> tuple[tuple[str, str], ...]:
     """(kind, relative output name) for each output of the input at `rel`.
 
     cutout: `<stem>.png`; mask: `<stem>.png` (single channel); both: `<stem>.png` and
-    `<stem>.mask.png`. Raises ImageError('name_too_long') for a component over 255 bytes.
+    `<stem>.mask.png`. Raises Rejected('name_too_long') for a component over 255 bytes.
     """
     if mode not in OUTPUT_MODES:
         raise ValueError(f"unknown output mode {mode!r}; one of {OUTPUT_MODES}")
@@ -82,7 +82,7 @@ def output_names(rel: str, mode: str = "cutout") -> tuple[tuple[str, str], ...]:
     for _, name in names:
         for part in name.split("/"):
             if len(part.encode("utf-8")) > MAX_NAME_BYTES:
-                raise ImageError("name_too_long",
+                raise Rejected("name_too_long",
                                  f"{part[:40]!r}... is over {MAX_NAME_BYTES} bytes")
     return names
 
@@ -95,12 +95,12 @@ def output_path(dest: str, rel_name: str) -> str:
     if fileio.is_gcs(dest):
         bucket_and_name = full[len("gs://"):]
         if len(bucket_and_name.partition("/")[2].encode("utf-8")) > MAX_GCS_OBJECT_BYTES:
-            raise ImageError("name_too_long", f"object name over {MAX_GCS_OBJECT_BYTES} bytes")
+            raise Rejected("name_too_long", f"object name over {MAX_GCS_OBJECT_BYTES} bytes")
         return full
     if len(os.fsencode(full)) > MAX_LOCAL_PATH_BYTES:
-        raise ImageError("name_too_long", f"path over {MAX_LOCAL_PATH_BYTES} bytes")
+        raise Rejected("name_too_long", f"path over {MAX_LOCAL_PATH_BYTES} bytes")
     if not os.path.normpath(full).startswith(os.path.normpath(dest) + os.sep):
-        raise ImageError("unsafe_path", f"{rel_name!r} leaves {dest}")
+        raise Rejected("unsafe_path", f"{rel_name!r} leaves {dest}")
     return full
 
 
@@ -108,10 +108,10 @@ def output_path(dest: str, rel_name: str) -> str:
 # Planning: each input's verdict, in one Beam stage.
 
 def plan_input(uri: str, cfg: JobConfig) -> tuple[tuple[str, str], ...]:
-    """The (kind, relative output name) pairs of one input. Raises ImageError with the reason it
+    """The (kind, relative output name) pairs of one input. Raises Rejected with the reason it
     can have none."""
     if fileio.is_inside(uri, cfg.dest) or lies_inside_dest(uri, cfg):
-        raise ImageError("inside_output_dir", f"{uri} lies inside the output folder")
+        raise Rejected("inside_output_dir", f"{uri} lies inside the output folder")
     rel = relative_path(uri, cfg.root)
     names = output_names(rel, cfg.output)
     for _, name in names:
@@ -242,7 +242,7 @@ class _PlanDoFn(beam.DoFn):
     def process(self, uri):
         try:
             names = plan_input(uri, self._cfg)
-        except ImageError as e:
+        except Rejected as e:
             yield rejection(self._cfg.source, uri, e, "bad_name")
             return
         for kind, name in names:

@@ -29,7 +29,7 @@ TEMP_DIR = "_tmp"
 
 def rejection(source: str, uri: str, error: Exception, default_reason: str):
     """One input's failure on a DoFn's 'rejected' output (`rejects.from_exception`: a Rejected,
-    imaging.ImageError included, keeps its reason; anything else is `default_reason`)."""
+    keeps its reason; anything else is `default_reason`)."""
     return beam.pvalue.TaggedOutput("rejected",
                                     rejects.from_exception(source, uri, error, default_reason))
 

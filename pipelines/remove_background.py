@@ -313,7 +313,7 @@ class _PrepareDoFn(beam.DoFn):
             return
         try:
             small = inference.prepare_image(data, self._cfg.image_size, self._cfg.max_pixels)
-        except Exception as e:  # ImageError, or a decoder failing in a way Pillow doesn't classify
+        except Exception as e:  # Rejected, or a decoder failing in a way Pillow doesn't classify
             yield rejection(self._cfg.source, uri, e, "undecodable")
             return
         yield inference.Prepared(uri, outputs, data, small)

@@ -53,10 +53,10 @@ def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
 
 
 def reason_of(fn, *args) -> str:
-    """The reason of the ImageError that fn(*args) must raise."""
-    from pipelines.imaging import ImageError
+    """The reason of the Rejected that fn(*args) must raise."""
+    from pipelines.rejects import Rejected
 
-    with pytest.raises(ImageError) as info:
+    with pytest.raises(Rejected) as info:
         fn(*args)
     return info.value.reason
 

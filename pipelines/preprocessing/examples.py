@@ -62,7 +62,7 @@ class MakeExamples(beam.PTransform):
 def make_example(pair: Pair, image_bytes: bytes, mask_bytes: bytes | None, config: Config,
                  mask_encoding: str) -> tuple[bytes, np.ndarray, tuple]:
     """The per-image work, pure: -> (serialized example, resized RGB array, quirks).
-    Raises ImageError with a reason for anything that can't become an example (a mask's
+    Raises Rejected with a reason for anything that can't become an example (a mask's
     failure named as the image's, `mask_...`)."""
     size = config.image_size
     img = imaging.open_image(image_bytes, max_pixels=config.max_pixels, draft_size=size)
@@ -77,18 +77,18 @@ def make_example(pair: Pair, image_bytes: bytes, mask_bytes: bytes | None, confi
     rgb, _ = imaging.split_rgb_alpha(img)
     if mask_bytes is None:
         if not pair.empty_mask_allowed:
-            raise imaging.ImageError("no_mask", "no mask with the image's stem")
+            raise rejects.Rejected("no_mask", "no mask with the image's stem")
         mask = None
         quirks.append("empty_mask")
     else:
         try:
             mask = imaging.decode_mask(mask_bytes, mask_encoding)
-        except (imaging.ImageError, rejects.Rejected) as e:
-            raise imaging.ImageError(*mask_failure(e.reason, e.detail)) from None
+        except rejects.Rejected as e:
+            raise rejects.Rejected(*mask_failure(e.reason, e.detail)) from None
         if mask.size != (width, height):
             mask_ratio, image_ratio = mask.size[0] / mask.size[1], width / height
             if abs(mask_ratio - image_ratio) > 0.02 * image_ratio:
-                raise imaging.ImageError(
+                raise rejects.Rejected(
                     "mask_size_mismatch",
                     f"mask {mask.size[0]}x{mask.size[1]} vs image {width}x{height}")
             quirks.append("mask_resized")
@@ -135,7 +135,7 @@ class _ProcessPair(beam.DoFn):
             image_bytes, mask_bytes = self._read(pair)
             example, small, quirks = make_example(pair, image_bytes, mask_bytes, self._config,
                                                   layout.mask_encoding)
-        except (rejects.Rejected, imaging.ImageError) as e:
+        except rejects.Rejected as e:
             yield beam.pvalue.TaggedOutput("rejected", rejects.record(
                 pair.source, pair.image.uri, e.reason, e.detail))
             return

@@ -7,6 +7,7 @@ import tensorflow as tf
 from PIL import Image
 
 from pipelines import imaging
+from pipelines.rejects import Rejected
 
 
 def _jpeg(img, **kw):
@@ -70,10 +71,10 @@ def test_bad_inputs_have_reasons():
     cases = {b"": "empty_file", b"not an image at all": "not_an_image",
              good[: len(good) // 2]: "undecodable"}
     for data, reason in cases.items():
-        with pytest.raises(imaging.ImageError) as err:
+        with pytest.raises(Rejected) as err:
             imaging.load_rgb(data)
         assert err.value.reason == reason
-    with pytest.raises(imaging.ImageError) as err:
+    with pytest.raises(Rejected) as err:
         imaging.load_rgb(good, max_pixels=100)
     assert err.value.reason == "too_many_pixels"
 
@@ -89,7 +90,7 @@ def test_mask_encodings():
         [[0, 255, 255]]
     assert np.asarray(imaging.decode_mask(_png(Image.fromarray(soft)), "auto")).tolist() == \
         soft.tolist()
-    with pytest.raises(imaging.ImageError):
+    with pytest.raises(Rejected):
         imaging.decode_mask(_png(Image.fromarray(soft)), "binary01")
 
 
@@ -150,10 +151,10 @@ def _png_claiming(width, height):
 
 def test_pixel_limit_is_ours_and_can_be_raised():
     huge = _png_claiming(10_000, 10_000)  # 100 MP: over Pillow's own bomb threshold
-    with pytest.raises(imaging.ImageError) as err:
+    with pytest.raises(Rejected) as err:
         imaging.load_rgb(huge)  # default limit: Pillow's
     assert err.value.reason == "too_many_pixels"
-    with pytest.raises(imaging.ImageError) as err:
+    with pytest.raises(Rejected) as err:
         imaging.load_rgb(huge, max_pixels=200_000_000)  # raised: it gets as far as decoding
     assert err.value.reason == "undecodable"
 
@@ -162,10 +163,10 @@ def test_over_twice_pillows_limit_is_ours_too():
     """Pillow raises its own error past twice its limit, before our check: same reason, and a
     caller's higher limit still gets that far."""
     huge = _png_claiming(20_000, 10_000)  # 200 MP
-    with pytest.raises(imaging.ImageError) as err:
+    with pytest.raises(Rejected) as err:
         imaging.load_rgb(huge)
     assert err.value.reason == "too_many_pixels"
-    with pytest.raises(imaging.ImageError) as err:
+    with pytest.raises(Rejected) as err:
         imaging.load_rgb(huge, max_pixels=300_000_000)
     assert err.value.reason == "undecodable"
 
