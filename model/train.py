@@ -50,7 +50,6 @@ How long, on this project's 2-core CPU (synthetic data, U-Net16; photos cost the
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import math
@@ -58,91 +57,12 @@ import sys
 from os.path import join
 
 from model import (architectures, callbacks as callbacks_lib, checkpoints, curves, export,
-                   keras_internals, losses, runtime, schema, transform)
+                   keras_internals, losses, runtime, schema, train_config, transform)
 from model import data as data_lib
-from model.runtime import ConfigError, DevicePlan
+from model.runtime import ConfigError, DevicePlan  # noqa: F401 (ConfigError: callers catch it)
+from model.train_config import TrainConfig, check_model_config, check_previous_run
 
 log = logging.getLogger("model.train")
-
-DEFAULT_PER_REPLICA_BATCH = 8
-# Fields that fix the model's shape: a MODEL folder trained with others can't be resumed.
-IDENTITY_FIELDS = ("architecture", "base_filters", "bn_momentum", "image_size")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    data_dir: str
-    model_dir: str
-    epochs: int = 12
-    batch_size: int | None = None          # GLOBAL; None -> per_replica_batch x replicas
-    per_replica_batch: int = DEFAULT_PER_REPLICA_BATCH
-    learning_rate: float = 1e-3            # per replica; x num_replicas_in_sync in the optimizer
-    min_learning_rate_fraction: float = 0.1  # cosine decay ends at this fraction of the rate
-    architecture: str = "unet"
-    encoder_weights: str = "none"
-    base_filters: int = 16
-    bn_momentum: float = architectures.DEFAULT_BN_MOMENTUM
-    cpu_replicas: int = 0                  # 0 or 1: no split
-    threads: int = 0                       # 0: every core this process may use
-    seed: int = 0
-    augment: bool = True
-    image_size: int = 0                    # from the data's manifest
-
-    def model_config(self) -> architectures.ModelConfig:
-        return architectures.ModelConfig(
-            architecture=self.architecture, image_size=self.image_size,
-            base_filters=self.base_filters, encoder_weights=self.encoder_weights,
-            bn_momentum=self.bn_momentum)
-
-    def validate(self) -> None:
-        """Checks that need nothing but the config itself."""
-        if not self.model_dir:
-            raise ConfigError("--model_dir is required")
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
-        if self.per_replica_batch < 1:
-            raise ConfigError(f"--per_replica_batch must be >= 1, got {self.per_replica_batch}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}")
-        if self.cpu_replicas < 0:
-            raise ConfigError(f"--cpu_replicas must be >= 0, got {self.cpu_replicas}")
-        if self.threads < 0:
-            raise ConfigError(f"--threads must be >= 0, got {self.threads}")
-        if self.architecture not in architectures.ARCHITECTURES:
-            raise ConfigError(f"unknown --architecture {self.architecture!r}; "
-                              f"one of {architectures.ARCHITECTURES}")
-        # image_size is checked again once the data says what it is.
-        check_model_config(dataclasses.replace(
-            self.model_config(), image_size=architectures.size_multiple(self.architecture)))
-
-    def global_batch(self, replicas: int) -> int:
-        batch = self.batch_size if self.batch_size is not None else (
-            self.per_replica_batch * replicas)
-        if batch % replicas:
-            raise ConfigError(f"--batch_size {batch} does not divide by the {replicas} replicas; "
-                              f"use a multiple of {replicas}")
-        return batch
-
-
-def check_model_config(model_config: architectures.ModelConfig) -> None:
-    try:
-        architectures.check_model_config(model_config)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
-def check_previous_run(model_dir: str, config: TrainConfig) -> None:
-    previous = checkpoints.read_json(join(model_dir, checkpoints.CONFIG_FILE))
-    if not previous:
-        return
-    changed = [f"{name}: {previous.get(name)!r} -> {getattr(config, name)!r}"
-               for name in IDENTITY_FIELDS if previous.get(name) != getattr(config, name)]
-    if changed:
-        raise ConfigError(f"{model_dir} holds a run of another model ({'; '.join(changed)}); "
-                          f"use a new --model_dir")
-
 
 @dataclasses.dataclass
 class TrainResult:
@@ -153,29 +73,7 @@ class TrainResult:
 
 
 def parse_args(argv=None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
-    d = TrainConfig("", "")
-    p.add_argument("--data_dir", required=True, help="pipelines.preprocess output (OUT)")
-    p.add_argument("--model_dir", required=True, help="where everything is written (MODEL)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch_size", type=int, default=None,
-                   help=f"GLOBAL batch (default {d.per_replica_batch} x replicas)")
-    p.add_argument("--per_replica_batch", type=int, default=d.per_replica_batch)
-    p.add_argument("--learning_rate", type=float, default=d.learning_rate,
-                   help="per replica; the optimizer uses it x num_replicas_in_sync")
-    p.add_argument("--architecture", default=d.architecture, choices=architectures.ARCHITECTURES)
-    p.add_argument("--encoder_weights", default=d.encoder_weights,
-                   choices=architectures.ENCODER_WEIGHTS)
-    p.add_argument("--base_filters", type=int, default=d.base_filters)
-    p.add_argument("--bn_momentum", type=float, default=d.bn_momentum)
-    p.add_argument("--cpu_replicas", type=int, default=d.cpu_replicas,
-                   help="with no GPU, split the CPU into this many logical devices")
-    p.add_argument("--threads", type=int, default=d.threads,
-                   help="TF intra-op and tf.data threads (0: all cores this process may use)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--no_augment", dest="augment", action="store_false")
-    args = p.parse_args(argv)
-    return TrainConfig(**vars(args))
+    return train_config.parse_args(argv, description=__doc__.split("\n")[0])
 
 
 def run(argv=None) -> TrainResult:
@@ -188,7 +86,7 @@ def run(argv=None) -> TrainResult:
     check_model_config(config.model_config())
     check_previous_run(config.model_dir, config)
     threads = config.threads or runtime.available_cores()
-    runtime.configure_runtime(plan, threads)
+    runtime.configure_runtime(plan, threads, config.precision)
     strategy = runtime.make_strategy(plan)
     if strategy.num_replicas_in_sync != plan.replicas:
         raise ConfigError(f"expected {plan.replicas} replicas, the strategy has "
@@ -216,7 +114,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
         "devices": runtime.strategy_devices(strategy),
         "global_batch": global_batch,
         "per_replica_batch": global_batch // strategy.num_replicas_in_sync,
-        "effective_learning_rate": lr, "mixed_precision": bool(plan.gpus),
+        "effective_learning_rate": lr, "mixed_precision": runtime.uses_mixed_precision(plan, config.precision),
         "threads": threads, "train_examples": n_train, "val_examples": n_val,
         "steps_per_epoch": steps_per_epoch, "val_steps": val_steps,
         "mean": [float(v) for v in mean], "std": [float(v) for v in std],
@@ -232,13 +130,16 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
     shard_by_files = plan.multi_worker and len(info.shards[data_lib.TRAIN]) >= plan.num_workers
     train_ds = data_lib.make_train_dataset(
         info.shards[data_lib.TRAIN], config.image_size, global_batch, mean, std,
-        seed=config.seed, augment_config=data_lib.AugmentConfig() if config.augment else None,
+        seed=config.seed, augment_config=config.augment_config(),
         threads=threads, shard_by_files=shard_by_files)
     val_ds = data_lib.make_eval_dataset(info.shards[data_lib.VAL], config.image_size,
                                         global_batch, mean, std, n_val, threads=threads,
                                         repeat=True)
     with strategy.scope():
-        model = _compiled_model(config, lr, config.epochs * steps_per_epoch)
+        model = _compiled_model(config, lr, config.epochs * steps_per_epoch,
+                                round(config.warmup_epochs * steps_per_epoch))
+    resolved["runtime"]["crop_size"] = config.crop_size()
+    resolved["runtime"]["output_dtype"] = str(model.output.dtype)
         if plan.multi_worker:
             keras_internals.work_around_keras_multi_worker(model, train_ds.element_spec)
     epochs_run = _fit(model, config, plan, train_ds, val_ds, steps_per_epoch, val_steps)
@@ -259,16 +160,16 @@ def _tf_version() -> str:
     return tf.__version__
 
 
-def _compiled_model(config: TrainConfig, lr: float, decay_steps: int):
-    """Built, compiled and with its optimizer state, inside the caller's strategy scope."""
-    import keras
-
-    model = architectures.build_model(config.model_config())
-    schedule = keras.optimizers.schedules.CosineDecay(
-        lr, decay_steps=decay_steps, alpha=config.min_learning_rate_fraction)
+def _compiled_model(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int):
+    """Built, compiled and with its optimizer state, inside the caller's strategy scope. Built
+    for any input side when it trains on crops (it validates on whole S x S images); the
+    exported model is built at S and takes its weights."""
+    model = architectures.build_model(config.model_config(
+        variable_size=config.crop_size() < config.image_size))
     # weighted_metrics, not metrics: Keras 3 updates `metrics` without the sample weights
     # (padded validation batches: model.data.make_eval_dataset).
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=losses.make_loss(),
+    model.compile(optimizer=train_config.make_optimizer(config, lr, total_steps, warmup_steps),
+                  loss=losses.make_loss(config.boundary_weight),
                   weighted_metrics=losses.make_metrics())
     model.optimizer.build(model.trainable_variables)
     keras_internals.weigh_val_loss_by_sample_weight(model)
@@ -334,6 +235,7 @@ def _export_best(serving_model, config: TrainConfig, resolved: dict, mean, std) 
     if checkpoints.gfile().exists(export_dir):
         checkpoints.gfile().rmtree(export_dir)
     export.export_model(serving_model, export_dir, config.image_size, mean, std,
+                        tta=config.tta,
                         extra_metadata={"architecture": config.architecture,
                                         "config": resolved, "epochs_trained": len(rows),
                                         "final_metrics": checkpoints.epoch_metrics(
