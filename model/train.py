@@ -103,7 +103,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
     mean, std = transform.load_normalization(join(config.data_dir, schema.TRANSFORM_DIR))
     n_train = data_lib.count_records(info.shards[data_lib.TRAIN])
     n_val = data_lib.count_records(info.shards[data_lib.VAL])
-    steps_per_epoch = max(1, math.ceil(n_train / global_batch))
+    steps_per_epoch = max(1, math.ceil(n_train * config.passes_per_epoch / global_batch))
     val_steps = max(1, math.ceil(n_val / global_batch))
     lr = config.learning_rate * strategy.num_replicas_in_sync
     resolved = dataclasses.asdict(config)
@@ -117,6 +117,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
         "effective_learning_rate": lr, "mixed_precision": runtime.uses_mixed_precision(plan, config.precision),
         "threads": threads, "train_examples": n_train, "val_examples": n_val,
         "steps_per_epoch": steps_per_epoch, "val_steps": val_steps,
+        "crop_size": config.crop_size(),
         "mean": [float(v) for v in mean], "std": [float(v) for v in std],
         "tensorflow": _tf_version(), "keras": keras.__version__,
     }
@@ -138,10 +139,9 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
     with strategy.scope():
         model = _compiled_model(config, lr, config.epochs * steps_per_epoch,
                                 round(config.warmup_epochs * steps_per_epoch))
-    resolved["runtime"]["crop_size"] = config.crop_size()
-    resolved["runtime"]["output_dtype"] = str(model.output.dtype)
         if plan.multi_worker:
             keras_internals.work_around_keras_multi_worker(model, train_ds.element_spec)
+    resolved["runtime"]["output_dtype"] = str(model.output.dtype)   # float32 whatever the policy
     epochs_run = _fit(model, config, plan, train_ds, val_ds, steps_per_epoch, val_steps)
 
     # Export a float32 copy outside the strategy: no distributed variables, no float16.

@@ -26,6 +26,7 @@ class TrainConfig:
     data_dir: str
     model_dir: str
     epochs: int = 12
+    passes_per_epoch: float = 1.0          # an epoch's steps see the training set this often
     batch_size: int | None = None          # GLOBAL; None -> per_replica_batch x replicas
     per_replica_batch: int = DEFAULT_PER_REPLICA_BATCH
     learning_rate: float = 1e-3            # per replica; x num_replicas_in_sync in the optimizer
@@ -67,6 +68,8 @@ class TrainConfig:
             raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_epochs < 0 or self.weight_decay < 0 or self.boundary_weight < 0:
             raise ConfigError("--warmup_epochs, --weight_decay and --boundary_weight must be >= 0")
+        if not self.passes_per_epoch > 0:
+            raise ConfigError(f"--passes_per_epoch must be > 0, got {self.passes_per_epoch}")
         if not 0.0 < self.crop_fraction <= 1.0:
             raise ConfigError(f"--crop_fraction must be in (0, 1], got {self.crop_fraction}")
         if self.cpu_replicas < 0:
@@ -149,6 +152,8 @@ def parse_args(argv=None, description: str = "") -> TrainConfig:
     p.add_argument("--data_dir", required=True, help="pipelines.preprocess output (OUT)")
     p.add_argument("--model_dir", required=True, help="where everything is written (MODEL)")
     p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--passes_per_epoch", type=float, default=d.passes_per_epoch,
+                   help="steps per epoch = ceil(train examples x this / global batch)")
     p.add_argument("--batch_size", type=int, default=None,
                    help=f"GLOBAL batch (default {d.per_replica_batch} x replicas)")
     p.add_argument("--per_replica_batch", type=int, default=d.per_replica_batch)
