@@ -142,6 +142,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
         if plan.multi_worker:
             keras_internals.work_around_keras_multi_worker(model, train_ds.element_spec)
     resolved["runtime"]["output_dtype"] = str(model.output.dtype)   # float32 whatever the policy
+    resolved["runtime"]["dtype_policy"] = keras.config.dtype_policy().name
     epochs_run = _fit(model, config, plan, train_ds, val_ds, steps_per_epoch, val_steps)
 
     # Export a float32 copy outside the strategy: no distributed variables, no float16.

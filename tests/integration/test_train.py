@@ -62,7 +62,8 @@ def _rows(model_dir):
 
 
 def _model_with(config, weights_path):
-    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum")
+    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum",
+              "levels")
     model = build_model(ModelConfig(**{k: config[k] for k in fields}))
     model.load_weights(weights_path)
     return model
@@ -114,7 +115,8 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     assert float(tf.reduce_sum(val_w)) == 6
     last_model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.LAST_WEIGHTS))
     val_p = last_model(val_x, training=False)
-    per_image = losses.BceDiceLoss(reduction="none")(val_y, val_p)
+    per_image = losses.BceDiceLoss(boundary_weight=config["boundary_weight"],
+                                   reduction="none")(val_y, val_p)
     assert float(rows[-1]["val_loss"]) == pytest.approx(float(np.mean(per_image)), rel=1e-3)
     for name, metric in (("val_iou", losses.ThresholdedIoU()), ("val_mad", losses.MaskMAD())):
         metric.update_state(val_y, val_p)
@@ -164,6 +166,28 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     png = encode_png(Image.fromarray(images[0], "RGB"), "fast")
     served = serve_bytes(image_bytes=tf.constant([png]))
     np.testing.assert_allclose(served["alpha"].numpy()[0], expected[0], atol=1e-5)
+
+
+def test_mixed_float16_on_two_cpu_replicas_trains_and_serves_float32(tiny_data, tmp_path):
+    """The GPU's precision, on the CPU: float16 layers, a float32 head and loss, mirrored over
+    two logical devices; the export is a float32 model serving float32 alpha."""
+    data_dir, arrays = tiny_data
+    model_dir = str(tmp_path / "model")
+    # float16 kernels on a CPU are Eigen's slow fallback (oneDNN has them only with AVX-512).
+    _train(data_dir, model_dir, "--epochs", "2", "--precision", "mixed_float16",
+           "--cpu_replicas", "2", "--batch_size", "4", "--base_filters", "4", "--threads", "2",
+           timeout=600)
+    runtime = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))["runtime"]
+    assert runtime["mixed_precision"] is True and runtime["dtype_policy"] == "mixed_float16"
+    assert runtime["output_dtype"] == "float32" and runtime["num_replicas_in_sync"] == 2
+    rows = _rows(model_dir)
+    assert len(rows) == 2
+    assert all(np.isfinite(float(r[k])) for r in rows for k in ("loss", "val_loss", "val_iou"))
+    images = np.stack(arrays["images"]["test"]).astype(np.uint8)
+    _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
+    alpha = serve_resized(images=images)["alpha"].numpy()
+    assert alpha.dtype == np.float32 and alpha.shape == (4, 32, 32, 1)
+    assert np.isfinite(alpha).all() and 0.0 <= alpha.min() and alpha.max() <= 1.0
 
 
 def test_the_export_holds_the_best_epoch_when_later_epochs_are_worse(tiny_data, tmp_path):
