@@ -25,21 +25,21 @@ AUGMENTATIONS = ("strong", "light", "none")
 class TrainConfig:
     data_dir: str
     model_dir: str
-    epochs: int = 12
-    passes_per_epoch: float = 1.0          # an epoch's steps see the training set this often
+    epochs: int = 30
+    passes_per_epoch: float = 2.0          # an epoch's steps see the training set this often
     batch_size: int | None = None          # GLOBAL; None -> per_replica_batch x replicas
     per_replica_batch: int = DEFAULT_PER_REPLICA_BATCH
-    learning_rate: float = 1e-3            # per replica; x num_replicas_in_sync in the optimizer
+    learning_rate: float = 2e-3            # per replica; x num_replicas_in_sync in the optimizer
     min_learning_rate_fraction: float = 0.1  # cosine decay ends at this fraction of the rate
-    warmup_epochs: float = 0.0             # linear warm-up from 0.1 x the rate, then cosine
-    weight_decay: float = 0.0              # AdamW's decoupled decay (not on BatchNorm, biases)
+    warmup_epochs: float = 1.0             # linear warm-up from 0.1 x the rate, then cosine
+    weight_decay: float = 1e-4              # AdamW's decoupled decay (not on BatchNorm, biases)
     architecture: str = "unet"
     encoder_weights: str = "none"          # none | imagenet (downloads) | PATH of a .h5 file
     base_filters: int = 16
     levels: int = 4                        # unet depth
     bn_momentum: float = architectures.DEFAULT_BN_MOMENTUM
-    augment: str = "light"                 # strong | light | none
-    crop_fraction: float = 1.0             # train on random crops of this side fraction
+    augment: str = "strong"                # strong | light | none
+    crop_fraction: float = 0.75            # train on random crops of this side fraction
     boundary_weight: float = 0.0           # BCE weight 1 + w near the target's outline
     tta: str = "none"                      # the export averages the prediction and its mirror
     precision: str = "auto"                # auto: mixed float16 on GPU, float32 on CPU
