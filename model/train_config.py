@@ -26,7 +26,7 @@ class TrainConfig:
     data_dir: str
     model_dir: str
     epochs: int = 30
-    passes_per_epoch: float = 2.0          # an epoch's steps see the training set this often
+    passes_per_epoch: float = 1.75         # an epoch's steps see the training set this often
     batch_size: int | None = None          # GLOBAL; None -> per_replica_batch x replicas
     per_replica_batch: int = DEFAULT_PER_REPLICA_BATCH
     learning_rate: float = 2e-3            # per replica; x num_replicas_in_sync in the optimizer
@@ -41,7 +41,7 @@ class TrainConfig:
     augment: str = "strong"                # strong | light | none
     crop_fraction: float = 0.75            # train on random crops of this side fraction
     boundary_weight: float = 0.0           # BCE weight 1 + w near the target's outline
-    tta: str = "none"                      # the export averages the prediction and its mirror
+    tta: str = "flip"                      # the export averages the prediction and its mirror
     precision: str = "auto"                # auto: mixed float16 on GPU, float32 on CPU
     cpu_replicas: int = 0                  # 0 or 1: no split
     threads: int = 0                       # 0: every core this process may use

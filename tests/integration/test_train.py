@@ -49,7 +49,7 @@ def _cmd(data_dir, model_dir, *args):
             model_dir, *args]
 
 
-def _train(data_dir, model_dir, *args, timeout=150):
+def _train(data_dir, model_dir, *args, timeout=300):
     proc = subprocess.run(_cmd(data_dir, model_dir, *args), cwd=REPO, env=_env(),
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -67,6 +67,16 @@ def _model_with(config, weights_path):
     model = build_model(ModelConfig(**{k: config[k] for k in fields}))
     model.load_weights(weights_path)
     return model
+
+
+def _served(model, normalised, config):
+    """What the export serves for these pixels: the model's prediction, averaged with its mirror's
+    under the config's `tta="flip"` (model.export)."""
+    prediction = np.asarray(model(normalised, training=False))
+    if config["tta"] == "flip":
+        mirrored = np.asarray(model(normalised[:, :, ::-1], training=False))[:, :, ::-1]
+        prediction = (prediction + mirrored) / 2
+    return prediction
 
 
 def _best_row(rows):
@@ -151,7 +161,7 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS))
     images = np.stack(arrays["images"]["test"]).astype(np.uint8)
     normalised = (images.astype(np.float32) - mean) / std
-    expected = np.asarray(model(normalised, training=False))
+    expected = _served(model, normalised, config)
     assert expected.shape == (4, 32, 32, 1) and expected.std() > 0
 
     # Delete everything but the export, and the data; the export must still serve.
@@ -222,9 +232,9 @@ def test_the_export_holds_the_best_epoch_when_later_epochs_are_worse(tiny_data, 
     images = np.stack(arrays["images"]["test"]).astype(np.uint8)
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
     normalised = (images.astype(np.float32) - mean) / std
-    from_best = np.asarray(_model_with(config, epoch0)(normalised, training=False))
+    from_best = _served(_model_with(config, epoch0), normalised, config)
     last_weights = os.path.join(checkpoints_dir, checkpoints.LAST_WEIGHTS)
-    from_last = np.asarray(_model_with(config, last_weights)(normalised, training=False))
+    from_last = _served(_model_with(config, last_weights), normalised, config)
     assert np.abs(from_best - from_last).max() > 1e-3      # two more epochs moved the weights
     _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
     np.testing.assert_allclose(serve_resized(images=images)["alpha"].numpy(), from_best,
@@ -286,8 +296,8 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
     assert config["exported_weights"] == metadata["exported_weights"]
     images = np.stack(tiny_data[1]["images"]["test"]).astype(np.uint8)
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
-    expected = _model_with(config, best_path)((images.astype(np.float32) - mean) / std,
-                                              training=False)
+    expected = _served(_model_with(config, best_path), (images.astype(np.float32) - mean) / std,
+                       config)
     _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
     np.testing.assert_allclose(serve_resized(images=images)["alpha"].numpy(),
                                np.asarray(expected), atol=1e-5)
