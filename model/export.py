@@ -10,9 +10,9 @@ Signatures (the contract in DESIGN.md):
 `tta="flip"` (test-time augmentation) makes both signatures average the model's prediction with
 the mirror of its prediction for the mirrored image: twice the model's cost per photo
 (bench/tta.py on the photo proxy, 48 photos at full resolution: +0.022 mean IoU and +0.019 p10
-for +0.11 s per photo; `model.train` exports with it by default). The normalisation constants of the tf.Transform analysis
-are baked in, so the export needs
-nothing else from the data or model folders. A plain `tf.saved_model.save` of a `tf.Module` keeps
+for +0.11 s per photo; `model.train` exports with it by default). The normalisation constants
+of the tf.Transform analysis are baked in, so the export needs nothing else from the data or
+model folders. A plain `tf.saved_model.save` of a `tf.Module` keeps
 it loadable without Keras (see STACK.md: the Keras 2/3 trap).
 """
 from __future__ import annotations

@@ -6,9 +6,9 @@ DOWNLOADS once into ~/.keras/models (tests never ask for them), or `encoder_weig
 Keras weights file of `MobileNetV2(include_top=False, alpha=1.0)`, loaded by Keras as it builds
 the encoder: the file Keras downloaded, copied to a machine that can't download
 (`mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5`), or an `encoder.save_weights`
-of such a model. The encoder is fed the same
-normalised input as every model here ((x - mean) / std, roughly unit scale); MobileNetV2 was
-pretrained on [-1, 1] inputs, close enough for fine-tuning.
+of such a model. The encoder is fed the same normalised input as every model here
+((x - mean) / std, roughly unit scale); MobileNetV2 was pretrained on [-1, 1] inputs, close
+enough for fine-tuning.
 
 Skips at 1/2, 1/4, 1/8 and 1/16 of the input (the expansion ReLUs of blocks 1, 3, 6 and 13),
 bottleneck `block_16_project` at 1/32 (320 channels, not the 1280-channel head: a quarter of

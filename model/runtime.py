@@ -1,7 +1,8 @@
 """Devices and the distribution strategy of a training run, decided before the TF runtime starts.
 
 Every visible GPU, mirrored (MirroredStrategy), mixed float16 on GPU by default (`precision`
-chooses; mixed float16 on a CPU tests that path). With no GPU, `--cpu_replicas K` splits the CPU into K logical devices and mirrors over them (no speed-up; it
+chooses; mixed float16 on a CPU tests that path). With no GPU, `--cpu_replicas K` splits the CPU
+into K logical devices and mirrors over them (no speed-up; it
 runs the multi-replica path for real). With `TF_CONFIG` set, MultiWorkerMirroredStrategy (each
 CPU worker is one replica; the chief is the `chief` task, or worker 0 when there is none).
 

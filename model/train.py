@@ -6,23 +6,30 @@ Runbook
         [--architecture unet|mobilenet_unet] [--encoder_weights none|imagenet|PATH.h5]
         [--cpu_replicas K] [--learning_rate 2e-3] [--base_filters 16] [--levels 4]
         [--per_replica_batch 8] [--bn_momentum 0.9] [--threads N] [--seed 0]
-        [--augment strong|light|none] [--crop_fraction 0.75] [--passes_per_epoch 2]
-        [--warmup_epochs 1] [--weight_decay 1e-4] [--boundary_weight 0] [--tta none|flip]
+        [--augment strong|light|none] [--crop_fraction 0.75] [--passes_per_epoch 1.75]
+        [--warmup_epochs 1] [--weight_decay 1e-4] [--boundary_weight 0] [--tta flip|none]
         [--precision auto|float32|mixed_float16]
 
-The default recipe (model/train_config.py), chosen on a photo proxy (people on real photographs,
-240 at 256 px, scored on 48 held-out photos at full resolution; the table is in the README): a
-U-Net16 trained from scratch on random 192 px crops of the 256 px images (`--crop_fraction 0.75`:
-a step costs ~0.56 of a whole image's, and the fully convolutional model still serves at 256),
-two passes over the training set per epoch (`--passes_per_epoch 2`: short CPU runs are short of
-steps, not of data), the stronger augmentation of model/augment.py (flip, +-10 degree rotation,
-x0.75-1.33 scale, stretch, shift, colour, grayscale, blur, JPEG), AdamW (weight decay 1e-4) at
-2e-3 with a 1-epoch warm-up and a cosine decay; the export averages each prediction with its
-mirror's (`--tta flip`: +0.022 mean IoU, +0.019 p10 for +0.11 s per photo, x1.4 of the export's
-own time, in bench/tta.py on the proxy; `--tta none` to serve faster). `--augment light --crop_fraction 1
---passes_per_epoch 1 --warmup_epochs 0 --weight_decay 0 --learning_rate 1e-3 --tta none
---epochs 12` is the earlier recipe. `--encoder_weights` with a pretrained encoder (mobilenet_unet) is the big lever
-where weights can be had.
+The default recipe (model/train_config.py) was chosen on a photo proxy (`pipelines.synthetic
+--proxy_dir`: people on real photographs, 240 at 256 px, scored on 48 held-out photos at full
+resolution; the table is in the README). A U-Net16 trained from scratch
+- on random 192 px crops of the 256 px images (`--crop_fraction 0.75`: a step costs ~0.56 of a
+  whole image's; the fully convolutional model still serves whole 256 px images),
+- 1.75 passes over the training set per epoch (`--passes_per_epoch`: a 30-epoch CPU run is
+  short of steps, not of data: the earlier recipe never overfitted),
+- with model/augment.py's stronger augmentation (flip, +-10 degree rotation, x0.75-1.33 scale,
+  stretch, shift, colour, grayscale, blur, JPEG),
+- AdamW (weight decay 1e-4) at 2e-3 with a 1-epoch warm-up and a cosine decay,
+- exported with flip test-time augmentation (`--tta flip`: the mean of each prediction and its
+  mirror's; +0.022 mean IoU and +0.019 p10 for +0.11 s per photo, x1.4 of the export's own
+  time, bench/tta.py; `--tta none` to serve faster).
+On the proxy at 30 epochs, batch 16: the earlier recipe (`--augment light --crop_fraction 1
+--passes_per_epoch 1 --warmup_epochs 0 --weight_decay 0 --learning_rate 1e-3 --tta none`)
+scored mean IoU 0.790, p10 0.598 in 31.4 CPU minutes; the new one with 2 passes and no TTA
+0.854, p10 0.709 in 35.5 CPU minutes (1.75 passes keeps it near the earlier CPU time).
+`--boundary_weight` (edge-weighted BCE) and `--levels 5` (a deeper U-Net) are options, not
+measured into the defaults. `--encoder_weights` with a pretrained encoder (mobilenet_unet) is
+the big lever where weights can be had.
 
 Reads `OUT/{train,val}/*.tfrecord.gz`, `OUT/transform/` (per-channel mean/std) and
 `OUT/manifest.json` (schema version, image size), all checked before any work. Writes to MODEL:
@@ -45,7 +52,8 @@ Reads `OUT/{train,val}/*.tfrecord.gz`, `OUT/transform/` (per-channel mean/std) a
 Validation scores (val_loss, val_iou, val_mad) are the means over the real validation examples
 exactly, on any number of replicas (padded batches: `model.data.make_eval_dataset`).
 
-Devices (model/runtime.py): every visible GPU, mirrored, mixed float16 on GPU only; with no GPU,
+Devices (model/runtime.py): every visible GPU, mirrored, mixed float16 on GPU (`--precision
+mixed_float16` runs it on a CPU too, slowly: a test of that path); with no GPU,
 `--cpu_replicas K` logical CPU devices; with `TF_CONFIG`, MultiWorkerMirroredStrategy.
 `--batch_size` is the GLOBAL batch (default 8 per replica) and must divide by the replicas; the
 learning rate is multiplied by the number of replicas (linear scaling: the default global batch
@@ -56,14 +64,14 @@ one is only exported again (from the same best weights); a finished one asked fo
 trains the extra epochs, which replace the best weights only if they beat their val_iou.
 A MODEL trained with another architecture, width or image size is refused.
 
-How long, on this project's 2-core CPU (synthetic data, U-Net16; photos cost the same per pixel):
-- defaults at 256 px: a training step runs at ~7.5 images/s on an idle machine
-  (bench/train_input.py); with validation and a busy machine, 240 training + 60 validation
-  images took 44-82 s an epoch, 10 epochs 10.4 min (val IoU 0.79). So a few hundred photos
-  (~300) take about 15 min for the default 12 epochs; a slower 2-core machine (STACK.md measured
-  2.3 min an epoch on 241 photos) about half an hour. Start-up ~15 s, export ~10 s.
+How long, on this project's 2-core CPU (U-Net16; photos cost the same per pixel):
+- the defaults at 256 px, `--epochs 30 --batch_size 16` on 210 training photos: ~31 CPU minutes
+  (~25 min wall on an otherwise idle machine, as the earlier recipe, which it replaces at about
+  the same cost: 2x the steps on crops of ~0.56 the pixels, 1.75 passes instead of 2); without
+  `--batch_size` (8 per replica) about the same. Start-up ~15 s, export ~10 s. Thousands of
+  photos: pass fewer `--epochs` (the cost grows with examples x epochs x passes).
 - 128 px is 3-4x faster per image: the demo setting (`--cpu_replicas 2 --epochs 12`, global batch
-  16) trained 320 images in 4.1 min to val IoU 0.73.
+  16) trained 320 images in 4.1 min to val IoU 0.73 with the earlier recipe.
 """
 from __future__ import annotations
 
@@ -131,7 +139,8 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
         "devices": runtime.strategy_devices(strategy),
         "global_batch": global_batch,
         "per_replica_batch": global_batch // strategy.num_replicas_in_sync,
-        "effective_learning_rate": lr, "mixed_precision": runtime.uses_mixed_precision(plan, config.precision),
+        "effective_learning_rate": lr,
+        "mixed_precision": runtime.uses_mixed_precision(plan, config.precision),
         "threads": threads, "train_examples": n_train, "val_examples": n_val,
         "steps_per_epoch": steps_per_epoch, "val_steps": val_steps,
         "crop_size": config.crop_size(),
