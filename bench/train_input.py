@@ -6,10 +6,11 @@ measured in the same run, for 1 and 2 CPU replicas (MirroredStrategy over logica
 Makes a small synthetic data folder (pipelines.synthetic scenes, the layout pipelines.preprocess
 writes), then for each replica count runs a fresh process (logical devices can only be set before
 TF starts) that measures
-- input: the training dataset exactly as model.train builds it (read, parse, decode, augment,
-  normalise, batch), iterated alone, after a warm-up batch;
-- step: `fit` on one cached batch repeated (no input cost), U-Net16 at the default settings,
-  timing the second epoch (the first one traces).
+- input: the training dataset exactly as model.train builds it with its default recipe (read,
+  parse, decode, augment into training crops, normalise, batch), iterated alone, after a warm-up
+  batch;
+- step: `fit` on one cached batch repeated (no input cost), U-Net16 at the default settings
+  (on the default crops), timing the second epoch (the first one traces).
 Prints images/s for both and their ratio; the goal is input >= 3x step, so the input pipeline
 never starves training even when it shares the cores with it. About 1.5 minutes at 256 px on 2
 cores.
@@ -74,12 +75,13 @@ def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from model import architectures, data, losses, schema, transform
+    from model import architectures, data, losses, schema, train_config, transform
 
     info = data.inspect_data_dir(data_dir)
     mean, std = transform.load_normalization(os.path.join(data_dir, schema.TRANSFORM_DIR))
+    recipe = train_config.TrainConfig("", "", image_size=info.image_size)   # the defaults
     ds = data.make_train_dataset(info.shards["train"], info.image_size, batch, mean, std,
-                                 threads=threads)
+                                 augment_config=recipe.augment_config(), threads=threads)
     it = iter(ds)
     next(it)                                             # warm-up: threads, shuffle buffer
     n_batches = max(8, 2 * steps)
@@ -88,10 +90,10 @@ def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
         next(it)
     input_ips = n_batches * batch / (time.perf_counter() - t0)
 
-    config = architectures.ModelConfig(image_size=info.image_size)
+    config = recipe.model_config(variable_size=recipe.crop_size() < info.image_size)
     with strategy.scope():
         model = architectures.build_model(config)
-        model.compile(keras.optimizers.Adam(1e-3), loss=losses.make_loss(),
+        model.compile(keras.optimizers.Adam(1e-3), loss=losses.make_loss(recipe.boundary_weight),
                       metrics=losses.make_metrics())
     cached = ds.take(1).cache().repeat()
 
@@ -106,7 +108,7 @@ def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
     model.fit(cached, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
     step_ips = steps * batch / timer.seconds
     return {"replicas": int(strategy.num_replicas_in_sync), "image_size": info.image_size,
-            "batch": batch, "threads": threads, "input_images_per_s": input_ips,
+            "batch": batch, "crop": recipe.crop_size(), "threads": threads, "input_images_per_s": input_ips,
             "step_images_per_s": step_ips, "ratio": input_ips / step_ips,
             "tensorflow": tf.__version__}
 

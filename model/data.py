@@ -9,14 +9,9 @@ TF runtime is configured (thread pools and logical devices can only be set befor
 Each step is a pure function of tensors, tested both eagerly and inside tf.data:
 - `parse_and_decode`: serialized example -> image float32 [S, S, 3] on 0..255, mask float32
   [S, S, 1] on 0..1 (the soft alpha).
-- `augment` (training split only), stateless and driven by an explicit seed [2], so the same seed
-  gives the same result eagerly and in tf.data:
-  - geometric, applied identically to image and mask: a horizontal flip (no vertical flips:
-    photos have an up), then a random zoom of 1..`max_zoom` with a random crop position, done as
-    one bilinear `crop_and_resize` of both. The mask is interpolated with the same bilinear
-    weights and is kept soft on purpose: the targets are soft alpha anyway, and thresholding it
-    would move the boundary by up to half a pixel relative to the image;
-  - colour jitter on the image only: brightness, contrast, saturation, hue.
+- `augment` (training split only; model/augment.py, re-exported here), stateless and driven by
+  an explicit seed [2]: one flip/rotation/scale/shift resampling of image and mask together
+  (optionally into a smaller training crop), colour jitter and degradations of the image only.
 - `normalize`: (x - mean) / std with the tf.Transform analysis' per-channel constants (0..255
   scale), the same constants `model.export` bakes into the served model.
 
@@ -34,24 +29,15 @@ import os
 import struct
 
 from model import schema
+from model.augment import (AugmentConfig, augment, colour_jitter, degrade,  # noqa: F401
+                           geometric_augment)
 
 TRAIN, VAL = "train", "val"
 DEFAULT_SHUFFLE_BUFFER = 512      # serialized (compressed) records: ~30 KB each at 256 px
-DEFAULT_MAX_ZOOM = 1.3
 
 
 class DataError(ValueError):
     """The data folder can't be trained on; the message says why and what to do."""
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-    flip: bool = True
-    max_zoom: float = DEFAULT_MAX_ZOOM   # 1.0 disables scale-and-crop
-    brightness: float = 0.1              # max delta on the 0..1 scale
-    contrast: float = 0.2                # factor in [1 - c, 1 + c]
-    saturation: float = 0.2
-    hue: float = 0.03                    # max delta, fraction of the hue circle
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,59 +127,6 @@ def parse_and_decode(serialized, image_size: int):
     mask = tf.io.decode_png(features[schema.MASK], channels=1)
     image = tf.ensure_shape(tf.cast(image, tf.float32), [image_size, image_size, 3])
     mask = tf.ensure_shape(tf.cast(mask, tf.float32) / 255.0, [image_size, image_size, 1])
-    return image, mask
-
-
-def geometric_augment(image, mask, seed, flip: bool = True, max_zoom: float = DEFAULT_MAX_ZOOM):
-    """The same random flip and zoom-and-crop of image [S, S, C] and mask [S, S, 1] (float)."""
-    import tensorflow as tf
-
-    flip_seed, zoom_seed, pos_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    size = tf.shape(image)[:2]
-    stacked = tf.concat([image, tf.cast(mask, image.dtype)], axis=-1)
-    channels = image.shape[-1]
-    if flip:
-        do_flip = tf.random.stateless_uniform([], flip_seed) < 0.5
-        stacked = tf.cond(do_flip, lambda: tf.reverse(stacked, axis=[1]), lambda: stacked)
-    if max_zoom > 1.0:
-        zoom = tf.random.stateless_uniform([], zoom_seed, 1.0, max_zoom)
-        extent = 1.0 / zoom                                 # crop side, fraction of the image
-        offset = tf.random.stateless_uniform([2], pos_seed) * (1.0 - extent)
-        box = tf.stack([offset[0], offset[1], offset[0] + extent, offset[1] + extent])
-        # crop_and_resize samples from y1*(H-1) to y2*(H-1): the box [0, 0, 1, 1] is the
-        # identity, so a zoom of 1 leaves the pixels as they were.
-        stacked = tf.image.crop_and_resize(stacked[None], box[None], [0], size,
-                                           method="bilinear")[0]
-    return stacked[..., :channels], stacked[..., channels:]
-
-
-def colour_jitter(image, seed, brightness: float = 0.1, contrast: float = 0.2,
-                  saturation: float = 0.2, hue: float = 0.03):
-    """Random brightness, contrast, saturation and hue of an RGB image float32 on 0..255."""
-    import tensorflow as tf
-
-    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    x = image / 255.0
-    if brightness > 0:
-        x = tf.image.stateless_random_brightness(x, brightness, seeds[0])
-    if contrast > 0:
-        x = tf.image.stateless_random_contrast(x, 1.0 - contrast, 1.0 + contrast, seeds[1])
-    x = tf.clip_by_value(x, 0.0, 1.0)
-    if saturation > 0:
-        x = tf.image.stateless_random_saturation(x, 1.0 - saturation, 1.0 + saturation, seeds[2])
-    if hue > 0:
-        x = tf.image.stateless_random_hue(x, hue, seeds[3])
-    return tf.clip_by_value(x, 0.0, 1.0) * 255.0
-
-
-def augment(image, mask, seed, config: AugmentConfig = AugmentConfig()):
-    """Training augmentation; `seed` int [2]. Same seed, same result, eagerly or in tf.data."""
-    import tensorflow as tf
-
-    geo_seed, colour_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    image, mask = geometric_augment(image, mask, geo_seed, config.flip, config.max_zoom)
-    image = colour_jitter(image, colour_seed, config.brightness, config.contrast,
-                          config.saturation, config.hue)
     return image, mask
 
 

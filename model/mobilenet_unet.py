@@ -1,10 +1,14 @@
 """`mobilenet_unet`: a MobileNetV2 encoder (keras.applications) with a light U-Net decoder.
 
 The encoder is MobileNetV2 (alpha 1.0) without its top, random init by default
-(`encoder_weights='none'`), or ImageNet weights with `encoder_weights='imagenet'`, which Keras
-downloads once into ~/.keras/models (tests never ask for them). The encoder is fed the same
-normalised input as every model here ((x - mean) / std, roughly unit scale); MobileNetV2 was
-pretrained on [-1, 1] inputs, close enough for fine-tuning.
+(`encoder_weights='none'`), ImageNet weights with `encoder_weights='imagenet'`, which Keras
+DOWNLOADS once into ~/.keras/models (tests never ask for them), or `encoder_weights=PATH`, a local
+Keras weights file of `MobileNetV2(include_top=False, alpha=1.0)`, loaded by Keras as it builds
+the encoder: the file Keras downloaded, copied to a machine that can't download
+(`mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5`), or an `encoder.save_weights`
+of such a model. The encoder is fed the same normalised input as every model here
+((x - mean) / std, roughly unit scale); MobileNetV2 was pretrained on [-1, 1] inputs, close
+enough for fine-tuning.
 
 Skips at 1/2, 1/4, 1/8 and 1/16 of the input (the expansion ReLUs of blocks 1, 3, 6 and 13),
 bottleneck `block_16_project` at 1/32 (320 channels, not the 1280-channel head: a quarter of
@@ -34,10 +38,11 @@ def build_mobilenet_unet(config) -> keras.Model:
     base = int(config.base_filters)
     momentum = float(config.bn_momentum)
     weights = config.encoder_weights
-    inputs = keras.Input((size, size, 3), name="image")
+    side = None if config.variable_size else size
+    inputs = keras.Input((side, side, 3), name="image")
     encoder = keras.applications.MobileNetV2(
-        input_shape=(size, size, 3), include_top=False, alpha=1.0,
-        weights="imagenet" if weights == "imagenet" else None)
+        input_shape=(side, side, 3), include_top=False, alpha=1.0,
+        weights=None if weights == "none" else weights)
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = momentum

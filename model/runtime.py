@@ -1,7 +1,8 @@
 """Devices and the distribution strategy of a training run, decided before the TF runtime starts.
 
-Every visible GPU, mirrored (MirroredStrategy), mixed float16 on GPU only. With no GPU,
-`--cpu_replicas K` splits the CPU into K logical devices and mirrors over them (no speed-up; it
+Every visible GPU, mirrored (MirroredStrategy), mixed float16 on GPU by default (`precision`
+chooses; mixed float16 on a CPU tests that path). With no GPU, `--cpu_replicas K` splits the CPU
+into K logical devices and mirrors over them (no speed-up; it
 runs the multi-replica path for real). With `TF_CONFIG` set, MultiWorkerMirroredStrategy (each
 CPU worker is one replica; the chief is the `chief` task, or worker 0 when there is none).
 
@@ -17,6 +18,9 @@ import logging
 import os
 
 log = logging.getLogger("model.train")
+# auto: mixed float16 on GPU, float32 on CPU; mixed_float16 on a CPU is slow (no fast float16
+# kernels) and is there to test that path without a GPU.
+PRECISIONS = ("auto", "float32", "mixed_float16")
 
 
 class ConfigError(ValueError):
@@ -86,7 +90,11 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def configure_runtime(plan: DevicePlan, threads: int) -> None:
+def uses_mixed_precision(plan: DevicePlan, precision: str = "auto") -> bool:
+    return precision == "mixed_float16" or (precision == "auto" and bool(plan.gpus))
+
+
+def configure_runtime(plan: DevicePlan, threads: int, precision: str = "auto") -> None:
     """Thread pools, logical CPU devices, GPU memory growth and precision; must come before the
     TF runtime starts (the first op). Intra-op threads: the cores given; inter-op: enough for the
     replicas to run side by side. Several TF processes on one machine should split the cores."""
@@ -101,7 +109,6 @@ def configure_runtime(plan: DevicePlan, threads: int) -> None:
     if plan.gpus:
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
-        keras.mixed_precision.set_global_policy("mixed_float16")
     elif plan.local_replicas > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         try:
@@ -112,8 +119,8 @@ def configure_runtime(plan: DevicePlan, threads: int) -> None:
                 raise ConfigError(f"--cpu_replicas {plan.local_replicas}: the TF runtime already "
                                   f"started in this process; run training in a fresh process"
                                   ) from None
-    if not plan.gpus:
-        keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if uses_mixed_precision(plan, precision) else "float32")
 
 
 def make_strategy(plan: DevicePlan):

@@ -49,7 +49,7 @@ def _cmd(data_dir, model_dir, *args):
             model_dir, *args]
 
 
-def _train(data_dir, model_dir, *args, timeout=150):
+def _train(data_dir, model_dir, *args, timeout=300):
     proc = subprocess.run(_cmd(data_dir, model_dir, *args), cwd=REPO, env=_env(),
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -62,10 +62,21 @@ def _rows(model_dir):
 
 
 def _model_with(config, weights_path):
-    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum")
+    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum",
+              "levels")
     model = build_model(ModelConfig(**{k: config[k] for k in fields}))
     model.load_weights(weights_path)
     return model
+
+
+def _served(model, normalised, config):
+    """What the export serves for these pixels: the model's prediction, averaged with its mirror's
+    under the config's `tta="flip"` (model.export)."""
+    prediction = np.asarray(model(normalised, training=False))
+    if config["tta"] == "flip":
+        mirrored = np.asarray(model(normalised[:, :, ::-1], training=False))[:, :, ::-1]
+        prediction = (prediction + mirrored) / 2
+    return prediction
 
 
 def _best_row(rows):
@@ -114,7 +125,8 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     assert float(tf.reduce_sum(val_w)) == 6
     last_model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.LAST_WEIGHTS))
     val_p = last_model(val_x, training=False)
-    per_image = losses.BceDiceLoss(reduction="none")(val_y, val_p)
+    per_image = losses.BceDiceLoss(boundary_weight=config["boundary_weight"],
+                                   reduction="none")(val_y, val_p)
     assert float(rows[-1]["val_loss"]) == pytest.approx(float(np.mean(per_image)), rel=1e-3)
     for name, metric in (("val_iou", losses.ThresholdedIoU()), ("val_mad", losses.MaskMAD())):
         metric.update_state(val_y, val_p)
@@ -149,7 +161,7 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     model = _model_with(config, os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS))
     images = np.stack(arrays["images"]["test"]).astype(np.uint8)
     normalised = (images.astype(np.float32) - mean) / std
-    expected = np.asarray(model(normalised, training=False))
+    expected = _served(model, normalised, config)
     assert expected.shape == (4, 32, 32, 1) and expected.std() > 0
 
     # Delete everything but the export, and the data; the export must still serve.
@@ -164,6 +176,28 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     png = encode_png(Image.fromarray(images[0], "RGB"), "fast")
     served = serve_bytes(image_bytes=tf.constant([png]))
     np.testing.assert_allclose(served["alpha"].numpy()[0], expected[0], atol=1e-5)
+
+
+def test_mixed_float16_on_two_cpu_replicas_trains_and_serves_float32(tiny_data, tmp_path):
+    """The GPU's precision, on the CPU: float16 layers, a float32 head and loss, mirrored over
+    two logical devices; the export is a float32 model serving float32 alpha."""
+    data_dir, arrays = tiny_data
+    model_dir = str(tmp_path / "model")
+    # float16 kernels on a CPU are Eigen's slow fallback (oneDNN has them only with AVX-512).
+    _train(data_dir, model_dir, "--epochs", "2", "--precision", "mixed_float16",
+           "--cpu_replicas", "2", "--batch_size", "4", "--base_filters", "4", "--threads", "2",
+           timeout=600)
+    runtime = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))["runtime"]
+    assert runtime["mixed_precision"] is True and runtime["dtype_policy"] == "mixed_float16"
+    assert runtime["output_dtype"] == "float32" and runtime["num_replicas_in_sync"] == 2
+    rows = _rows(model_dir)
+    assert len(rows) == 2
+    assert all(np.isfinite(float(r[k])) for r in rows for k in ("loss", "val_loss", "val_iou"))
+    images = np.stack(arrays["images"]["test"]).astype(np.uint8)
+    _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
+    alpha = serve_resized(images=images)["alpha"].numpy()
+    assert alpha.dtype == np.float32 and alpha.shape == (4, 32, 32, 1)
+    assert np.isfinite(alpha).all() and 0.0 <= alpha.min() and alpha.max() <= 1.0
 
 
 def test_the_export_holds_the_best_epoch_when_later_epochs_are_worse(tiny_data, tmp_path):
@@ -198,9 +232,9 @@ def test_the_export_holds_the_best_epoch_when_later_epochs_are_worse(tiny_data, 
     images = np.stack(arrays["images"]["test"]).astype(np.uint8)
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
     normalised = (images.astype(np.float32) - mean) / std
-    from_best = np.asarray(_model_with(config, epoch0)(normalised, training=False))
+    from_best = _served(_model_with(config, epoch0), normalised, config)
     last_weights = os.path.join(checkpoints_dir, checkpoints.LAST_WEIGHTS)
-    from_last = np.asarray(_model_with(config, last_weights)(normalised, training=False))
+    from_last = _served(_model_with(config, last_weights), normalised, config)
     assert np.abs(from_best - from_last).max() > 1e-3      # two more epochs moved the weights
     _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
     np.testing.assert_allclose(serve_resized(images=images)["alpha"].numpy(), from_best,
@@ -262,8 +296,8 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
     assert config["exported_weights"] == metadata["exported_weights"]
     images = np.stack(tiny_data[1]["images"]["test"]).astype(np.uint8)
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
-    expected = _model_with(config, best_path)((images.astype(np.float32) - mean) / std,
-                                              training=False)
+    expected = _served(_model_with(config, best_path), (images.astype(np.float32) - mean) / std,
+                       config)
     _, _, serve_resized = export.load_export(os.path.join(model_dir, "export"))
     np.testing.assert_allclose(serve_resized(images=images)["alpha"].numpy(),
                                np.asarray(expected), atol=1e-5)

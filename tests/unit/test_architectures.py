@@ -83,3 +83,50 @@ def test_builders_receive_a_frozen_model_config():
     config = ModelConfig(image_size=32, base_filters=4)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.image_size = 64
+
+
+def test_a_variable_size_model_trains_on_crops_and_its_weights_serve_at_S():
+    crops = build_model(ModelConfig(image_size=32, base_filters=4, variable_size=True))
+    assert crops.input_shape == (None, None, None, 3)
+    assert _predict(crops, 16).shape == (2, 16, 16, 1)
+    served = build_model(ModelConfig(image_size=32, base_filters=4))
+    served.set_weights(crops.get_weights())
+    np.testing.assert_allclose(_predict(served, 32), _predict(crops, 32), atol=1e-6)
+
+
+def test_unet_depth_sets_the_size_multiple_and_the_bottleneck():
+    from model.architectures import size_multiple
+
+    assert size_multiple("unet", 5) == 32 and size_multiple("unet") == 16
+    deep = build_model(ModelConfig(image_size=32, base_filters=4, levels=5))
+    assert deep.get_layer("bottom_a_conv").filters == 4 * 2 ** 5
+    assert _predict(deep, 32).shape == (2, 32, 32, 1)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        build_model(ModelConfig(image_size=48, levels=5))
+    with pytest.raises(ValueError, match="levels applies to unet"):
+        build_model(ModelConfig("mobilenet_unet", image_size=32, levels=5))
+
+
+def test_encoder_weights_from_a_local_file(tmp_path):
+    """A machine that can't download: the encoder loads a Keras weights file given by path
+    (here one the test saves from a freshly built MobileNetV2 encoder)."""
+    source = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False,
+                                            alpha=1.0, weights=None)
+    path = str(tmp_path / "encoder.weights.h5")
+    source.save_weights(path)
+    model = build_model(ModelConfig("mobilenet_unet", image_size=64, base_filters=4,
+                                    encoder_weights=path))
+    # The encoder the model uses (up to block_16_project) holds the file's weights, by name.
+    saved = {v.path: v.numpy() for v in source.weights}
+    loaded = {v.path: v.numpy() for v in model.get_layer("mobilenetv2_encoder").weights}
+    assert len(loaded) > 200 and set(loaded) <= set(saved)
+    for name, value in loaded.items():
+        np.testing.assert_array_equal(value, saved[name], err_msg=name)
+    fresh = build_model(ModelConfig("mobilenet_unet", image_size=64, base_filters=4))
+    assert not all(np.array_equal(v.numpy(), saved[v.path])
+                   for v in fresh.get_layer("mobilenetv2_encoder").weights)
+    with pytest.raises(ValueError, match="does not exist"):
+        build_model(ModelConfig("mobilenet_unet", image_size=64,
+                                encoder_weights=str(tmp_path / "missing.h5")))
+    with pytest.raises(ValueError, match="unknown encoder_weights"):
+        build_model(ModelConfig("mobilenet_unet", image_size=64, encoder_weights="imagenet21k"))

@@ -97,7 +97,8 @@ def test_geometric_augment_keeps_image_and_mask_aligned(aligned_pair):
 
 def test_colour_jitter_changes_the_image_not_the_mask(aligned_pair):
     image, mask = aligned_pair
-    geometric_only = data.AugmentConfig(brightness=0, contrast=0, saturation=0, hue=0)
+    geometric_only = data.AugmentConfig(brightness=0, contrast=0, saturation=0, hue=0,
+                                        grayscale=0, blur=0, jpeg=0)
     for i in range(5):
         seed = tf.constant([i, 5], tf.int64)
         img_a, mask_a = data.augment(image, mask, seed)

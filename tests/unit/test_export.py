@@ -83,3 +83,33 @@ def test_a_batch_of_mixed_sizes_gives_each_image_its_own_alpha(signatures):
         padding = np.ones(alpha.shape[1:3], bool)
         padding[:h, :w] = False
         assert not alpha[i][padding].any(), f"image {i}: padding is not zero"
+
+
+def test_flip_tta_averages_the_prediction_and_its_mirror(tmp_path):
+    """A model that is not mirror-symmetric (a random 3x3 conv): `tta="flip"` serves
+    (m(x) + mirror(m(mirror(x)))) / 2 through both signatures, and says so in its metadata."""
+    import keras
+
+    model = keras.Sequential([keras.Input((S, S, 3)),
+                              keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+    model.layers[0].set_weights([np.random.default_rng(0).normal(0, 0.02, (3, 3, 3, 1))
+                                 .astype(np.float32), np.array([-1.0], np.float32)])
+    rgb = _picture(S, S)
+    mean, std = [120.0, 110.0, 100.0], [50.0, 50.0, 50.0]
+    x = (rgb[None].astype(np.float32) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    plain = np.asarray(model(x))
+    mirrored = np.asarray(model(x[:, :, ::-1]))[:, :, ::-1]
+    assert np.abs(plain - mirrored).max() > 1e-3               # the mirror matters here
+    served = {}
+    for tta in ("none", "flip"):
+        export_dir = export.export_model(model, str(tmp_path / tta), S, mean, std, tta=tta)
+        assert export.read_metadata(export_dir)["tta"] == tta
+        _, serve_bytes, serve_resized = export.load_export(export_dir)
+        served[tta] = serve_resized(images=rgb[None])["alpha"].numpy()
+        whole = serve_bytes(image_bytes=tf.constant([_encode(rgb, "PNG")]))["alpha"].numpy()
+        np.testing.assert_allclose(whole, served[tta], atol=1e-5)
+        assert served[tta].dtype == np.float32
+    np.testing.assert_allclose(served["none"], plain, atol=1e-5)
+    np.testing.assert_allclose(served["flip"], (plain + mirrored) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown tta"):
+        export.export_model(model, str(tmp_path / "bad"), S, mean, std, tta="rotate")

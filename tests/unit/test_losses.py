@@ -78,3 +78,31 @@ def test_training_metric_names_mean_what_evaluate_means():
     mad = losses.MaskMAD()
     mad.update_state(y, p)
     assert float(mad.result()) == pytest.approx(metrics.mad(p[0, ..., 0], y[0, ..., 0]), rel=1e-5)
+
+
+def test_boundary_band_and_the_boundary_weighted_loss():
+    y = np.zeros((1, 12, 12, 1), np.float32)
+    y[0, 3:9, 3:9] = 1.0
+    band = np.asarray(losses.boundary_band(y, width=1))[0, ..., 0]
+    # 1 on the pixels within one of the square's edge (inside and outside), 0 elsewhere.
+    expected = np.zeros((12, 12), np.float32)
+    expected[2:10, 2:10] = 1.0
+    expected[4:8, 4:8] = 0.0
+    np.testing.assert_array_equal(band, expected)
+    weighted = losses.BceDiceLoss(boundary_weight=4.0, boundary_width=1)
+    plain = losses.BceDiceLoss()
+    assert float(weighted(y, y)) == pytest.approx(0.0, abs=1e-4)   # still 0 at p == y
+    # The same total error, once on the edge and once far from it: the edge costs more.
+    at_edge, far = y.copy(), y.copy()
+    at_edge[0, 2, 3:9] = 0.9                   # a row just outside the top edge
+    far[0, 11, 3:9] = 0.9                      # a row at the bottom, far from the square
+    assert float(plain(y, at_edge)) == pytest.approx(float(plain(y, far)), rel=1e-5)
+    assert float(weighted(y, at_edge)) > 1.5 * float(weighted(y, far))
+    # By hand: KL per pixel weighted by 1 + 4 * band, over the weights' sum.
+    kl = -np.log(1 - 0.9)                     # y = 0, p = 0.9
+    w = 1 + 4 * expected
+    by_hand = (w[2, 3:9] * kl).sum() / w.sum()
+    assert float(losses.soft_bce(y, at_edge, 1 + 4 * band[None, ..., None])[0]) == pytest.approx(
+        by_hand, rel=1e-4)
+    config = weighted.get_config()
+    assert losses.BceDiceLoss.from_config(config).boundary_weight == 4.0

@@ -1,0 +1,185 @@
+"""`model.train`'s configuration: the command line, its checks, and the recipe it sets up
+(augmentation, loss, optimizer and learning-rate schedule). The defaults are the recipe measured
+on the photo proxy (a few hundred photos of people, 256 px, 30 epochs on a 2-core CPU): see
+`model.train`'s docstring for the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from os.path import join
+
+from model import architectures, augment, checkpoints
+from model.export import TTA_MODES
+from model.runtime import PRECISIONS, ConfigError
+
+DEFAULT_PER_REPLICA_BATCH = 8
+# Fields that fix the model's shape: a MODEL folder trained with others can't be resumed.
+IDENTITY_FIELDS = ("architecture", "base_filters", "bn_momentum", "image_size", "levels")
+# What runs written before a field existed used (their config.json lacks it).
+LEGACY_VALUES = {"levels": 4}
+AUGMENTATIONS = ("strong", "light", "none")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data_dir: str
+    model_dir: str
+    epochs: int = 30
+    passes_per_epoch: float = 1.75         # an epoch's steps see the training set this often
+    batch_size: int | None = None          # GLOBAL; None -> per_replica_batch x replicas
+    per_replica_batch: int = DEFAULT_PER_REPLICA_BATCH
+    learning_rate: float = 2e-3            # per replica; x num_replicas_in_sync in the optimizer
+    min_learning_rate_fraction: float = 0.1  # cosine decay ends at this fraction of the rate
+    warmup_epochs: float = 1.0             # linear warm-up from 0.1 x the rate, then cosine
+    weight_decay: float = 1e-4              # AdamW's decoupled decay (not on BatchNorm, biases)
+    architecture: str = "unet"
+    encoder_weights: str = "none"          # none | imagenet (downloads) | PATH of a .h5 file
+    base_filters: int = 16
+    levels: int = 4                        # unet depth
+    bn_momentum: float = architectures.DEFAULT_BN_MOMENTUM
+    augment: str = "strong"                # strong | light | none
+    crop_fraction: float = 0.75            # train on random crops of this side fraction
+    boundary_weight: float = 0.0           # BCE weight 1 + w near the target's outline
+    tta: str = "flip"                      # the export averages the prediction and its mirror
+    precision: str = "auto"                # auto: mixed float16 on GPU, float32 on CPU
+    cpu_replicas: int = 0                  # 0 or 1: no split
+    threads: int = 0                       # 0: every core this process may use
+    seed: int = 0
+    image_size: int = 0                    # from the data's manifest
+
+    def model_config(self, variable_size: bool = False) -> architectures.ModelConfig:
+        return architectures.ModelConfig(
+            architecture=self.architecture, image_size=self.image_size,
+            base_filters=self.base_filters, encoder_weights=self.encoder_weights,
+            bn_momentum=self.bn_momentum, levels=self.levels, variable_size=variable_size)
+
+    def validate(self) -> None:
+        """Checks that need nothing but the config itself."""
+        if not self.model_dir:
+            raise ConfigError("--model_dir is required")
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.per_replica_batch < 1:
+            raise ConfigError(f"--per_replica_batch must be >= 1, got {self.per_replica_batch}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}")
+        if self.warmup_epochs < 0 or self.weight_decay < 0 or self.boundary_weight < 0:
+            raise ConfigError("--warmup_epochs, --weight_decay and --boundary_weight must be >= 0")
+        if not self.passes_per_epoch > 0:
+            raise ConfigError(f"--passes_per_epoch must be > 0, got {self.passes_per_epoch}")
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise ConfigError(f"--crop_fraction must be in (0, 1], got {self.crop_fraction}")
+        if self.cpu_replicas < 0:
+            raise ConfigError(f"--cpu_replicas must be >= 0, got {self.cpu_replicas}")
+        if self.threads < 0:
+            raise ConfigError(f"--threads must be >= 0, got {self.threads}")
+        for name, value, allowed in (("architecture", self.architecture,
+                                      architectures.ARCHITECTURES),
+                                     ("augment", self.augment, AUGMENTATIONS),
+                                     ("tta", self.tta, TTA_MODES),
+                                     ("precision", self.precision, PRECISIONS)):
+            if value not in allowed:
+                raise ConfigError(f"unknown --{name} {value!r}; one of {allowed}")
+        # image_size is checked again once the data says what it is.
+        check_model_config(dataclasses.replace(
+            self.model_config(),
+            image_size=architectures.size_multiple(self.architecture, self.levels)))
+
+    def global_batch(self, replicas: int) -> int:
+        batch = self.batch_size if self.batch_size is not None else (
+            self.per_replica_batch * replicas)
+        if batch % replicas:
+            raise ConfigError(f"--batch_size {batch} does not divide by the {replicas} replicas; "
+                              f"use a multiple of {replicas}")
+        return batch
+
+    def crop_size(self) -> int:
+        """The training crop's side: crop_fraction of S, rounded to the architecture's size
+        multiple, at least one multiple and at most S."""
+        multiple = architectures.size_multiple(self.architecture, self.levels)
+        side = round(self.image_size * self.crop_fraction / multiple) * multiple
+        return min(self.image_size, max(multiple, side))
+
+    def augment_config(self) -> augment.AugmentConfig | None:
+        if self.augment == "none":
+            return None
+        recipe = augment.AugmentConfig() if self.augment == "strong" else augment.LIGHT
+        crop = self.crop_size()
+        return dataclasses.replace(recipe, crop_size=crop if crop < self.image_size else None)
+
+
+def check_model_config(model_config: architectures.ModelConfig) -> None:
+    try:
+        architectures.check_model_config(model_config)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def check_previous_run(model_dir: str, config: TrainConfig) -> None:
+    previous = checkpoints.read_json(join(model_dir, checkpoints.CONFIG_FILE))
+    if not previous:
+        return
+    before = {name: previous.get(name, LEGACY_VALUES.get(name)) for name in IDENTITY_FIELDS}
+    changed = [f"{name}: {before[name]!r} -> {getattr(config, name)!r}"
+               for name in IDENTITY_FIELDS if before[name] != getattr(config, name)]
+    if changed:
+        raise ConfigError(f"{model_dir} holds a run of another model ({'; '.join(changed)}); "
+                          f"use a new --model_dir")
+
+
+def make_optimizer(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int):
+    """AdamW (weight_decay 0 is Adam) on a cosine decay to min_learning_rate_fraction x lr,
+    after a linear warm-up from 0.1 x lr over warmup_steps. BatchNorm scales and offsets and
+    biases are not decayed (decaying a BatchNorm scale only rescales what follows it)."""
+    import keras
+
+    warmup_steps = min(warmup_steps, max(0, total_steps - 1))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        lr * 0.1 if warmup_steps else lr, decay_steps=max(1, total_steps - warmup_steps),
+        alpha=config.min_learning_rate_fraction,
+        warmup_target=lr if warmup_steps else None, warmup_steps=warmup_steps)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=["_bn", "bias"])
+    return optimizer
+
+
+def parse_args(argv=None, description: str = "") -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m model.train", description=description)
+    d = TrainConfig("", "")
+    p.add_argument("--data_dir", required=True, help="pipelines.preprocess output (OUT)")
+    p.add_argument("--model_dir", required=True, help="where everything is written (MODEL)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--passes_per_epoch", type=float, default=d.passes_per_epoch,
+                   help="steps per epoch = ceil(train examples x this / global batch)")
+    p.add_argument("--batch_size", type=int, default=None,
+                   help=f"GLOBAL batch (default {d.per_replica_batch} x replicas)")
+    p.add_argument("--per_replica_batch", type=int, default=d.per_replica_batch)
+    p.add_argument("--learning_rate", type=float, default=d.learning_rate,
+                   help="per replica; the optimizer uses it x num_replicas_in_sync")
+    p.add_argument("--warmup_epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--weight_decay", type=float, default=d.weight_decay, help="AdamW")
+    p.add_argument("--architecture", default=d.architecture, choices=architectures.ARCHITECTURES)
+    p.add_argument("--encoder_weights", default=d.encoder_weights,
+                   help="none, imagenet (Keras downloads them) or the path of a local Keras "
+                        "weights file of the encoder (*.h5)")
+    p.add_argument("--base_filters", type=int, default=d.base_filters)
+    p.add_argument("--levels", type=int, default=d.levels, help="unet depth")
+    p.add_argument("--bn_momentum", type=float, default=d.bn_momentum)
+    p.add_argument("--augment", default=d.augment, choices=AUGMENTATIONS)
+    p.add_argument("--no_augment", dest="augment", action="store_const", const="none")
+    p.add_argument("--crop_fraction", type=float, default=d.crop_fraction,
+                   help="train on random crops of this fraction of the side (serving: all of it)")
+    p.add_argument("--boundary_weight", type=float, default=d.boundary_weight)
+    p.add_argument("--tta", default=d.tta, choices=TTA_MODES,
+                   help="flip: the export averages each prediction with its mirror's")
+    p.add_argument("--precision", default=d.precision, choices=PRECISIONS)
+    p.add_argument("--cpu_replicas", type=int, default=d.cpu_replicas,
+                   help="with no GPU, split the CPU into this many logical devices")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="TF intra-op and tf.data threads (0: all cores this process may use)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    args = p.parse_args(argv)
+    return TrainConfig(**vars(args))
