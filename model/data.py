@@ -144,11 +144,24 @@ def normalize(image, mean, std):
 # --------------------------------------------------------------------------------------------
 
 def count_records(files: list[str]) -> int:
-    """Number of records in gzip TFRecord shards (reads them, without parsing: a few s per GB)."""
+    """Number of records in gzip TFRecord shards (reads them, without parsing: a few s per GB).
+    A truncated or corrupt shard raises DataError naming it, before any training."""
     import tensorflow as tf
 
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+    total = 0
+    for path in files:
+        ds = tf.data.TFRecordDataset(path, compression_type="GZIP")
+        try:
+            total += int(ds.reduce(tf.constant(0, tf.int64), _plus_one).numpy())
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            cause = "truncated" if "truncated" in str(e) else "corrupt"
+            raise DataError(f"{path} is a {cause} shard ({type(e).__name__}): re-run "
+                            "pipelines.preprocess into a new folder") from None
+    return total
+
+
+def _plus_one(n, _):
+    return n + 1
 
 
 def _options(threads: int | None, shard_by_files: bool):

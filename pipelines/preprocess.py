@@ -80,6 +80,10 @@ class PreprocessOptions(PipelineOptions):
                                  f"{REMOTE_SHARDS} on workers elsewhere)")
 
 
+# Kinds whose validation examples are drawn by --val_fraction (the others publish their own).
+HASH_VAL_KINDS = ("cod10k", "folder")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     sources: tuple
@@ -126,6 +130,11 @@ class Config:
                 raise JobError(f"--{name} {value} must be in [0, 1)")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise JobError("--val_fraction + --test_fraction must leave room for train")
+        drawn = sorted({s.name for s in self.sources if s.kind in HASH_VAL_KINDS})
+        if self.val_fraction == 0 and drawn:
+            # Training picks its exported weights by validation IoU: no val split, no model.
+            raise JobError(f"--val_fraction 0 leaves {', '.join(drawn)} without a validation "
+                           "split, which training needs: give a fraction > 0")
         if not 1 <= self.jpeg_quality <= 100:
             raise JobError("--jpeg_quality must be in 1..100")
         for spec in self.sources:

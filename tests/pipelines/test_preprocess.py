@@ -192,6 +192,12 @@ def test_refuses_a_non_empty_output_and_bad_options(synthetic_raw, preprocessed,
     with pytest.raises(ValueError, match="shard_mb"):
         preprocess.run(["--source", f"folder={raw}", "--output_dir", str(tmp_path / "o"),
                         "--shard_mb", "0"])
+    # Training needs a validation split: a source that has none of its own can't go without.
+    with pytest.raises(ValueError, match="--val_fraction 0 leaves cod10k, mine without a "
+                                         "validation split"):
+        preprocess.run(["--source", f"cod10k={raw}/COD10K-v3.tar.gz", "--source",
+                        f"folder:mine={raw}", "--output_dir", str(tmp_path / "o"),
+                        "--val_fraction", "0"])
     assert preprocess.main(["--output_dir", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
 

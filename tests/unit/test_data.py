@@ -211,3 +211,19 @@ def test_inspect_rejects_bad_folders_clearly(tmp_path, case, message):
         _data_dir(root, records=0)
     with pytest.raises(data.DataError, match=message):
         data.inspect_data_dir(str(root))
+
+
+def test_a_truncated_shard_is_one_error_naming_it(tmp_path):
+    path = str(tmp_path / "train-00000-of-00001.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for i in range(200):
+            writer.write(np.random.default_rng(i).bytes(2000))
+    good = data.count_records([path])
+    assert good == 200
+    with open(path, "rb") as f:
+        whole = f.read()
+    with open(path, "wb") as f:
+        f.write(whole[:len(whole) // 2])
+    with pytest.raises(data.DataError, match=r"train-00000-of-00001.tfrecord.gz is a truncated "
+                                             r"shard .*re-run pipelines.preprocess"):
+        data.count_records([path])
