@@ -9,8 +9,9 @@ Signatures (the contract in DESIGN.md):
   the signature and written to `cutout_export.json` beside it.
 `tta="flip"` (test-time augmentation) makes both signatures average the model's prediction with
 the mirror of its prediction for the mirrored image: twice the model's cost per photo
-(bench/tta.py on the photo proxy, 48 photos at full resolution: +0.022 mean IoU and +0.019 p10
-for +0.11 s per photo; `model.train` exports with it by default). The normalisation constants
+(bench/tta.py on the photo proxy, 48 photos at full resolution, two models: +0.018 to +0.022
+mean IoU and +0.019 to +0.049 p10 for x1.4 to x1.7 the time per photo, +0.05 to +0.11 s on 2
+cores; `model.train` exports with it by default). The normalisation constants
 of the tf.Transform analysis are baked in, so the export needs nothing else from the data or
 model folders. A plain `tf.saved_model.save` of a `tf.Module` keeps
 it loadable without Keras (see STACK.md: the Keras 2/3 trap).

@@ -21,12 +21,13 @@ resolution; the table is in the README). A U-Net16 trained from scratch
   stretch, shift, colour, grayscale, blur, JPEG),
 - AdamW (weight decay 1e-4) at 2e-3 with a 1-epoch warm-up and a cosine decay,
 - exported with flip test-time augmentation (`--tta flip`: the mean of each prediction and its
-  mirror's; +0.022 mean IoU and +0.019 p10 for +0.11 s per photo, x1.4 of the export's own
-  time, bench/tta.py; `--tta none` to serve faster).
+  mirror's; +0.018 to +0.022 mean IoU and +0.019 to +0.049 p10 for x1.4 to x1.7 the export's
+  time per photo, bench/tta.py; `--tta none` to serve faster).
 On the proxy at 30 epochs, batch 16: the earlier recipe (`--augment light --crop_fraction 1
 --passes_per_epoch 1 --warmup_epochs 0 --weight_decay 0 --learning_rate 1e-3 --tta none`)
-scored mean IoU 0.790, p10 0.598 in 31.4 CPU minutes; the new one with 2 passes and no TTA
-0.854, p10 0.709 in 35.5 CPU minutes (1.75 passes keeps it near the earlier CPU time).
+scored mean IoU 0.790, p10 0.598 in 31.4 CPU minutes; these defaults 0.857, p10 0.696 in 31.4
+CPU minutes (0.839, p10 0.652 without the TTA; with 2 passes and no TTA: 0.854, p10 0.709 in
+35.5 CPU minutes).
 `--boundary_weight` (edge-weighted BCE) and `--levels 5` (a deeper U-Net) are options, not
 measured into the defaults. `--encoder_weights` with a pretrained encoder (mobilenet_unet) is
 the big lever where weights can be had.
