@@ -36,7 +36,7 @@ test bench: export TF_CPP_MIN_LOG_LEVEL ?= 2
 test: install
 	$(PY) -m pytest -q -rs --durations=15
 
-# The whole chain on built-in synthetic data through the `cutout` command, about 4 minutes on
+# The whole chain on built-in synthetic data through the `cutout` command, about 5 minutes on
 # 2 cores (after the install). Its output is also kept in $(DEMO_LOG) and checked for noise.
 demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
