@@ -43,7 +43,7 @@ import sys
 import warnings
 from typing import Optional, Union
 
-from pipelines import fileio, imaging, inference, model_files
+from pipelines import fileio, imaging, inference, model_files, safe_files
 from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
 from pipelines.rejects import JobError, Rejected
@@ -129,7 +129,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--background", default=None)
     parser.add_argument("--png_compression", default="rle", choices=imaging.PNG_COMPRESSIONS)
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
-    parser.add_argument("--max_file_bytes", type=int, default=256 * 2**20,
+    parser.add_argument("--max_file_bytes", type=int, default=safe_files.DEFAULT_MAX_FILE_BYTES,
                         help="refuse a larger input (default 256 MiB)")
     parser.add_argument("--refine", default=DEFAULT_REFINE, choices=REFINE_MODES,
                         help="guided: edges follow the photo's (default); none: plain upsampling")

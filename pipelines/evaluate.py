@@ -97,7 +97,7 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from model import export, metrics, schema
-from pipelines import fileio, imaging, model_files
+from pipelines import fileio, imaging, model_files, safe_files
 from pipelines.eval_pairing import (Matching, folder_rejects, images_by_key, list_relative,
                                     match_files)
 from pipelines.refine_options import add_refine_argument
@@ -157,7 +157,7 @@ class Config:
     inference_threads: int = 0
     sheet_rows: int = 12
     sheet_cell: int = 128
-    max_file_bytes: int = 256 * 2**20
+    max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
     refine: str = "none"
     image_dir: Optional[str] = None
     model_input_size: int = 256

@@ -135,7 +135,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from model import export
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
-                       progress)
+                       progress, safe_files)
 from pipelines.confidence import confidence
 from pipelines.output_plan import OUTPUT_MODES, ExistingOutputs, PlanOutputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
@@ -207,7 +207,7 @@ class JobConfig:
     overwrite: bool = False
     inference_threads: int = 0
     exclude_prefix: Optional[str] = None   # DEST/ when DEST lies inside the input root
-    max_file_bytes: int = 256 * 2**20
+    max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
     dest_resolved: Optional[str] = None    # a local DEST with its links resolved
     list_column: Optional[str] = None      # --input_list_column: the lists are CSV
     plan_only: bool = False
