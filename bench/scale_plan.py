@@ -3,13 +3,13 @@
 Runbook
 -------
     .venv/bin/python bench/scale_plan.py [--sizes 10000,100000,1000000] [--workers 2]
-        [--workdir DIR] [--keep]
+        [--workdir DIR] [--keep] [--stages plan,listing,floor] [--handoff streamed|stock]
 
 For each N, a folder of N empty files (`tNN/lNN/fNNN.jpg`: 100 files a leaf folder, 100 leaves
 a top folder; smaller sets link the big set's top folders, so files are made once) goes through
 three jobs on the local runner in multi_processing mode (`--workers` SDK worker processes beside
 the runner process), each in a child process:
-- plan: `python -m pipelines.remove_background --input FOLDER --output_dir DEST --plan_only`;
+- plan: remove_background's main with `--input FOLDER --output_dir DEST --plan_only`;
 - listing: the fan-out listing alone (rb_inputs.ListInputs), its URIs counted;
 - floor: no project code, N URIs made by one element through one GroupByKey and counted: what
   this runner itself costs a worker for N elements crossing a stage.
@@ -18,18 +18,23 @@ time, time per million inputs (the slope between sizes, start-up excluded), the 
 peak RSS and the runner's, then the bytes each input puts through the plan's shuffles (its
 elements encoded with Beam's coder), for the bench's URIs and a realistic gs:// one.
 
-Read the memory with the runner in mind: the local FnApiRunner keeps every PCollection in the
-runner process between stages (it stands in for Dataflow's shuffle service) and hands each
-worker its share of a stage's input as one blob (fn_runner's GroupingBuffer.partition), so on
-this runner any job with a stage boundary has workers that grow with N: the floor job shows how
-much. The project's stages hold one folder's listing, one name's claims, one input's verdicts,
-one reject shard at a time.
+Read the memory with the runner in mind. The local FnApiRunner keeps every PCollection in the
+runner process between stages (it stands in for Dataflow's shuffle service), and as shipped it
+makes every worker hold its whole share of a stage's input: it hands it over as one blob (one
+data-plane message per bundle), the worker queues up to 100 MB of its own output, and gRPC's
+flow-control window grows while the runner pushes faster than the worker reads. So by default
+(`--handoff streamed`) the bench streams those hand-offs (`stream_handoffs`, `bench_worker`):
+pieces of 1 MB, at most a few in flight, as a shuffle service streams its reads; the elements,
+bundles and the project's code are the same (the counts are checked). `--handoff stock` measures
+the runner as shipped. The project's stages hold one folder's listing, one name's claims, one
+input's verdicts, one reject shard at a time; the floor job (no project code) shows what the
+runner itself costs.
 
 The last lines read `<job>: largest worker's rss growth per 10x: R` for each job and, last,
 `rss growth per 10x: R` for the plan: the largest worker's peak RSS ratio between sizes 10x
-apart (the larger of the steps); the issue's goal is R < 1.5. About 8 minutes on 2 idle cores
-with the defaults (making 10^6 files takes 1-2 minutes of it; `--stages plan` saves 2 minutes,
-`--keep --workdir DIR` the files on the next run); much longer on a loaded machine.
+apart (the larger of the steps); the issue's goal is R < 1.5. About 3 minutes on 2 idle cores
+with the defaults (making 10^6 files takes about 1 minute of it; `--stages plan` saves half a
+minute, `--keep --workdir DIR` the files on the next run); much longer on a loaded machine.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 PER_LEAF, LEAVES_PER_TOP = 100, 100
+MESSAGES_SENT = [0]  # data-plane messages the streamed runner sent to workers (for its test)
 
 
 def make_files(base: str, n: int) -> str:
@@ -122,6 +128,94 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def stream_handoffs(piece_bytes: int = 1 << 20) -> None:
+    """Make this process's local runner hand a stage's input to a worker as a stream of pieces
+    of about piece_bytes, as a shuffle service does, instead of one bytes object.
+
+    Beam's FnApiRunner keeps each worker's share of a GroupByKey's output as one blob
+    (GroupingBuffer.partition) and sends a bundle's whole input as one data-plane message
+    (BundleManager._send_input_to_worker writes every piece, then closes the stream), so a worker
+    holds its whole share of a stage's input however its DoFns stream. Here the blobs are cut at
+    element boundaries and each piece is flushed as its own message; the worker's receive queue is
+    bounded (5 messages). The workers it starts run bench_worker, which bounds their own sending
+    and gRPC buffering the same way. Elements, order, bundles and the runner's own buffering are
+    unchanged: the runner process still holds every PCollection, as the shuffle service does on
+    Dataflow. Called in the runner process, before the pipeline runs."""
+    from apache_beam.coders.coder_impl import create_InputStream
+    from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
+    from apache_beam.transforms import environments
+
+    def pieces(blob: bytes, coder_impl):
+        stream, start, total = create_InputStream(blob), 0, len(blob)
+        while stream.size() > 0:
+            coder_impl.decode_from_stream(stream, True)
+            end = total - stream.size()
+            if end - start >= piece_bytes:
+                yield blob[start:end]
+                start = end
+        if start < total:
+            yield blob[start:]
+
+    grouped_partition = execution.GroupingBuffer.partition
+
+    def partition(self, n):
+        first = not self._grouped_output
+        parts = grouped_partition(self, n)
+        if first:  # cut once; the runner re-reads the same partition on a retry
+            impl = self._post_grouped_coder.get_impl()
+            self._grouped_output = parts = [[p for blob in part for p in pieces(blob, impl)]
+                                            for part in parts]
+        return parts
+
+    def send_input_to_worker(self, process_bundle_id, read_transform_id, byte_streams):
+        data_out = self._worker_handler.data_conn.output_stream(process_bundle_id,
+                                                                read_transform_id)
+        for byte_stream in byte_streams or []:
+            data_out.write(byte_stream)
+            data_out.flush()  # one message per piece, not one per bundle
+            MESSAGES_SENT[0] += 1
+        data_out.close()
+
+    execution.GroupingBuffer.partition = partition
+    fn_runner.BundleManager._send_input_to_worker = send_input_to_worker
+
+    stock_worker = "-m apache_beam.runners.worker.sdk_worker_main"
+    from_command_string = environments.SubprocessSDKEnvironment.from_command_string
+
+    def worker_command(command_string, *args, **kwargs):  # workers: bench_worker() first
+        if command_string.endswith(stock_worker):
+            command_string = (command_string[:-len(stock_worker)]
+                              + f"{os.path.abspath(__file__)} --sdk_worker {piece_bytes}")
+        return from_command_string(command_string, *args, **kwargs)
+
+    environments.SubprocessSDKEnvironment.from_command_string = worker_command
+
+
+def bench_worker(piece_bytes: int) -> None:
+    """An SDK worker process whose data plane holds a bounded number of pieces of about
+    piece_bytes: it flushes its outputs at piece_bytes (Beam: 10 MB), queues at most 4 pieces to
+    send (Beam: 100 MB), and its gRPC channels keep a fixed flow-control window (no BDP probing:
+    with it, the window grows while the runner pushes faster than the worker reads, and the
+    pushed bytes wait in gRPC's buffers: measured ~16 B per input between 10^6 and 10^7). Beam's
+    own send bound is reached only far above the bench's sizes; these are reached at them."""
+    import grpc
+    from apache_beam.runners.worker import data_plane, sdk_worker_main
+
+    data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES = 4 * piece_bytes
+    stream = data_plane.SizeBasedBufferingClosableOutputStream.__init__
+    defaults = list(stream.__defaults__)
+    defaults[-2] = piece_bytes  # size_flush_threshold
+    stream.__defaults__ = tuple(defaults)
+    channel = grpc.insecure_channel
+
+    def insecure_channel(target, options=None, *args, **kwargs):  # no window growth (BDP probe)
+        return channel(target, list(options or []) + [("grpc.http2.bdp_probe", 0)], *args,
+                       **kwargs)
+
+    grpc.insecure_channel = insecure_channel
+    sdk_worker_main.main(sys.argv)
+
+
 def _child_pipeline(workers: int):
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -165,20 +259,28 @@ def child_floor(n: int, workers: int, out: str) -> None:
     p.run().wait_until_finish()
 
 
-def run_stage(stage: str, folder: str, n: int, dest: str, workers: int) -> dict:
-    """One job in a child process: 'plan' (remove_background --plan_only), 'listing' or 'floor';
+def child_plan(folder: str, workers: int, dest: str) -> None:
+    """remove_background --plan_only, in this process (so its runner can be given streamed
+    hand-offs)."""
+    from pipelines import remove_background
+
+    code = remove_background.main([
+        "--input", folder, "--output_dir", dest, "--plan_only",
+        "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)])
+    if code:
+        raise SystemExit(code)
+
+
+def run_stage(stage: str, folder: str, n: int, dest: str, workers: int, handoff: str) -> dict:
+    """One job in a child process: 'plan' (remove_background --plan_only), 'listing' or 'floor',
+    its runner's hand-offs 'stock' or 'streamed' (stream_handoffs);
     -> wall seconds, counts, peak RSS (MB) of the runner and of the largest worker."""
     shutil.rmtree(dest, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if stage == "plan":
-        cmd = [sys.executable, "-m", "pipelines.remove_background", "--input", folder,
-               "--output_dir", dest, "--plan_only", "--direct_running_mode", "multi_processing",
-               "--direct_num_workers", str(workers)]
-        counts_file = os.path.join(dest, "_summary.json")
-    else:
-        counts_file = dest + ".json"
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", stage, "--child_input",
-               folder, "--sizes", str(n), "--workers", str(workers), "--child_out", counts_file]
+    counts_file = os.path.join(dest, "_summary.json") if stage == "plan" else dest + ".json"
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", stage, "--child_input", folder,
+           "--sizes", str(n), "--workers", str(workers), "--handoff", handoff,
+           "--child_out", dest if stage == "plan" else counts_file]
     start = time.time()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -236,13 +338,24 @@ def main(argv=None) -> None:
     parser.add_argument("--stages", default="plan,listing,floor",
                         help="plan: remove_background --plan_only; listing: the fan-out listing "
                              "alone; floor: a bare GroupByKey of N URIs on the same runner")
+    parser.add_argument("--handoff", default="streamed", choices=("streamed", "stock"),
+                        help="streamed (default): the local runner hands a stage's input to a "
+                             "worker in pieces, as a shuffle service does (stream_handoffs); "
+                             "stock: Beam's FnApiRunner as it is (one blob a worker)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child_input", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--sdk_worker"]:
+        return bench_worker(int(argv[1]))
     args = parser.parse_args(argv)
-    if args.child == "listing":
-        return child_listing(args.child_input, args.workers, args.child_out)
-    if args.child == "floor":
+    if args.child:
+        if args.handoff == "streamed":
+            stream_handoffs()
+        if args.child == "plan":
+            return child_plan(args.child_input, args.workers, args.child_out)
+        if args.child == "listing":
+            return child_listing(args.child_input, args.workers, args.child_out)
         return child_floor(int(args.sizes), args.workers, args.child_out)
     sizes = [int(s) for s in args.sizes.split(",")]
     stages = args.stages.split(",")
@@ -258,7 +371,7 @@ def main(argv=None) -> None:
             row = {}
             for stage in stages:
                 row[stage] = run_stage(stage, folder, n, os.path.join(base, f"out-{stage}-{n}"),
-                                       args.workers)
+                                       args.workers, args.handoff)
                 r = row[stage]
                 print(f"N={n:>9,} {stage:>7}: {r['wall']:6.1f} s, largest worker "
                       f"{r['worker_mb']:5.0f} MB, runner {r['runner_mb']:5.0f} MB", flush=True)
@@ -281,7 +394,8 @@ def main(argv=None) -> None:
                   f"{json.dumps(shuffle_bytes_per_input(uri, root))}")
         for s in stages:
             print(f"{s}: largest worker's rss growth per 10x: {_growth(rows, s):.2f}")
-        print(f"rss growth per 10x: {_growth(rows, stages[0]):.2f}")
+        main_stage = "plan" if "plan" in stages else stages[0]
+        print(f"rss growth per 10x: {_growth(rows, main_stage):.2f}")
     finally:
         if not args.keep and not args.workdir:
             shutil.rmtree(base, ignore_errors=True)

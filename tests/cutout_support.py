@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_SIZE = 32
 BRIGHT, DARK = 220, 30
 K = 0.25

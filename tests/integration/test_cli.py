@@ -12,9 +12,9 @@ from PIL import Image
 
 from model import console
 from pipelines import cli
+from tests.cutout_support import REPO_ROOT as ROOT
 
 CUTOUT = os.path.join(os.path.dirname(sys.executable), "cutout")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # What a newcomer must not see on a correct CPU-only run.
 ALARMING = ("cuInit", "CUDA error", "absl::InitializeLog", "oneDNN custom operations",
             "cpu_feature_guard", "Discarding unparseable args", "semi_persistent_directory",

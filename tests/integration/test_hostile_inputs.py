@@ -20,7 +20,8 @@ from pipelines import cutout, evaluate, remove_background as rb
 from pipelines.rejects import REASONS, JobError
 from tests import cutout_support as cs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = cs.REPO_ROOT
+
 PHOTO = cs.encode(Image.fromarray(cs.scene()), "PNG")
 
 

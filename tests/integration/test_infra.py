@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from tests.cutout_support import REPO_ROOT as ROOT
+
 INFRA = os.path.join(ROOT, "infra")
 
 

@@ -16,7 +16,8 @@ from PIL import Image
 from pipelines import cutout, fileio, inference, remove_background as rb
 from tests import cutout_support as cs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = cs.REPO_ROOT
+
 
 
 @pytest.fixture(scope="module")
