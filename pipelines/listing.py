@@ -11,6 +11,7 @@ on the worker that found it:
 - `on_odd(path, reason, detail)`: a local entry that is no regular file -> outputs. reason is
   `broken_link` (a dangling link or a link loop), `not_a_regular_file` (FIFO, socket, device) or
   `read_failed` (a folder that can't be listed).
+Local entries are classified by `safe_files.scan`, the rules preprocess and evaluate walk by.
 Local paths may hold surrogate escapes (names that are not UTF-8): Beam's str coder can't carry
 them, so folders travel as bytes and the walker must turn such names into something encodable
 before they leave the worker. Links to folders are followed; a link back to a folder above it is
@@ -20,14 +21,12 @@ Filesystems other than local and gs:// are listed with one `FileSystems.match` (
 """
 from __future__ import annotations
 
-import errno
 import os
-import stat
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import fileio
+from pipelines import fileio, safe_files
 
 FANOUT_LEVELS = 2       # levels listed one folder per worker before the recursive walks
 FOLDERS = "folders"     # the listing's own output: folders still to list
@@ -55,64 +54,22 @@ def seed(root: str):
     if "://" in root:
         return root, ()
     path = os.fsencode(root)
-    st = os.stat(path)
-    return path, ((st.st_dev, st.st_ino),)
-
-
-def _local_entries(folder: bytes, chain: tuple):
-    """One local folder's entries: ('file', path), ('folder', (path, chain)) or
-    ('odd', path, reason, detail); paths as bytes."""
-    try:
-        entries = os.scandir(folder)
-    except OSError as e:
-        yield "odd", folder, "read_failed", f"the folder could not be listed: {e.strerror}"
-        return
-    with entries:
-        for entry in entries:
-            path = entry.path
-            try:
-                if entry.is_symlink():
-                    try:
-                        st = os.stat(path)
-                    except FileNotFoundError:
-                        yield "odd", path, "broken_link", "the link's target is missing"
-                        continue
-                    except OSError as e:
-                        if e.errno == errno.ELOOP:
-                            yield "odd", path, "broken_link", "a link loop"
-                        else:
-                            yield "odd", path, "read_failed", e.strerror or str(e)
-                        continue
-                else:
-                    st = entry.stat(follow_symlinks=False)
-            except OSError as e:  # vanished while listing, no permission
-                yield "odd", path, "read_failed", e.strerror or str(e)
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                ident = (st.st_dev, st.st_ino)
-                if ident in chain:
-                    yield "odd", path, "broken_link", "a link loop (to a folder above it)"
-                else:
-                    yield "folder", (path, chain + (ident,))
-            elif stat.S_ISREG(st.st_mode):
-                yield "file", path
-            else:
-                yield "odd", path, "not_a_regular_file", "a FIFO, socket or device"
+    return path, safe_files.root_chain(path)
 
 
 def _walk_local(location, recursive: bool, keep_folder):
     stack = [location]
     while stack:
         folder, chain = stack.pop()
-        for event in _local_entries(folder, chain):
+        for event in safe_files.scan(folder, chain):
             kind = event[0]
             if kind == "folder":
-                if not keep_folder(os.fsdecode(event[1][0])):
+                if not keep_folder(os.fsdecode(event[1])):
                     continue
                 if recursive:
-                    stack.append(event[1])
+                    stack.append(event[1:])
                 else:
-                    yield event
+                    yield "folder", event[1:]
             elif kind == "file":
                 yield "file", os.fsdecode(event[1])
             else:

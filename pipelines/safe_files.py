@@ -13,6 +13,7 @@ entry must become one reject (`pipelines.rejects.Rejected`), never a hung, crash
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -59,34 +60,67 @@ def local_problem(path: str) -> tuple[str, str] | None:
     return None if fileio.is_gcs(path) else _stat_problem(path)[0]
 
 
+def scan(folder, chain: tuple = ()):
+    """One local folder's entries, classified without opening any: ('file', path, size) for a
+    regular file (or a link to one), ('folder', path, chain + (its (device, inode),)) for a
+    folder to descend into, ('odd', path, reason, detail) for anything that must not be read.
+    `chain` holds the (device, inode) of the folders above (the loop guard: a link back to one of
+    them is `broken_link`). Paths have the type of `folder`: str, or bytes (names that are not
+    UTF-8 travel through Beam as bytes)."""
+    try:
+        entries = os.scandir(folder)
+    except OSError as e:
+        yield "odd", folder, "read_failed", f"the folder could not be listed: {e.strerror}"
+        return
+    with entries:
+        for entry in entries:
+            path = entry.path
+            try:
+                st = os.stat(path) if entry.is_symlink() else entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # a dangling link (or an entry gone since the listing)
+                yield "odd", path, "broken_link", "the link's target is missing"
+                continue
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    yield "odd", path, "broken_link", "a link loop"
+                else:  # no permission, vanished while listing
+                    yield "odd", path, "read_failed", e.strerror or str(e)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                ident = (st.st_dev, st.st_ino)
+                if ident in chain:
+                    yield "odd", path, "broken_link", "a link to a folder above it (a cycle)"
+                else:
+                    yield "folder", path, chain + (ident,)
+            elif stat.S_ISREG(st.st_mode):
+                yield "file", path, st.st_size
+            else:
+                yield "odd", path, "not_a_regular_file", _kind(st.st_mode)
+
+
+def root_chain(root) -> tuple:
+    """The loop guard of a walk that starts at `root`: its own (device, inode)."""
+    st = os.stat(root)
+    return ((st.st_dev, st.st_ino),)
+
+
 def walk(root: str) -> list[tuple[str, int, tuple[str, str] | None]]:
     """Every entry under a local folder that is not a folder, sorted by path:
     (path, size, problem), where problem is None for a regular file (links followed) and
-    (reason, detail) for anything that must not be read. Folders reached through links are
-    listed (as os.walk(followlinks=True) did) unless they lead back above themselves."""
+    (reason, detail) for anything that must not be read (`scan`'s rules). Folders reached through
+    links are listed unless they lead back above themselves."""
     root = root.rstrip("/") or "/"
     found = []
-    start = os.stat(root)
-    stack = [(root, frozenset([(start.st_dev, start.st_ino)]))]
+    stack = [(root, root_chain(root))]
     while stack:
-        folder, above = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                names = sorted(entry.name for entry in it)
-        except OSError as e:
-            found.append((folder, 0, ("read_failed", f"folder: {e.strerror}")))
-            continue
-        for name in names:
-            path = os.path.join(folder, name)
-            problem, st = _stat_problem(path)
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                folder_id = (st.st_dev, st.st_ino)
-                if folder_id in above:
-                    found.append((path, 0, ("broken_link", "a link to a folder above it (a cycle)")))
-                else:
-                    stack.append((path, above | {folder_id}))
-                continue
-            found.append((path, st.st_size if st is not None else 0, problem))
+        folder, chain = stack.pop()
+        for event in scan(folder, chain):
+            if event[0] == "folder":
+                stack.append(event[1:])
+            elif event[0] == "file":
+                found.append((event[1], event[2], None))
+            else:
+                found.append((event[1], 0, event[2:]))
     return sorted(found)
 
 
