@@ -108,7 +108,8 @@ def measure(data_dir: str, replicas: int, batch: int, steps: int) -> dict:
     model.fit(cached, epochs=2, steps_per_epoch=steps, callbacks=[timer], verbose=0)
     step_ips = steps * batch / timer.seconds
     return {"replicas": int(strategy.num_replicas_in_sync), "image_size": info.image_size,
-            "batch": batch, "crop": recipe.crop_size(), "threads": threads, "input_images_per_s": input_ips,
+            "batch": batch, "crop": recipe.crop_size(), "threads": threads,
+            "input_images_per_s": input_ips,
             "step_images_per_s": step_ips, "ratio": input_ips / step_ips,
             "tensorflow": tf.__version__}
 

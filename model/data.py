@@ -98,7 +98,8 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
         raise DataError(str(e)) from None
     image_size = manifest[schema.IMAGE_SIZE]
     if not gfile.exists(os.path.join(data_dir, schema.TRANSFORM_DIR)):
-        raise DataError(f"{data_dir}/{schema.TRANSFORM_DIR}/ (the normalisation analysis) is missing")
+        raise DataError(
+            f"{data_dir}/{schema.TRANSFORM_DIR}/ (the normalisation analysis) is missing")
     for files in shards.values():
         first = read_first_record(files[0])
         if first is None:

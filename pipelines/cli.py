@@ -23,7 +23,8 @@ COMMANDS = {
     "preprocess": ("pipelines.preprocess", "raw dataset archives -> TFRecord shards + analysis"),
     "train": ("model.train", "shards -> a trained, exported model (MirroredStrategy)"),
     "remove": ("pipelines.remove_background", "a collection of images -> cut-outs (Beam)"),
-    "evaluate": ("pipelines.evaluate", "score a model, or any tool's masks, with the field's metrics"),
+    "evaluate": ("pipelines.evaluate",
+                 "score a model, or any tool's masks, with the field's metrics"),
     "one": ("pipelines.cutout", "one image's background removed, without Beam"),
 }
 

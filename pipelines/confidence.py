@@ -17,9 +17,9 @@ out) scores 0: every input of a background remover has a subject.
 
 Measured (evaluate's model mode, people proxy's 48 held-out photos at 256 px): Spearman with IoU
 0.77, and the lowest-confidence 10% hold all 4 outputs with IoU < 0.5 (U-Net16, 30 epochs);
-0.65 and 4 of 6 after 15 epochs, 0.63 and 4 of 7 after 6. Alone, `sure_foreground` ranks a little better here
-(0.655 against 0.629 after 6 epochs) and the whole picture's sure share much worse (0.46); the
-fragmentation term is kept for what the proxy lacks: stray blobs on real photos.
+0.65 and 4 of 6 after 15 epochs, 0.63 and 4 of 7 after 6. Alone, `sure_foreground` ranks a little
+better here (0.655 against 0.629 after 6 epochs) and the whole picture's sure share much worse
+(0.46); the fragmentation term is kept for what the proxy lacks: stray blobs on real photos.
 """
 from __future__ import annotations
 

@@ -138,7 +138,8 @@ class Config:
         if not 1 <= self.jpeg_quality <= 100:
             raise JobError("--jpeg_quality must be in 1..100")
         for spec in self.sources:
-            if safe_files.name_problem(spec.path):  # its members' names could not travel through Beam
+            # its members' names could not travel through Beam
+            if safe_files.name_problem(spec.path):
                 raise JobError(f"source {spec.name}: the path {printable(spec.path)} is not "
                                "valid UTF-8; rename it")
             is_folder = fileio.is_dir(spec.path)

@@ -76,11 +76,12 @@ bombs), `read_failed`, `not_a_regular_file` (a pipe or device: never opened), `b
 `output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and `x.png` in one
 folder: ALL of them are rejected, naming each other, and nothing is written for that name, so
 no output is ever silently overwritten or of ambiguous origin; rename and re-run),
-`duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty components,
-or a linked folder inside DEST that leads elsewhere: nothing lands outside DEST), `unsafe_name`
-(control characters), `unencodable_name`, `name_too_long` (a component over 255 bytes or a path a filesystem can't
-hold), `reserved_output_name` (a top-level name starting with `_`, DEST's bookkeeping space),
-`outside_input_root` and `inside_output_dir` (listings only), `inference_failed`, `write_failed`.
+`duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty components, or
+a linked folder inside DEST that leads elsewhere: nothing lands outside DEST), `unsafe_name`
+(control characters), `unencodable_name`, `name_too_long` (a component over 255 bytes or a path a
+filesystem can't hold), `reserved_output_name` (a top-level name starting with `_`, DEST's
+bookkeeping space), `outside_input_root` and `inside_output_dir` (listings only),
+`inference_failed`, `write_failed`.
 Folders are compared with links resolved. When DEST lies inside the input folder, everything
 under DEST is left out of the inputs, so a re-run never makes cut-outs of cut-outs; DEST equal to
 the input folder, or an input folder inside DEST, is refused (outputs could overwrite inputs).

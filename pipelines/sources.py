@@ -99,7 +99,8 @@ class Layout:
 
 
 def _p3m_patterns():
-    patterns = [(("train", "blurred_image"), "image", "train"), (("train", "mask"), "mask", "train")]
+    patterns = [(("train", "blurred_image"), "image", "train"),
+                (("train", "mask"), "mask", "train")]
     # Newer copies nest the two validation sets under validation/; older ones name the folders
     # validation1 (P3M-500-P) and validation2 (P3M-500-NP), or put them at the top.
     for parent in (("validation",), ("validation1",), ("validation2",), ()):

@@ -270,7 +270,8 @@ def _people(seed: int, counts: dict[str, int], quirks: Quirks, render: Render) -
         if stem == second_train:
             quirks["no_mask"].append(image_path)
             continue
-        files.append((f"{PEOPLE_ROOT}/masks/{stem}.png", png_bytes((alpha >= 128).astype(np.uint8))))
+        mask = png_bytes((alpha >= 128).astype(np.uint8))
+        files.append((f"{PEOPLE_ROOT}/masks/{stem}.png", mask))
     for split in ("train", "val"):
         text = "".join(s + "\n" for s in lists[split]).encode()
         files.append((f"{PEOPLE_ROOT}/segmentation/{split}.txt", text))

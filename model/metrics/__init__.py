@@ -41,9 +41,9 @@ from model.metrics.pair import Pair, dice_of_pair, iou_of_pair
 
 __all__ = [
     "iou", "dice", "boundary_iou", "mae", "s_measure", "e_measure", "weighted_f_measure",
-    "max_f_measure", "sad", "mse", "mad", "grad", "conn", "METRICS", "REGISTRY", "Metric", "higher_is_better",
-    "score_all", "f_measure_curve", "BASELINES", "ELLIPSE_FRACTION", "baseline_prediction",
-    "centred_ellipse",
+    "max_f_measure", "sad", "mse", "mad", "grad", "conn", "METRICS", "REGISTRY", "Metric",
+    "higher_is_better", "score_all", "f_measure_curve", "BASELINES", "ELLIPSE_FRACTION",
+    "baseline_prediction", "centred_ellipse",
 ]
 
 

@@ -1,9 +1,9 @@
 """Inputs that did not become examples: counted, then written by `pipelines.rejects.WriteRejects`.
 
 Rejected inputs (bad files) and skipped ones (left out on purpose: COD NonCAM, duplicates) share
-one record (`pipelines.rejects.record`) and one folder, `OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl`,
-written by the workers shard by shard (one shard on the local runner, so one file as before); the
-manifest counts them apart by reason.
+one record (`pipelines.rejects.record`) and one folder,
+`OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl`, written by the workers shard by shard (one shard
+on the local runner, so one file as before); the manifest counts them apart by reason.
 """
 from __future__ import annotations
 

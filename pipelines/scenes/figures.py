@@ -223,8 +223,8 @@ def hair_parts(fig: Figure) -> tuple[list[Part], list[Part]]:
     back: list[Part] = []
     if fig.hair_style == "long":
         length = u * 1.6
-        back = [capsule((cx, cy), (cx - length * math.sin(fig.lean), cy + length * math.cos(fig.lean)),
-                        rx + 0.08 * u, rx + 0.2 * u)]
+        tip = (cx - length * math.sin(fig.lean), cy + length * math.cos(fig.lean))
+        back = [capsule((cx, cy), tip, rx + 0.08 * u, rx + 0.2 * u)]
     elif fig.hair_style == "bun":
         cap.append(ellipse((cx + 0.55 * u * math.sin(fig.head_angle),
                             cy - 0.55 * u * math.cos(fig.head_angle)), 0.22 * u, 0.2 * u))

@@ -20,7 +20,8 @@ def test_record_and_rejected_refuse_unknown_reasons():
 
 
 def test_from_exception_keeps_a_rejected_reason_and_names_any_other_error():
-    kept = rejects.from_exception("s", "p", rejects.Rejected("undecodable", "truncated"), "read_failed")
+    kept = rejects.from_exception("s", "p", rejects.Rejected("undecodable", "truncated"),
+                                  "read_failed")
     assert (kept["reason"], kept["detail"]) == ("undecodable", "truncated")
     other = rejects.from_exception("s", "p", OSError("disk"), "read_failed")
     assert (other["reason"], other["detail"]) == ("read_failed", "OSError: disk")
