@@ -45,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,6 +96,33 @@ def input_folder(base: str, big: str, n: int) -> str:
     for top in range(n // per_top):
         os.symlink(os.path.join(big, f"t{top:03d}"), os.path.join(folder, f"t{top:03d}"))
     return folder
+
+
+LIST_ROOT = "/scale-bench-inputs"  # --inputs list: the lists' root; nothing is read there
+LINES_PER_LIST = 100_000
+
+
+def make_lists(base: str, n: int) -> str:
+    """base/lists-N: N relative input names (the files' layout) in list files of up to 10^5
+    lines, as inventory reports come; made once."""
+    folder = os.path.join(base, f"lists-{n}")
+    marker = folder + ".done"
+    if os.path.exists(marker):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    for part, start in enumerate(range(0, n, LINES_PER_LIST)):
+        with open(os.path.join(folder, f"part-{part:05d}.txt"), "w") as f:
+            f.writelines(f"t{i // 10000:03d}/l{i // 100 % 100:02d}/f{i % 100:03d}.jpg\n"
+                         for i in range(start, min(n, start + LINES_PER_LIST)))
+    open(marker, "w").close()
+    return folder
+
+
+def _input_args(source: str, inputs: str) -> list[str]:
+    if inputs == "list":
+        return ["--input_list", os.path.join(source, "*.txt"), "--input_root", LIST_ROOT]
+    return ["--input", source]
 
 
 def _descendants(pid: int) -> list[int]:
@@ -170,11 +198,18 @@ def stream_handoffs(piece_bytes: int = 1 << 20) -> None:
     def send_input_to_worker(self, process_bundle_id, read_transform_id, byte_streams):
         data_out = self._worker_handler.data_conn.output_stream(process_bundle_id,
                                                                 read_transform_id)
-        for byte_stream in byte_streams or []:
-            data_out.write(byte_stream)
-            data_out.flush()  # one message per piece, not one per bundle
-            MESSAGES_SENT[0] += 1
-        data_out.close()
+
+        def send():
+            for byte_stream in byte_streams or []:
+                data_out.write(byte_stream)
+                data_out.flush()  # one message per piece, not one per bundle
+                MESSAGES_SENT[0] += 1
+            data_out.close()
+
+        # The runner sends a bundle's input before the request to process it; the worker's
+        # receive queue is bounded, so a stream of pieces must flow while the worker processes
+        # them: sent beside the runner's thread, which goes on to push the request.
+        threading.Thread(target=send, name=f"send-{process_bundle_id}", daemon=True).start()
 
     execution.GroupingBuffer.partition = partition
     fn_runner.BundleManager._send_input_to_worker = send_input_to_worker
@@ -225,14 +260,18 @@ def _child_pipeline(workers: int):
         "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)]))
 
 
-def child_listing(folder: str, workers: int, out: str) -> None:
-    """The fan-out listing alone (rb_inputs.ListInputs), its URIs counted."""
+def child_listing(folder: str, workers: int, out: str, inputs: str) -> None:
+    """The listing alone (rb_inputs.ListInputs: the fan-out, or the list files read in
+    parallel), its URIs counted."""
     import apache_beam as beam
 
     from pipelines import rb_inputs
     from pipelines.remove_background import JobConfig
 
-    kind, pattern, root = rb_inputs.resolve_input(folder)
+    if inputs == "list":
+        kind, pattern, root = "list", os.path.join(folder, "*.txt"), LIST_ROOT
+    else:
+        kind, pattern, root = rb_inputs.resolve_input(folder)
     cfg = JobConfig(source=folder, input_kind=kind, pattern=pattern, root=root, dest=out,
                     model="", image_size=0, plan_only=True)
     p = _child_pipeline(workers)
@@ -259,19 +298,20 @@ def child_floor(n: int, workers: int, out: str) -> None:
     p.run().wait_until_finish()
 
 
-def child_plan(folder: str, workers: int, dest: str) -> None:
+def child_plan(folder: str, workers: int, dest: str, inputs: str) -> None:
     """remove_background --plan_only, in this process (so its runner can be given streamed
     hand-offs)."""
     from pipelines import remove_background
 
-    code = remove_background.main([
-        "--input", folder, "--output_dir", dest, "--plan_only",
+    code = remove_background.main(_input_args(folder, inputs) + [
+        "--output_dir", dest, "--plan_only",
         "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)])
     if code:
         raise SystemExit(code)
 
 
-def run_stage(stage: str, folder: str, n: int, dest: str, workers: int, handoff: str) -> dict:
+def run_stage(stage: str, folder: str, n: int, dest: str, workers: int, handoff: str,
+              inputs: str = "files") -> dict:
     """One job in a child process: 'plan' (remove_background --plan_only), 'listing' or 'floor',
     its runner's hand-offs 'stock' or 'streamed' (stream_handoffs);
     -> wall seconds, counts, peak RSS (MB) of the runner and of the largest worker."""
@@ -279,7 +319,7 @@ def run_stage(stage: str, folder: str, n: int, dest: str, workers: int, handoff:
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     counts_file = os.path.join(dest, "_summary.json") if stage == "plan" else dest + ".json"
     cmd = [sys.executable, os.path.abspath(__file__), "--child", stage, "--child_input", folder,
-           "--sizes", str(n), "--workers", str(workers), "--handoff", handoff,
+           "--sizes", str(n), "--workers", str(workers), "--handoff", handoff, "--inputs", inputs,
            "--child_out", dest if stage == "plan" else counts_file]
     start = time.time()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -342,6 +382,10 @@ def main(argv=None) -> None:
                         help="streamed (default): the local runner hands a stage's input to a "
                              "worker in pieces, as a shuffle service does (stream_handoffs); "
                              "stock: Beam's FnApiRunner as it is (one blob a worker)")
+    parser.add_argument("--inputs", default="files", choices=("files", "list"),
+                        help="files (default): N empty files, listed by the fan-out; list: N "
+                             "names in list files of 10^5 lines (--input_list), nothing made on "
+                             "disk but the lists, so 10^7 fits here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child_input", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
@@ -353,9 +397,9 @@ def main(argv=None) -> None:
         if args.handoff == "streamed":
             stream_handoffs()
         if args.child == "plan":
-            return child_plan(args.child_input, args.workers, args.child_out)
+            return child_plan(args.child_input, args.workers, args.child_out, args.inputs)
         if args.child == "listing":
-            return child_listing(args.child_input, args.workers, args.child_out)
+            return child_listing(args.child_input, args.workers, args.child_out, args.inputs)
         return child_floor(int(args.sizes), args.workers, args.child_out)
     sizes = [int(s) for s in args.sizes.split(",")]
     stages = args.stages.split(",")
@@ -363,15 +407,19 @@ def main(argv=None) -> None:
     os.makedirs(base, exist_ok=True)
     try:
         t0 = time.time()
-        big = make_files(base, max(sizes))
-        print(f"made {max(sizes):,} empty files in {time.time() - t0:.0f} s", flush=True)
+        if args.inputs == "files":
+            big = make_files(base, max(sizes))
+            print(f"made {max(sizes):,} empty files in {time.time() - t0:.0f} s", flush=True)
         rows = []
         for n in sizes:
-            folder = input_folder(base, big, n)
+            if args.inputs == "files":
+                folder = input_folder(base, big, n)
+            else:
+                folder = make_lists(base, n)
             row = {}
             for stage in stages:
                 row[stage] = run_stage(stage, folder, n, os.path.join(base, f"out-{stage}-{n}"),
-                                       args.workers, args.handoff)
+                                       args.workers, args.handoff, args.inputs)
                 r = row[stage]
                 print(f"N={n:>9,} {stage:>7}: {r['wall']:6.1f} s, largest worker "
                       f"{r['worker_mb']:5.0f} MB, runner {r['runner_mb']:5.0f} MB", flush=True)
@@ -387,7 +435,7 @@ def main(argv=None) -> None:
                     slope = f"{(r['wall'] - r0['wall']) / (n - n0) * 1e6:.0f}"
                 print(f"| {n:,} | {s} | {r['wall']:.1f} | {slope} | {r['worker_mb']:.0f} | "
                       f"{r['runner_mb']:.0f} |")
-        folder = os.path.join(base, f"in-{sizes[-1]}")
+        folder = os.path.join(base, f"in-{sizes[-1]}") if args.inputs == "files" else LIST_ROOT
         for uri, root in ((os.path.join(folder, "t000", "l00", "f000.jpg"), folder),
                           (REALISTIC_URI, REALISTIC_ROOT)):
             print(f"shuffle bytes per input (URI of {len(uri)} chars): "
