@@ -4,6 +4,7 @@ Runbook
 -------
     .venv/bin/python bench/scale_plan.py [--sizes 10000,100000,1000000] [--workers 2]
         [--workdir DIR] [--keep] [--stages plan,listing,floor] [--handoff streamed|stock]
+        [--inputs files|list]
 
 For each N, a folder of N empty files (`tNN/lNN/fNNN.jpg`: 100 files a leaf folder, 100 leaves
 a top folder; smaller sets link the big set's top folders, so files are made once) goes through
@@ -13,9 +14,11 @@ the runner process), each in a child process:
 - listing: the fan-out listing alone (rb_inputs.ListInputs), its URIs counted;
 - floor: no project code, N URIs made by one element through one GroupByKey and counted: what
   this runner itself costs a worker for N elements crossing a stage.
-A poller reads every process's peak RSS (VmHWM) while a job runs. Prints, per N and job: wall
-time, time per million inputs (the slope between sizes, start-up excluded), the largest worker's
-peak RSS and the runner's, then the bytes each input puts through the plan's shuffles (its
+With `--inputs list` the N inputs are names in list files of 10^5 lines (`--input_list`), not files,
+so sizes up to 10^7 fit this machine (`--sizes 1000000,10000000 --stages plan --inputs list`: about
+6 minutes). A poller reads every process's peak RSS (VmHWM) while a job runs. Prints, per N and job:
+wall time, time per million inputs (the slope between sizes, start-up excluded), the largest
+worker's peak RSS and the runner's, then the bytes each input puts through the plan's shuffles (its
 elements encoded with Beam's coder), for the bench's URIs and a realistic gs:// one.
 
 Read the memory with the runner in mind. The local FnApiRunner keeps every PCollection in the
