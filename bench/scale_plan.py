@@ -26,7 +26,7 @@ runner process between stages (it stands in for Dataflow's shuffle service), and
 makes every worker hold its whole share of a stage's input: it hands it over as one blob (one
 data-plane message per bundle), the worker queues up to 100 MB of its own output, and gRPC's
 flow-control window grows while the runner pushes faster than the worker reads. So by default
-(`--handoff streamed`) the bench streams those hand-offs (`stream_handoffs`, `bench_worker`):
+(`--handoff streamed`) the bench streams those hand-offs (bench/streamed_runner.py):
 pieces of 1 MB, at most a few in flight, as a shuffle service streams its reads; the elements,
 bundles and the project's code are the same (the counts are checked). `--handoff stock` measures
 the runner as shipped. The project's stages hold one folder's listing, one name's claims, one
@@ -48,14 +48,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import streamed_runner  # noqa: E402  (bench/, beside this file)
 
 PER_LEAF, LEAVES_PER_TOP = 100, 100
-MESSAGES_SENT = [0]  # data-plane messages the streamed runner sent to workers (for its test)
 
 
 def make_files(base: str, n: int) -> str:
@@ -159,101 +160,6 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def stream_handoffs(piece_bytes: int = 1 << 20) -> None:
-    """Make this process's local runner hand a stage's input to a worker as a stream of pieces
-    of about piece_bytes, as a shuffle service does, instead of one bytes object.
-
-    Beam's FnApiRunner keeps each worker's share of a GroupByKey's output as one blob
-    (GroupingBuffer.partition) and sends a bundle's whole input as one data-plane message
-    (BundleManager._send_input_to_worker writes every piece, then closes the stream), so a worker
-    holds its whole share of a stage's input however its DoFns stream. Here the blobs are cut at
-    element boundaries and each piece is flushed as its own message; the worker's receive queue is
-    bounded (5 messages). The workers it starts run bench_worker, which bounds their own sending
-    and gRPC buffering the same way. Elements, order, bundles and the runner's own buffering are
-    unchanged: the runner process still holds every PCollection, as the shuffle service does on
-    Dataflow. Called in the runner process, before the pipeline runs."""
-    from apache_beam.coders.coder_impl import create_InputStream
-    from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
-    from apache_beam.transforms import environments
-
-    def pieces(blob: bytes, coder_impl):
-        stream, start, total = create_InputStream(blob), 0, len(blob)
-        while stream.size() > 0:
-            coder_impl.decode_from_stream(stream, True)
-            end = total - stream.size()
-            if end - start >= piece_bytes:
-                yield blob[start:end]
-                start = end
-        if start < total:
-            yield blob[start:]
-
-    grouped_partition = execution.GroupingBuffer.partition
-
-    def partition(self, n):
-        first = not self._grouped_output
-        parts = grouped_partition(self, n)
-        if first:  # cut once; the runner re-reads the same partition on a retry
-            impl = self._post_grouped_coder.get_impl()
-            self._grouped_output = parts = [[p for blob in part for p in pieces(blob, impl)]
-                                            for part in parts]
-        return parts
-
-    def send_input_to_worker(self, process_bundle_id, read_transform_id, byte_streams):
-        data_out = self._worker_handler.data_conn.output_stream(process_bundle_id,
-                                                                read_transform_id)
-
-        def send():
-            for byte_stream in byte_streams or []:
-                data_out.write(byte_stream)
-                data_out.flush()  # one message per piece, not one per bundle
-                MESSAGES_SENT[0] += 1
-            data_out.close()
-
-        # The runner sends a bundle's input before the request to process it; the worker's
-        # receive queue is bounded, so a stream of pieces must flow while the worker processes
-        # them: sent beside the runner's thread, which goes on to push the request.
-        threading.Thread(target=send, name=f"send-{process_bundle_id}", daemon=True).start()
-
-    execution.GroupingBuffer.partition = partition
-    fn_runner.BundleManager._send_input_to_worker = send_input_to_worker
-
-    stock_worker = "-m apache_beam.runners.worker.sdk_worker_main"
-    from_command_string = environments.SubprocessSDKEnvironment.from_command_string
-
-    def worker_command(command_string, *args, **kwargs):  # workers: bench_worker() first
-        if command_string.endswith(stock_worker):
-            command_string = (command_string[:-len(stock_worker)]
-                              + f"{os.path.abspath(__file__)} --sdk_worker {piece_bytes}")
-        return from_command_string(command_string, *args, **kwargs)
-
-    environments.SubprocessSDKEnvironment.from_command_string = worker_command
-
-
-def bench_worker(piece_bytes: int) -> None:
-    """An SDK worker process whose data plane holds a bounded number of pieces of about
-    piece_bytes: it flushes its outputs at piece_bytes (Beam: 10 MB), queues at most 4 pieces to
-    send (Beam: 100 MB), and its gRPC channels keep a fixed flow-control window (no BDP probing:
-    with it, the window grows while the runner pushes faster than the worker reads, and the
-    pushed bytes wait in gRPC's buffers: measured ~16 B per input between 10^6 and 10^7). Beam's
-    own send bound is reached only far above the bench's sizes; these are reached at them."""
-    import grpc
-    from apache_beam.runners.worker import data_plane, sdk_worker_main
-
-    data_plane._DEFAULT_SEND_QUEUE_MAX_BYTES = 4 * piece_bytes
-    stream = data_plane.SizeBasedBufferingClosableOutputStream.__init__
-    defaults = list(stream.__defaults__)
-    defaults[-2] = piece_bytes  # size_flush_threshold
-    stream.__defaults__ = tuple(defaults)
-    channel = grpc.insecure_channel
-
-    def insecure_channel(target, options=None, *args, **kwargs):  # no window growth (BDP probe)
-        return channel(target, list(options or []) + [("grpc.http2.bdp_probe", 0)], *args,
-                       **kwargs)
-
-    grpc.insecure_channel = insecure_channel
-    sdk_worker_main.main(sys.argv)
-
-
 def _child_pipeline(workers: int):
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -316,7 +222,7 @@ def child_plan(folder: str, workers: int, dest: str, inputs: str) -> None:
 def run_stage(stage: str, folder: str, n: int, dest: str, workers: int, handoff: str,
               inputs: str = "files") -> dict:
     """One job in a child process: 'plan' (remove_background --plan_only), 'listing' or 'floor',
-    its runner's hand-offs 'stock' or 'streamed' (stream_handoffs);
+    its runner's hand-offs 'stock' or 'streamed' (streamed_runner);
     -> wall seconds, counts, peak RSS (MB) of the runner and of the largest worker."""
     shutil.rmtree(dest, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -383,7 +289,7 @@ def main(argv=None) -> None:
                              "alone; floor: a bare GroupByKey of N URIs on the same runner")
     parser.add_argument("--handoff", default="streamed", choices=("streamed", "stock"),
                         help="streamed (default): the local runner hands a stage's input to a "
-                             "worker in pieces, as a shuffle service does (stream_handoffs); "
+                             "worker in pieces, as a shuffle service does (bench/streamed_runner.py); "
                              "stock: Beam's FnApiRunner as it is (one blob a worker)")
     parser.add_argument("--inputs", default="files", choices=("files", "list"),
                         help="files (default): N empty files, listed by the fan-out; list: N "
@@ -392,13 +298,10 @@ def main(argv=None) -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child_input", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child_out", default=None, help=argparse.SUPPRESS)
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--sdk_worker"]:
-        return bench_worker(int(argv[1]))
     args = parser.parse_args(argv)
     if args.child:
         if args.handoff == "streamed":
-            stream_handoffs()
+            streamed_runner.stream_handoffs()
         if args.child == "plan":
             return child_plan(args.child_input, args.workers, args.child_out, args.inputs)
         if args.child == "listing":

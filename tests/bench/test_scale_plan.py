@@ -1,4 +1,5 @@
-"""bench/scale_plan.py: its streamed hand-offs keep every element, and it runs end to end.
+"""bench/scale_plan.py and bench/streamed_runner.py: the streamed hand-offs keep every element,
+and the bench runs end to end.
 
 The memory figures themselves are the bench's to measure (README, Scale); here: the runner it
 patches still delivers exactly the elements of a GroupByKey, cut into many messages, and the
@@ -19,16 +20,16 @@ import json, sys
 sys.path.insert(0, {bench_dir!r})
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
-import scale_plan
+import streamed_runner
 
-scale_plan.stream_handoffs(piece_bytes=64)
+streamed_runner.stream_handoffs(piece_bytes=64)
 options = PipelineOptions(["--direct_running_mode", "multi_processing",
                            "--direct_num_workers", "2"])
 with beam.Pipeline(options=options) as p:
     _ = (p | beam.Create(range(3000)) | beam.Map(lambda i: (i % 301, i)) | beam.GroupByKey()
          | beam.Map(lambda kv: (kv[0], sorted(kv[1]))) | beam.combiners.ToList()
          | beam.Map(lambda rows: open({out!r}, "w").write(json.dumps(sorted(rows)))))
-print("messages", scale_plan.MESSAGES_SENT[0])
+print("messages", streamed_runner.MESSAGES_SENT[0])
 """
 
 
