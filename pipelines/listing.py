@@ -58,22 +58,15 @@ def seed(root: str):
 
 
 def _walk_local(location, recursive: bool, keep_folder):
-    stack = [location]
-    while stack:
-        folder, chain = stack.pop()
-        for event in safe_files.scan(folder, chain):
-            kind = event[0]
-            if kind == "folder":
-                if not keep_folder(os.fsdecode(event[1])):
-                    continue
-                if recursive:
-                    stack.append(event[1:])
-                else:
-                    yield "folder", event[1:]
-            elif kind == "file":
-                yield "file", os.fsdecode(event[1])
-            else:
-                yield "odd", os.fsdecode(event[1]), event[2], event[3]
+    folder, chain = location
+    for event in safe_files.walk_events(folder, chain, recursive,
+                                        lambda path: keep_folder(os.fsdecode(path))):
+        if event[0] == "folder":
+            yield "folder", event[1:]
+        elif event[0] == "file":
+            yield "file", os.fsdecode(event[1])
+        else:
+            yield "odd", os.fsdecode(event[1]), event[2], event[3]
 
 
 def _walk_gcs(prefix: str, recursive: bool, keep_folder):

@@ -104,24 +104,31 @@ def root_chain(root) -> tuple:
     return ((st.st_dev, st.st_ino),)
 
 
+def walk_events(folder, chain: tuple, recursive: bool = True, keep_folder=lambda path: True):
+    """`scan`'s events below a folder, depth first: ('file', path, size) and ('odd', path,
+    reason, detail); folders `keep_folder` accepts are descended into (`recursive`) or yielded as
+    ('folder', path, chain) for the caller to list next."""
+    stack = [(folder, chain)]
+    while stack:
+        folder, chain = stack.pop()
+        for event in scan(folder, chain):
+            if event[0] != "folder":
+                yield event
+            elif keep_folder(event[1]):
+                if recursive:
+                    stack.append(event[1:])
+                else:
+                    yield event
+
+
 def walk(root: str) -> list[tuple[str, int, tuple[str, str] | None]]:
     """Every entry under a local folder that is not a folder, sorted by path:
     (path, size, problem), where problem is None for a regular file (links followed) and
     (reason, detail) for anything that must not be read (`scan`'s rules). Folders reached through
     links are listed unless they lead back above themselves."""
     root = root.rstrip("/") or "/"
-    found = []
-    stack = [(root, root_chain(root))]
-    while stack:
-        folder, chain = stack.pop()
-        for event in scan(folder, chain):
-            if event[0] == "folder":
-                stack.append(event[1:])
-            elif event[0] == "file":
-                found.append((event[1], event[2], None))
-            else:
-                found.append((event[1], 0, event[2:]))
-    return sorted(found)
+    return sorted((event[1], event[2], None) if event[0] == "file" else (event[1], 0, event[2:])
+                  for event in walk_events(root, root_chain(root)))
 
 
 def read_capped(path: str, max_bytes: int) -> bytes:
