@@ -13,7 +13,8 @@ the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the 
 the photo's edges (`pipelines/refine.py`), `none` keeps the plain bilinear upsampling. Exit
 status 1 with the reason when IN can't be turned into a cut-out (`not_an_image`, `undecodable`,
 `too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`), ...); exit status
-2 with one line when it can't run: OUT is IN (links resolved) or a folder, or the model's files
+2 with one line when it can't run: OUT is IN (links resolved), a folder, or no regular file (a
+device such as /dev/null, a FIFO, a socket, a link to one: never opened), or the model's files
 are damaged. Takes a few seconds, most of it importing TensorFlow and loading the model.
 
 Python:
@@ -43,7 +44,7 @@ import sys
 import warnings
 from typing import Optional, Union
 
-from pipelines import fileio, imaging, inference, model_files, safe_files
+from pipelines import fileio, imaging, inference, model_proof, safe_files
 from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
 from pipelines.rejects import JobError, Rejected
@@ -149,20 +150,30 @@ def output_targets(args: argparse.Namespace) -> dict[str, str]:
             raise JobError(f"the output {path} is the input {args.input}: give another path")
         if not fileio.is_gcs(path) and os.path.isdir(path):
             raise JobError(f"the output {path} is a folder: give a file name (OUT.png)")
+        check_target(path)
     return targets
+
+
+def check_target(path: str) -> None:
+    """JobError unless `path` may be written (`safe_files.output_problem`): checked before any
+    work and again just before each write."""
+    problem = None if fileio.is_gcs(path) else safe_files.output_problem(path)
+    if problem:
+        raise JobError(f"the output {path} {problem}: only a regular file or a new path is "
+                       "ever written")
 
 
 def main(argv=None) -> int:
     """Exit status: 0 written; 1 the input can't be done (its reason); 2 the tool can't run
-    (an output that would overwrite the input or is a folder, a damaged model)."""
+    (an output that would overwrite the input, a folder, a device, FIFO or socket; a damaged
+    model)."""
     args = parse_args(argv)
     try:
         targets = output_targets(args)
-        if isinstance(args.model, str):
-            model_files.check_export_files(args.model)
         background = imaging.parse_color(args.background) if args.background else None
+        model = model_proof.prove_model(args.model)  # one line (exit 2) for a bad model
         data = fileio.read_bytes(args.input, args.max_file_bytes)
-        pngs = remove_background_outputs(data, args.model, tuple(targets), background,
+        pngs = remove_background_outputs(data, model, tuple(targets), background,
                                          args.png_compression, args.max_pixels, args.refine)
     except JobError as e:
         print(f"cutout: error: {e}", file=sys.stderr)
@@ -173,6 +184,15 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         print(f"cutout: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    for kind, png in pngs.items():
-        fileio.write_bytes(targets[kind], png, mime_type="image/png")
+    try:
+        for kind, png in pngs.items():
+            check_target(targets[kind])
+            fileio.write_bytes(targets[kind], png, mime_type="image/png")
+    except JobError as e:
+        print(f"cutout: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"cutout: error: can't write {e.filename or args.output}: {e.strerror}",
+              file=sys.stderr)
+        return 1
     return 0

@@ -75,21 +75,14 @@ def _naming(what: str, step, *args):
         raise rejects.Rejected(e.reason, f"{what}: {e.detail}" if e.detail else what) from None
 
 
-def _colour_channels_differ(img: Image.Image) -> bool:
-    """Whether a decoded image holds colour (its R, G and B differ somewhere)."""
-    if img.mode in ("1", "L", "LA", "I", "F") or img.mode.startswith("I;"):
-        return False
-    rgb = np.asarray(img.convert("RGB"))
-    return not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-
-
 def ground_truth_alpha(data: bytes, encoding: str = "auto") -> np.ndarray:
     """A ground-truth mask file -> uint8 [H, W]. A colour mask (red foreground, say) would be
-    read as its luminance and score a perfect prediction near 0: it is rejected
-    (`gt_not_grayscale`) instead. Raises Rejected."""
-    if _colour_channels_differ(imaging.open_image(data)):
-        raise rejects.Rejected("gt_not_grayscale", "its colour channels differ: give a "
-                                                   "single-channel (or grey) mask")
+    read as its luminance and score a perfect prediction near 0, and a mask carried in alpha as
+    empty: both are rejected (`gt_not_grayscale`; `imaging.mask_layout_problem`, the rule
+    preprocess applies too). Raises Rejected."""
+    problem = imaging.mask_layout_problem(imaging.open_image(data))
+    if problem:
+        raise rejects.Rejected("gt_not_grayscale", problem)
     return np.asarray(imaging.decode_mask(data, encoding), dtype=np.uint8)
 
 
@@ -145,7 +138,7 @@ def prediction_alpha(data: bytes, encoding: str = "alpha") -> np.ndarray:
         img.mode in ("P", "L", "RGB") and "transparency" in img.info)
     if has_alpha:
         return np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.uint8)
-    if _colour_channels_differ(img):
+    if imaging.mask_layout_problem(img):  # no alpha here: its colour channels differ
         raise rejects.Rejected("no_alpha", "a colour image without alpha (a cut-out on a "
                                            "background?): give masks (--output mask)")
     return np.asarray(imaging.decode_mask(data, encoding), dtype=np.uint8)

@@ -96,11 +96,22 @@ class LoadedModel:
         self._signature = signature
         self.image_size = image_size
 
+    @property
+    def signature_names(self) -> tuple:
+        return tuple(self._loaded.signatures.keys())
+
     def predict(self, images: np.ndarray) -> np.ndarray:
+        """Each image through the model on its own: a photo's alpha must not depend on the batch
+        it lands in (a kernel may pick another algorithm, or another order of float sums, for
+        another batch size, and a re-run after an interruption batches differently). On CPU a
+        batch was no faster per image than one image (README, "Same bytes in any batch")."""
         import tensorflow as tf
 
         images = np.asarray(images, dtype=np.uint8)
-        return self._signature(images=tf.constant(images))["alpha"].numpy()
+        if len(images) <= 1:
+            return self._signature(images=tf.constant(images))["alpha"].numpy()
+        return np.concatenate([self._signature(images=tf.constant(images[i:i + 1]))["alpha"]
+                               .numpy() for i in range(len(images))])
 
 
 def load_saved_model(model_uri: str, threads: int = 0) -> LoadedModel:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import fileio, rejects
+from pipelines import dest_guard, fileio, rejects
 
 if TYPE_CHECKING:
     from pipelines.remove_background import JobConfig
@@ -24,7 +23,6 @@ REJECTED_PREFIX = "rejected"
 REJECTED_FILES = f"{REJECTED_FOLDER}/{REJECTED_PREFIX}-*-of-*.jsonl"   # every shard
 SUMMARY_FILE = "_summary.json"
 JOB_FILE = "_job.json"
-TEMP_DIR = "_tmp"
 
 
 def rejection(source: str, uri: str, error: Exception, default_reason: str):
@@ -49,14 +47,28 @@ def _describe(record: dict) -> str:
     return ", ".join(f"{k}={record.get(k)}" for k in sorted(record))
 
 
-def claim_dest(cfg: JobConfig) -> None:
-    """Before any work: refuses (JobError) a DEST that holds another kind of outputs (unless
-    --overwrite) or that can't be written; records this job's settings when they are new; sweeps
-    the temporaries a crashed run left in DEST/_tmp/ (a local DEST's only temporaries)."""
-    path = cfg.dest.rstrip("/") + "/" + JOB_FILE
-    mine = job_record(cfg)
+BOOKKEEPING = {"_index": dest_guard.FOLDER, "_rejected": dest_guard.FOLDER,
+               "_review": dest_guard.FOLDER, dest_guard.TEMP_DIR: dest_guard.FOLDER,
+               JOB_FILE: dest_guard.FILE, SUMMARY_FILE: dest_guard.FILE}
+
+
+def guard_dest(cfg: JobConfig) -> None:
+    """Before any work, also for --plan_only (it writes rejects and a summary): JobError for a
+    DEST that is a file, or whose bookkeeping entries are links or of the wrong kind."""
     if not fileio.is_gcs(cfg.dest) and os.path.exists(cfg.dest) and not os.path.isdir(cfg.dest):
         raise rejects.JobError(f"--output_dir {cfg.dest} is a file, not a folder")
+    dest_guard.check_bookkeeping(cfg.dest, BOOKKEEPING)
+
+
+def claim_dest(cfg: JobConfig) -> None:
+    """Before any work: refuses (JobError) a DEST whose bookkeeping entries are links or of the
+    wrong kind (`dest_guard.check_bookkeeping`), that holds another kind of outputs (unless
+    --overwrite) or that can't be written; sweeps the temporaries of provably dead runs, opens
+    this run's own DEST/_tmp/<run>/ (the proof that DEST can be written) and records this job's
+    settings when they are new. `release_dest` undoes the temporary folder."""
+    path = cfg.dest.rstrip("/") + "/" + JOB_FILE
+    mine = job_record(cfg)
+    guard_dest(cfg)
     try:
         before = json.loads(fileio.read_bytes(path)) if fileio.exists(path) else None
     except (OSError, ValueError) as e:
@@ -66,24 +78,34 @@ def claim_dest(cfg: JobConfig) -> None:
         raise rejects.JobError(
             f"{cfg.dest} holds outputs made with {_describe(before)}; this run asks for "
             f"{_describe(mine)}: give another --output_dir, or --overwrite to redo them all")
+    opened = False
     try:
         if not fileio.is_gcs(cfg.dest):
-            shutil.rmtree(temp_dir(cfg.dest), ignore_errors=True)
-            # The probe: what every output write will do (a file in DEST/_tmp/), done once now.
-            fileio.write_bytes(temp_dir(cfg.dest) + "/probe", b"")
-            shutil.rmtree(temp_dir(cfg.dest))
+            os.makedirs(cfg.dest, exist_ok=True)
+            dest_guard.sweep_stale(cfg.dest)
+            dest_guard.open_run_temp_dir(cfg.dest, cfg.run_name)
+            opened = True
         if before != mine:
-            fileio.write_bytes(path, json.dumps(mine, indent=2, sort_keys=True).encode("utf-8"),
+            fileio.write_bytes(dest_guard.checked_path(path, cfg.dest_resolved),
+                               json.dumps(mine, indent=2, sort_keys=True).encode("utf-8"),
                                mime_type="application/json")
     except OSError as e:
+        if opened:
+            release_dest(cfg)
         raise rejects.JobError(f"can't write to --output_dir {cfg.dest}: "
                                f"{e.strerror or e}") from None
 
 
-def temp_dir(dest: str) -> str:
-    """Where a local DEST's outputs are written before they are renamed into place: a `_*` name,
-    so no input's output can be called like one, and all of it may be swept."""
-    return dest.rstrip("/") + "/" + TEMP_DIR
+def release_dest(cfg: JobConfig) -> None:
+    """This run's temporaries removed (a local DEST): at the end of every run, done or not."""
+    if not fileio.is_gcs(cfg.dest):
+        dest_guard.close_run_temp_dir(cfg.dest, cfg.run_name)
+
+
+def temp_dir(dest: str, run: str) -> str:
+    """Where a local DEST's outputs are written before they are renamed into place: this run's
+    own folder under the reserved `_tmp` (`dest_guard`)."""
+    return dest_guard.run_temp_dir(dest, run)
 
 
 class SummaryCounts(beam.CombineFn):
@@ -147,7 +169,8 @@ def _write_summary(counts: dict, cfg: JobConfig) -> None:
     summary = dict(counts)
     summary["options"] = summary_options(cfg)
     summary["rejects_file"] = cfg.dest + "/" + REJECTED_FILES
-    fileio.write_bytes(cfg.dest + "/" + SUMMARY_FILE,
+    path = dest_guard.checked_path(cfg.dest + "/" + SUMMARY_FILE, cfg.dest_resolved)
+    fileio.write_bytes(path,
                        json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"),
                        mime_type="application/json")
 

@@ -27,6 +27,7 @@ REASONS = {
     "broken_link": "a symbolic link whose target is missing, or a link loop",
     "link_member": "a symbolic or hard link, FIFO or device inside a tar archive",
     "unencodable_name": "the file name is not valid UTF-8",
+    "link_outside_input": "a link to a folder outside the input folder: not followed",
     "read_failed": "the file could not be read",
     "mask_too_large": "preprocess: the image's mask is larger than --max_file_bytes",
     "mask_read_failed": "preprocess: the image's mask could not be read",
@@ -38,6 +39,7 @@ REASONS = {
     "mask_not_an_image": "preprocess: the image's mask is not an image format Pillow can read",
     "mask_undecodable": "preprocess: the image's mask is truncated or corrupt",
     "mask_too_many_pixels": "preprocess: the image's mask has more pixels than Pillow's limit",
+    "mask_not_grayscale": "preprocess: a mask in colour, or carried in an alpha channel",
     # Preprocess: pairing and validation
     "no_mask": "an image with no mask",
     "mask_without_image": "a mask with no image",
@@ -70,7 +72,7 @@ REASONS = {
     "size_mismatch": "prediction and ground truth differ in size",
     "ignored_prediction": "a second prediction for one ground truth; the preferred one was used",
     "ignored_ground_truth": "a second ground truth for one stem; the first was used",
-    "gt_not_grayscale": "a ground truth whose colour channels differ (a colour mask)",
+    "gt_not_grayscale": "a ground truth in colour, or carried in an alpha channel",
     "missing_image": "evaluate --refine guided: no photo under --image_dir for this ground truth",
     "no_alpha": "a cut-out composited onto a colour: it has no alpha to score",
     "damaged_shard": "a truncated or corrupt shard: its records from the damage on are lost",
@@ -207,7 +209,8 @@ def WriteJsonlShards(folder: str, num_shards: Optional[int] = 1, prefix: str = "
         def process(self, _, written):
             from pipelines import fileio
 
-            mine = "*.jsonl" if replace_others else f"{prefix}-*-of-*.jsonl"
+            digits = "[0-9]" * 5  # only names this writer gives: a person's own file stays
+            mine = "*.jsonl" if replace_others else f"{prefix}-{digits}-of-{digits}.jsonl"
             remove_files(fileio.join(fileio.escape_glob(folder), mine), keep=written)
             yield from sorted(written)
 

@@ -124,23 +124,24 @@ if __name__ == "__main__":
     sys.exit(main())
 
 import dataclasses
+import errno
 import json
 import logging
 import os
-import shutil
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
-from model import export
-from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
+from pipelines import (fileio, imaging, inference, model_proof, options as pipeline_options,
                        progress, safe_files)
 from pipelines.confidence import confidence
+from pipelines.index_recovery import ReadIndexedInputs, RecoverLineDoFn
 from pipelines.output_plan import OUTPUT_MODES, ExistingOutputs, PlanOutputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
-                                      format_summary, rejection, temp_dir)
+                                      format_summary, guard_dest, rejection, release_dest,
+                                      temp_dir)
 from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input, resolve_input_list
 from pipelines.refine import DEFAULT_REFINE
@@ -249,24 +250,15 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    try:
-        image_size = 0 if opts.plan_only and not model else \
-            int(export.read_metadata(model, fileio.read_bytes)["image_size"])
-    except Exception as e:
-        hint = ""
-        if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
-            hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
-        raise JobError(f"no usable model export at {opts.model}{hint}: "
-                       f"{type(e).__name__}: {e}") from None
-    if model:
-        model_files.check_export_files(model)
+    image_size = model_proof.recorded_image_size(model) if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
         if not opts.input_root:
             raise JobError("--input_list needs --input_root, the prefix output paths are "
                            "relative to")
-        pattern = resolve_input_list(opts.input_list, opts.input_list_column)
+        pattern = resolve_input_list(opts.input_list, opts.input_list_column,
+                                     opts.max_file_bytes)
         kind, root = "list", normalize_location(opts.input_root)
         source = opts.input_list
     else:
@@ -283,6 +275,8 @@ def resolve_config(opts) -> JobConfig:
     if kind != "list" and fileio.is_inside(real_dest, real_root):
         # DEST in the input root's terms, as the listing names files.
         exclude = root.rstrip("/") + "/" + real_dest[len(real_root.rstrip("/")) + 1:] + "/"
+    if model and not opts.plan_only:  # last: it takes seconds (model_proof)
+        model_proof.prove_model(model, opts.inference_threads)
     return JobConfig(
         source=source, input_kind=kind, pattern=pattern, root=root, dest=dest, model=model,
         image_size=image_size, output=opts.output, background=background,
@@ -347,7 +341,8 @@ class _RenderAndWriteDoFn(beam.DoFn):
                     raise Rejected("unsafe_path", f"{name} would be written outside "
                                                   f"{cfg.dest_resolved}, through a link")
                 fileio.write_bytes(path, pngs[kind], mime_type="image/png",
-                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved))
+                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved,
+                                                                          cfg.run_name))
             except Exception as e:
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
@@ -400,7 +395,8 @@ class RemoveBackgrounds(beam.PTransform):
 def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None:
     listed = p | "ListInputs" >> ListInputs(cfg)
     existing = p | "ListExisting" >> ExistingOutputs(cfg.dest)
-    plan = (listed["uris"], existing) | "PlanOutputs" >> PlanOutputs(cfg)
+    indexed = p | "ReadIndexed" >> ReadIndexedInputs(cfg.dest)
+    plan = (listed["uris"], existing, indexed) | "PlanOutputs" >> PlanOutputs(cfg)
     bookkeeping = {"skipped": plan["skipped"], "ignored": listed["ignored"]}
     if cfg.plan_only:  # the tasks are counted, not run
         written = p | "NothingWritten" >> beam.Create([])
@@ -408,8 +404,13 @@ def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None
         bookkeeping["planned"] = plan["tasks"]
     else:
         done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
-        written, late_rejects = done["written"], (done["rejected"],)
-        bookkeeping["below_review"] = done["index"] | "Index" >> WriteIndex(cfg)
+        # Outputs a killed run left without index lines get theirs (index_recovery).
+        recovered = plan["recover"] | "RecoverIndex" >> beam.ParDo(
+            RecoverLineDoFn(cfg)).with_outputs("rejected", main="index")
+        written, late_rejects = done["written"], (done["rejected"], recovered.rejected)
+        bookkeeping["below_review"] = ((done["index"], recovered.index)
+                                       | "AllIndexLines" >> beam.Flatten()
+                                       | "Index" >> WriteIndex(cfg))
     rejected = ((listed["rejected"], plan["rejected"], *late_rejects)
                 | "AllRejected" >> beam.Flatten())
     bookkeeping.update(written=written, rejected=rejected)
@@ -438,24 +439,58 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
     dry_run = options.view_as(TestOptions).dry_run
-    if not dry_run and not cfg.plan_only:  # a plan makes no outputs: it claims nothing
+    if not dry_run and cfg.plan_only:  # a plan makes no outputs: it claims nothing
+        guard_dest(cfg)
+    elif not dry_run:
         claim_dest(cfg)
+    try:
+        return _run_claimed(options, cfg, model_handler, dry_run)
+    finally:
+        if not dry_run and not cfg.plan_only:
+            release_dest(cfg)
+
+
+def _run_claimed(options, cfg: JobConfig, model_handler, dry_run: bool) -> Optional[dict]:
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
-    result = pipeline.run()
-    if dry_run:
-        _log.warning("remove_background: --dry_run: the job was built, not run")
-        return None
-    state = result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        if dry_run:
+            _log.warning("remove_background: --dry_run: the job was built, not run")
+            return None
+        state = result.wait_until_finish()
+    except Exception as e:  # noqa: BLE001 - a write failure in bookkeeping: one line, not a trace
+        failure = write_failure(e)
+        if failure is None:
+            raise
+        raise JobError(f"the job stopped: {failure}; the outputs written so far are kept (each "
+                       f"indexed by the next run): free the space and run again to finish") from None
     if str(state).split(".")[-1] != "DONE":
         return None
-    if cfg.dest_resolved:  # the temporaries' folder, empty once every write is renamed
-        shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True)
     summary = json.loads(fileio.read_bytes(cfg.dest + "/" + SUMMARY_FILE))
     print(format_summary(summary, cfg.dest), flush=True)
     if summary["inputs"] == 0:
         raise JobError(f"no inputs matched {cfg.source!r}")
     return summary
+
+
+def write_failure(error: BaseException) -> Optional[str]:
+    """The OS error (a full disk, a read-only or vanished DEST) behind a failed pipeline, as
+    one line; None when the failure is of another kind. Beam re-raises a worker's error wrapped,
+    often as text only: the chain and the text are both searched."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in WRITE_ERRNOS:
+            return f"{os.strerror(seen.errno)} ({seen.filename or 'a write'})"
+        seen = seen.__cause__ or seen.__context__
+    text = str(error)
+    for code in WRITE_ERRNOS:
+        if os.strerror(code) in text:
+            return os.strerror(code)
+    return None
+
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG)
 
 
 def main(argv=None) -> int:

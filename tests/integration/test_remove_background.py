@@ -5,6 +5,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -202,10 +203,16 @@ def test_rerun_after_a_crash_completes_the_rest_and_rewrites_nothing(tmp_path, m
     for rel in ("set0/p0.png", "set1/p1.png"):
         os.makedirs(os.path.dirname(dest / rel), exist_ok=True)
         shutil.copy2(reference / rel, dest / rel)
-    # Temporaries live in DEST/_tmp/ (no input's output can be named like one).
-    (dest / "_tmp").mkdir()
-    (dest / "_tmp" / ".tmp-0123456789abcdef0123456789abcdef-p2.png").write_bytes(b"\x89PNG\r\npa")
     survivors = _outputs_state(dest)
+    # Temporaries live in the run's own DEST/_tmp/<run>/ (no input's output can be named like
+    # one), with its owner: a process that has exited, so the next start-up may sweep it.
+    crashed = dest / "_tmp" / "20261204T000000Z-0a0b0c"
+    crashed.mkdir(parents=True)
+    owner = subprocess.Popen(["true"])
+    owner.wait()
+    (crashed / "owner.json").write_text(json.dumps({"pid": owner.pid,
+                                                    "host": socket.gethostname()}))
+    (crashed / ".tmp-0123456789abcdef0123456789abcdef-p2.png").write_bytes(b"\x89PNG\r\npa")
     result = run_job(src, dest, model_dir)
     assert (result["written"], result["skipped"], result["rejected"]) == (2, 2, 0)
     state = _outputs_state(dest)
@@ -213,6 +220,7 @@ def test_rerun_after_a_crash_completes_the_rest_and_rewrites_nothing(tmp_path, m
     for rel in ("set0/p0.png", "set1/p1.png", "set0/p2.png", "set1/p3.png"):
         assert (dest / rel).read_bytes() == (reference / rel).read_bytes()
     assert not list(dest.rglob(".tmp-*"))  # the crashed write's leftover is gone
+    assert not crashed.exists()
 
 
 def test_killed_run_then_rerun_finishes_and_rewrites_nothing(tmp_path, model_dir):

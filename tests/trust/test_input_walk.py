@@ -68,9 +68,9 @@ def test_preprocess_does_not_walk_out_of_its_folder_source(tmp_path):
 
     src = tmp_path / "raw"
     outside = tmp_path / "sentinel"
-    for folder in (src, outside):
-        for stem in ("p1", "p2"):
-            rgb = np.full((40, 40, 3), 100, np.uint8)
+    for n, folder in enumerate((src, outside)):
+        for i, stem in enumerate(("p1", "p2")):
+            rgb = np.full((40, 40, 3), 60 + 40 * n + 20 * i, np.uint8)  # no two alike
             os.makedirs(folder / "images", exist_ok=True)
             os.makedirs(folder / "masks", exist_ok=True)
             Image.fromarray(rgb).save(folder / "images" / f"{stem}.png")

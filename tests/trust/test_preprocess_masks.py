@@ -31,8 +31,9 @@ def test_colour_and_alpha_masks_are_rejects(tmp_path):
     raw = tmp_path / "raw"
     os.makedirs(raw / "images")
     os.makedirs(raw / "masks")
-    for stem, mask in _masks().items():
-        Image.fromarray(np.full((40, 40, 3), 120, np.uint8)).save(raw / "images" / f"{stem}.png")
+    for i, (stem, mask) in enumerate(_masks().items()):
+        photo = np.full((40, 40, 3), 100 + 10 * i, np.uint8)  # no two alike (duplicates skip)
+        Image.fromarray(photo).save(raw / "images" / f"{stem}.png")
         mask.save(raw / "masks" / f"{stem}.png")
     before = ts.hashes(raw)
     proc = ts.run_module(ts.PREPROCESS, "--source", f"folder={raw}", "--output_dir",
