@@ -7,10 +7,11 @@ that no run's index file has a line for is 'recover') and writes their lines wit
 - `ReadIndexedInputs`: the inputs DEST's index files (every run's) have lines for, read by the
   workers (one file per worker), fed to the plan;
 - `RecoverLineDoFn`: (input, its outputs) -> an index line made from the output files: `width`
-  and `height` from the file, `confidence` recomputed from the output's alpha (resized to the
+  and `height` from the file, `confidence` recomputed from the output's alpha (sampled at the
   model's S x S, the size the live score is computed at: close to the live value, not always
-  equal), `"recovered": true`. A cut-out composited onto a colour keeps no alpha: such an input
-  is redone instead (the plan sends it to the model again, same bytes).
+  equal: the output's alpha is refined), `"recovered": true`. A cut-out composited onto a
+  colour keeps no alpha: such an input is redone instead (the plan sends it to the model
+  again, same bytes).
 """
 from __future__ import annotations
 
@@ -81,7 +82,10 @@ def recovered_record(uri: str, outputs, cfg: JobConfig) -> dict:
     png = fileio.read_bytes(output_path(cfg.dest, kinds[kind]), cfg.max_file_bytes)
     alpha = alpha_of_output(png, kind)
     height, width = alpha.shape
-    small = imaging.resize_square(Image.fromarray(alpha, "L"), cfg.image_size)
+    # Sampled (nearest), not averaged, at the model's S x S: averaging would blur a sure edge
+    # into an unsure band and score the same matte lower than the live run did.
+    size = max(cfg.image_size, 1)
+    small = Image.fromarray(alpha, "L").resize((size, size), Image.Resampling.NEAREST)
     score = confidence(np.asarray(small, np.float32) / 255.0) if cfg.image_size else 0.0
     record = index_record(uri, [name for _, name in outputs], width, height, score, cfg.model,
                           cfg.refine)

@@ -463,8 +463,9 @@ def _run_claimed(options, cfg: JobConfig, model_handler, dry_run: bool) -> Optio
         failure = write_failure(e)
         if failure is None:
             raise
-        raise JobError(f"the job stopped: {failure}; the outputs written so far are kept (each "
-                       f"indexed by the next run): free the space and run again to finish") from None
+        raise JobError(f"the job stopped: {failure}; the outputs written so far are kept "
+                       "(each indexed by the next run): free the space and run again to "
+                       "finish") from None
     if str(state).split(".")[-1] != "DONE":
         return None
     summary = json.loads(fileio.read_bytes(cfg.dest + "/" + SUMMARY_FILE))

@@ -169,7 +169,7 @@ def _outputs_state(dest):
                                                         os.stat(os.path.join(d, n)).st_ino)
             for d, _, ns in os.walk(dest) for n in ns if not n.startswith(".")
             and "_rejected" not in d and "_index" not in d and "_review" not in d
-            and n not in ("_summary.json", "_job.json")}
+            and "_tmp" not in d and n not in ("_summary.json", "_job.json")}
 
 
 def _small_set(folder, count=4):
@@ -267,7 +267,7 @@ def test_killed_run_then_rerun_finishes_and_rewrites_nothing(tmp_path, model_dir
     after = _outputs_state(dest)
     assert {k: after[k] for k in before} == before  # nothing that survived was rewritten
     assert sorted(p.name for p in dest.glob("p*.png")) == [f"p{i:02d}.png" for i in range(total)]
-    assert not list(dest.rglob(".tmp-*"))
+    assert not list(dest.rglob(".tmp-*")) and not (dest / "_tmp").exists()
 
 
 def test_mask_both_and_background(tmp_path, model_dir):

@@ -167,3 +167,20 @@ def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+@pytest.mark.timeout(300)
+def test_preprocess_refuses_an_output_folder_holding_a_link(tmp_path):
+    """OUT/rejected linked to an empty folder elsewhere: "empty" by its files, but the job's
+    rejects would land elsewhere."""
+    out, victim = tmp_path / "out", tmp_path / "sentinel"
+    out.mkdir()
+    victim.mkdir()
+    os.symlink(victim, out / "rejected")
+    raw = tmp_path / "raw"
+    (raw / "images").mkdir(parents=True)
+    (raw / "masks").mkdir()
+    proc = ts.run_module(ts.PREPROCESS, "--source", f"folder={raw}", "--output_dir", out,
+                         "--image_size", "32")
+    assert "link" in ts.one_line_error(proc)
+    assert ts.everything(victim) == set()
