@@ -1,4 +1,4 @@
-"""What a person sees on the terminal: the libraries' known notices filtered out, every failure kept.
+"""What a person sees on the terminal: the libraries' known notices left out, every failure kept.
 
 Importing TensorFlow prints lines a newcomer reads as failures ("failed call to cuInit: ... CUDA
 error" on every machine without a GPU), plus oneDNN and CPU-feature notices and absl's "All log
@@ -126,8 +126,8 @@ def is_noise(line: str, gpu: bool | None = None) -> bool:
 
 
 class NoticeFilter:
-    """Line by line, in the order they were written: `keep(line)`. Drops a library warning's indented source line with
-    the warning (the only state)."""
+    """Line by line, in the order they were written: `keep(line)`. Drops a library warning's
+    indented source line with the warning (the only state)."""
 
     def __init__(self, gpu: bool | None = None):
         self._gpu = gpu_expected() if gpu is None else gpu
