@@ -365,6 +365,7 @@ def _bad_data_dir(root, manifest=None, version_in_record=None, size=32):
     ("manifest_version", "schema_version 0"),
     ("record_version", "first record has schema_version 7"),
     ("truncated_shard", "train-00000-of-00001.tfrecord.gz is a truncated or corrupt shard"),
+    ("damaged_transform", "transform is not a readable tf.Transform analysis"),
     ("batch_not_divisible", "does not divide by the 2 replicas"),
     ("size_not_multiple", "multiple of 32"),
     ("other_model_in_model_dir", "architecture: 'mobilenet_unet'"),
@@ -402,6 +403,8 @@ def test_bad_inputs_fail_before_any_work(tmp_path, case, message):
     elif case == "truncated_shard":
         _truncate(os.path.join(_bad_data_dir(data_dir), "train",
                                "train-00000-of-00001.tfrecord.gz"))
+    elif case == "damaged_transform":  # every other check passes; OUT/transform/ is empty
+        _bad_data_dir(data_dir)
     elif case == "epochs":
         _bad_data_dir(data_dir)
         args = ["--epochs", "0"]
