@@ -44,6 +44,7 @@ import sys
 import warnings
 from typing import Optional, Union
 
+from model.errors import report
 from pipelines import fileio, imaging, inference, model_proof, safe_files
 from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
@@ -176,8 +177,7 @@ def main(argv=None) -> int:
         pngs = remove_background_outputs(data, model, tuple(targets), background,
                                          args.png_compression, args.max_pixels, args.refine)
     except JobError as e:
-        print(f"cutout: error: {e}", file=sys.stderr)
-        return 2
+        return report("cutout", e)
     except Rejected as e:
         print(f"cutout: {args.input}: {e}", file=sys.stderr)
         return 1
@@ -189,8 +189,7 @@ def main(argv=None) -> int:
             check_target(targets[kind])
             fileio.write_bytes(targets[kind], png, mime_type="image/png")
     except JobError as e:
-        print(f"cutout: error: {e}", file=sys.stderr)
-        return 2
+        return report("cutout", e)
     except OSError as e:
         print(f"cutout: error: can't write {e.filename or args.output}: {e.strerror}",
               file=sys.stderr)
