@@ -5,7 +5,6 @@ input written or rejected.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -35,16 +34,7 @@ def start_module(module: str, *args, cwd=None) -> subprocess.Popen:
                             text=True, start_new_session=True)
 
 
-def hashes(folder) -> dict:
-    """{relative path: sha256} of every regular file under a folder (links not followed)."""
-    out = {}
-    for d, _, names in os.walk(folder):
-        for n in names:
-            path = os.path.join(d, n)
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as f:
-                    out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return out
+hashes = cs.hashes
 
 
 def everything(folder) -> set:

@@ -49,26 +49,36 @@ def test_a_huge_line_is_one_quick_reject(tmp_path):
     arena.check()
 
 
-@pytest.mark.timeout(200)
-def test_a_list_file_over_max_file_bytes_is_refused(tmp_path, model_dir):
+def _refused_list(tmp_path, model_dir, make_list, *extra) -> str:
+    """The one line of a run refused for its list file; nothing written anywhere."""
     arena = ts.Arena(tmp_path)
     arena.photos(["a.png"])
     arena.seal()
-    proc = _run_list(arena, b"a.png\n" * 1000, "--model", model_dir, "--max_file_bytes", "1000")
+    listing = make_list(arena.tmp)
+    proc = ts.run_module(ts.RB, "--input_list", listing, "--input_root", arena.src,
+                         "--output_dir", arena.dest, "--model", model_dir, *extra, timeout=150)
     line = ts.one_line_error(proc)
-    assert "max_file_bytes" in line
     assert not os.path.exists(arena.dest / "_job.json")
     arena.check()
+    return line
+
+
+def _long_list(folder):
+    (folder / "list.txt").write_bytes(b"a.png\n" * 1000)
+    return folder / "list.txt"
+
+
+def _fifo_list(folder):
+    os.mkfifo(folder / "list.fifo")
+    return folder / "list.fifo"
+
+
+@pytest.mark.timeout(200)
+def test_a_list_file_over_max_file_bytes_is_refused(tmp_path, model_dir):
+    line = _refused_list(tmp_path, model_dir, _long_list, "--max_file_bytes", "1000")
+    assert "max_file_bytes" in line
 
 
 @pytest.mark.timeout(200)
 def test_a_list_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path, model_dir):
-    arena = ts.Arena(tmp_path)
-    arena.photos(["a.png"])
-    arena.seal()
-    os.mkfifo(arena.tmp / "list.fifo")
-    proc = ts.run_module(ts.RB, "--input_list", arena.tmp / "list.fifo", "--input_root",
-                         arena.src, "--output_dir", arena.dest, "--model", model_dir,
-                         timeout=150)
-    assert "regular file" in ts.one_line_error(proc)
-    arena.check()
+    assert "regular file" in _refused_list(tmp_path, model_dir, _fifo_list)
