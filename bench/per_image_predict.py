@@ -1,6 +1,6 @@
 """What "the same bytes in any batch" costs: one batch of N through `serve_resized` against the same
-N images one at a time (`pipelines.inference.LoadedModel.predict` runs each image on its own so a
-photo's alpha never depends on the batch it lands in).
+N images one at a time (`pipelines.serving.inference.LoadedModel.predict` runs each image on its
+own so a photo's alpha never depends on the batch it lands in).
 
     python bench/per_image_predict.py [--image_size 256] [--batch 16] [--repeats 3] [--threads 0]
 
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
 
     from model import architectures
     from model.export import export_model
-    from pipelines import inference
+    from pipelines.serving import inference
 
     size = args.image_size
     with tempfile.TemporaryDirectory() as tmp:

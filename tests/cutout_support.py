@@ -69,7 +69,7 @@ def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
 
 def reason_of(fn, *args) -> str:
     """The reason of the Rejected that fn(*args) must raise."""
-    from pipelines.rejects import Rejected
+    from pipelines.core.rejects import Rejected
 
     with pytest.raises(Rejected) as info:
         fn(*args)
@@ -87,7 +87,7 @@ def local_test_pipeline():
 
 def job_config(tmp_path, model="/unused", **kw):
     """A remove_background JobConfig over tmp_path/in -> tmp_path/out."""
-    from pipelines.remove_background import JobConfig
+    from pipelines.remove_background.config import JobConfig
 
     values = dict(source="test", input_kind="folder", pattern=str(tmp_path / "in") + "/**",
                   root=str(tmp_path / "in"), dest=str(tmp_path / "out"), model=model,
@@ -173,7 +173,7 @@ def read_rejects(out) -> list:
 
 def upload_tree(local_root, gcs_root) -> None:
     """Copies a local folder to gs:// (the emulator), keeping relative paths."""
-    from pipelines import fileio
+    from pipelines.core import fileio
 
     for folder, _, names in os.walk(local_root):
         for name in names:
@@ -203,7 +203,7 @@ def single_listing(pattern, root, exclude_prefix=None):
 
     from apache_beam.io.filesystems import FileSystems
 
-    from pipelines.sources import is_junk
+    from pipelines.core.safe_files import is_junk
 
     prefix = root.rstrip("/") + "/"
     uris, ignored = set(), set()
@@ -227,7 +227,8 @@ def fanned_out(cfg, levels):
     """ListInputs' fan-out at `levels` -> (uris, ignored, rejects)."""
     import apache_beam as beam
 
-    from pipelines import listing, rb_inputs
+    from pipelines.core import listing
+    from pipelines.remove_background import inputs as rb_inputs
 
     walker = rb_inputs.InputWalker(cfg.pattern, cfg.root, cfg.exclude_prefix, cfg.source)
     _FOUND.clear()
@@ -242,7 +243,8 @@ def fanned_out(cfg, levels):
 
 def single_dest_listing(dest, folders_matter):
     """DEST's claims before the fan-out: one listing."""
-    from pipelines import fileio, output_plan
+    from pipelines.core import fileio
+    from pipelines.remove_background import output_plan
 
     prefix = dest.rstrip("/") + "/"
     claims, folders = set(), set()

@@ -105,7 +105,7 @@ def test_a_photo_gives_the_same_alpha_in_any_batch(tmp_path):
     import keras
 
     from model.export import export_model
-    from pipelines import inference
+    from pipelines.serving import inference
 
     size = 64
     model = keras.Sequential([keras.Input((size, size, 3)),

@@ -2,8 +2,8 @@
 pass, never holding more of a line than its cap."""
 import pytest
 
-from pipelines import list_files as lf
-from pipelines.rejects import Rejected
+from pipelines.core import list_files as lf
+from pipelines.core.rejects import Rejected
 
 
 def lines(chunks, cap=10):

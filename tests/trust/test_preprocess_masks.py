@@ -50,7 +50,8 @@ def test_colour_and_alpha_masks_are_rejects(tmp_path):
 
 
 def test_evaluate_and_preprocess_agree_on_the_same_files():
-    from pipelines import eval_scoring, imaging
+    from pipelines.core import imaging
+    from pipelines.evaluate import scoring as eval_scoring
     from tests import cutout_support as cs
 
     for stem, mask in _masks().items():
