@@ -16,6 +16,7 @@ that no run's index file has a line for is 'recover') and writes their lines wit
 from __future__ import annotations
 
 import json
+import os
 
 import apache_beam as beam
 import numpy as np
@@ -76,7 +77,11 @@ def recovered_record(uri: str, outputs, cfg: JobConfig) -> dict:
     """The index line of an input whose outputs exist without one. Raises Rejected."""
     kinds = dict(outputs)  # kind -> name
     kind = "mask" if "mask" in kinds else "cutout"
-    png = fileio.read_bytes(output_path(cfg.dest, kinds[kind]), cfg.max_file_bytes)
+    path = output_path(cfg.dest, kinds[kind])
+    if not fileio.is_gcs(path) and (os.path.islink(path) or not fileio.resolves_inside(
+            path, cfg.dest_resolved or fileio.resolved(cfg.dest))):
+        raise rejects.Rejected("unsafe_path", f"{path} is a link: not read, not indexed")
+    png = fileio.read_bytes(path, cfg.max_file_bytes)
     alpha = alpha_of_output(png, kind)
     height, width = alpha.shape
     # Sampled (nearest), not averaged, at the model's S x S: averaging would blur a sure edge
