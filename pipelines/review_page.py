@@ -198,8 +198,8 @@ _CSS = (
     ".entry{border:1px solid #ddd;border-radius:6px;padding:8px;margin:0}"
     ".pair{display:flex;gap:8px}.pair>div{width:160px;height:160px;display:flex;"
     "align-items:center;justify-content:center;border:1px solid #eee}"
-    ".pair img{width:160px;height:160px;object-fit:contain}figcaption{font-size:12px;margin-top:6px;"
-    "word-break:break-all}.conf{font-weight:600}.bar{height:4px;background:#eee;margin:4px 0}"
+    ".pair img{width:160px;height:160px;object-fit:contain}"
+    "figcaption{font-size:12px;margin-top:6px;word-break:break-all}.conf{font-weight:600}.bar{height:4px;background:#eee;margin:4px 0}"
     ".bar>span{display:block;height:4px;background:#d33}.pager{margin:12px 0}"
     ".pager button{font-size:14px;padding:3px 10px}.problem{color:#a00;font-size:12px;"
     "padding:6px}")
@@ -261,7 +261,9 @@ function load() {
                       '): run `cutout review DEST` again.'; };
   document.head.appendChild(s);
 }
-function go(step) { location.hash = 'page=' + Math.min(Math.max(pageWanted() + step, 1), META.pages); }
+function go(step) {
+  location.hash = 'page=' + Math.min(Math.max(pageWanted() + step, 1), META.pages);
+}
 document.querySelectorAll('.prev').forEach(b => b.onclick = () => go(-1));
 document.querySelectorAll('.next').forEach(b => b.onclick = () => go(1));
 window.addEventListener('hashchange', load);

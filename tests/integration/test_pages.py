@@ -63,3 +63,24 @@ def test_review_page_of_100000_entries_opens_on_page_1_of_1000(tmp_path, browser
     assert seen["items"] == 100 and "page 1000 of 1000" in seen["text"]
     assert "#100000 confidence 1.000" in seen["text"]
     assert json.loads(json.dumps(seen["off_machine"])) == []
+
+
+def test_report_page_shows_tables_worst_images_and_confidence(tmp_path, browser):
+    from pipelines import eval_page
+    from pipelines.eval_contact_sheet import MODEL_COLUMNS
+    from tests.unit.test_eval_page import fake_report, worst_rows
+
+    model = tmp_path / "model"
+    os.makedirs(model / "export")
+    cs.write(model / "training_curves.png", cs.encode(Image.new("RGB", (840, 300), "white"),
+                                                      "PNG"))
+    rows = [(f"src/img{i}", "src", {"iou": i / 12}, i / 12) for i in range(12)]
+    page = eval_page.write_report_page(str(tmp_path / "R"), fake_report(), rows, worst_rows(4),
+                                       MODEL_COLUMNS, str(model / "export"))
+    seen = browser.open(page, "tr.worst", screenshot=tmp_path / "report.png")
+    assert seen["items"] == 4
+    assert seen["images"] == 4 * 4 + 1 and seen["broken"] == []
+    assert seen["off_machine"] == []
+    assert "The model is worse than a centred ellipse on IoU (0.195 vs 0.235)" in seen["text"]
+    assert browser.evaluate("document.querySelectorAll('svg.scatter circle').length") == 12
+    assert browser.evaluate("document.querySelectorAll('table.per-source tbody tr').length") == 6
