@@ -102,9 +102,9 @@ def make_thumbnails(photo: bytes, output: bytes, side: int = THUMB_SIDE) -> tupl
         cut = rgb.convert("RGBA")
         cut.putalpha(out.convert("L").resize(rgb.size, imaging.RESAMPLE))
     else:
-        cut = out.convert("RGBA" if "A" in out.getbands() or "transparency" in out.info
-                          else "RGB")
-        cut.thumbnail((side, side), imaging.RESAMPLE)
+        cut = out if out.mode in ("RGBA", "RGB") else out.convert(
+            "RGBA" if "A" in out.getbands() or "transparency" in out.info else "RGB")
+        cut.thumbnail((side, side), imaging.RESAMPLE)   # reduces by whole factors first
     buf = io.BytesIO()
     cut.save(buf, "WEBP", quality=80, method=2)
     return imaging.encode_jpeg(rgb, quality=82), buf.getvalue()
