@@ -33,6 +33,7 @@ from typing import Callable, Optional, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from model.errors import run_cli
 from pipelines import fileio, imaging, pages, safe_files
 from pipelines.output_plan import MASK_SUFFIX
 from pipelines.rb_index import INDEX_DIR, REVIEW_DIR, read_index
@@ -340,17 +341,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help="threads making thumbnails (default %(default)s)")
     args = parser.parse_args(argv)
-    try:
-        done = build_review_page(args.dest.rstrip("/"), args.below, args.page_size, args.threads,
-                                 log=lambda line: print(line, flush=True))
-    except JobError as e:
-        print(f"review: error: {e}", file=sys.stderr)
-        return 2
-    print(f"review: {done['entries']} outputs on {done['pages']} page(s): {done['page']}"
-          + (f" ({done['thumbnail_problems']} shown without pictures: unreadable)"
-             if done["thumbnail_problems"] else ""), flush=True)
-    return 0
 
+    def said(done: dict) -> None:
+        print(f"review: {done['entries']} outputs on {done['pages']} page(s): {done['page']}"
+              + (f" ({done['thumbnail_problems']} shown without pictures: unreadable)"
+                 if done["thumbnail_problems"] else ""), flush=True)
+
+    return run_cli("review", lambda: build_review_page(
+        args.dest.rstrip("/"), args.below, args.page_size, args.threads,
+        log=lambda line: print(line, flush=True)), said)
 
 if __name__ == "__main__":
     sys.exit(main())
