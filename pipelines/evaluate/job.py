@@ -18,6 +18,7 @@ from pipelines.core import fileio
 from pipelines.core.options import job_view, make_pipeline, require_reachable, run_job_cli
 from pipelines.core.rejects import JobError
 from pipelines.evaluate.config import MODE_MODEL, Config, EvaluateOptions
+from pipelines.evaluate.page import PAGE_FILE, summary_text
 from pipelines.evaluate.pairing import (Matching, folder_rejects, images_by_key, list_relative,
                                         match_files)
 from pipelines.evaluate.report import METRICS_FILE, REJECTS_FILE, WriteReport
@@ -191,6 +192,7 @@ def run(argv=None) -> dict:
     if report["count"] == 0:
         raise JobError(f"nothing was scored (see {config.report_dir}/{METRICS_FILE} and "
                             f"{REJECTS_FILE}: {report['rejected_counts']})")
+    print(summary_text(report, fileio.join(config.report_dir, PAGE_FILE)), flush=True)
     return report
 
 

@@ -22,6 +22,7 @@ from pipelines.core import fileio, imaging
 from pipelines.core.rejects import json_line
 from pipelines.evaluate.config import MODE_FOLDERS, MODE_MODEL, MODEL_SCORER, Config
 from pipelines.evaluate.contact_sheet import FOLDER_COLUMNS, MODEL_COLUMNS, render_contact_sheet
+from pipelines.evaluate.page import PAGE_FILE, write_report_page
 from pipelines.evaluate.scoring import Scored
 
 METRICS_FILE = "metrics.json"
@@ -255,7 +256,10 @@ class _WriteReport(beam.DoFn):
                   mime_type="image/png")
             report["contact_sheet_rows"] = [{"key": k, "iou": i} for k, i, _ in rows_shown]
         else:
+            rows_shown, columns = [], ()
             report["files"]["contact_sheet"] = None
+        write_report_page(c.report_dir, report, rows, rows_shown, columns, c.model)
+        report["files"]["page"] = PAGE_FILE
         # metrics.json last: a report folder without it is an unfinished run.
         write(fileio.join(c.report_dir, METRICS_FILE),
               json.dumps(report, indent=2).encode("utf-8"),

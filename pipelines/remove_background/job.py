@@ -24,6 +24,7 @@ from pipelines.remove_background.config import JobConfig, RemoveBackgroundOption
 from pipelines.remove_background.index import WriteIndex, index_record
 from pipelines.remove_background.inputs import ListInputs
 from pipelines.remove_background.output_plan import ExistingOutputs, PlanOutputs, output_path
+from pipelines.remove_background.review_page import build_review_page, remove_review_page
 from pipelines.serving import inference
 from pipelines.serving.confidence import confidence
 
@@ -187,6 +188,12 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
         shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True)
     summary = json.loads(fileio.read_bytes(cfg.dest + "/" + SUMMARY_FILE))
     print(format_summary(summary, cfg.dest), flush=True)
+    if cfg.review_below is not None and not cfg.plan_only:
+        page = build_review_page(cfg.dest, log=lambda line: print(line, flush=True))
+        print(f"remove_background: review page {page['page']} ({page['entries']} outputs "
+              "under review)", flush=True)
+    elif cfg.overwrite and not cfg.plan_only:  # the review lists went with the old outputs
+        remove_review_page(cfg.dest)
     if summary["inputs"] == 0:
         raise JobError(f"no inputs matched {cfg.source!r}")
     return summary

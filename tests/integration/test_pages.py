@@ -4,10 +4,11 @@ loads. A screenshot of each is saved in the test's tmp folder."""
 import json
 import os
 
+import numpy as np
 from PIL import Image
 
-from pipelines import review_page as rp
-from pipelines.rb_index import REVIEW_DIR
+from pipelines.remove_background import review_page as rp
+from pipelines.remove_background.index import REVIEW_DIR
 from tests import cutout_support as cs
 from tests.unit.test_review_page import fake_dest
 
@@ -66,8 +67,8 @@ def test_review_page_of_100000_entries_opens_on_page_1_of_1000(tmp_path, browser
 
 
 def test_report_page_shows_tables_worst_images_and_confidence(tmp_path, browser):
-    from pipelines import eval_page
-    from pipelines.eval_contact_sheet import MODEL_COLUMNS
+    from pipelines.evaluate import page as eval_page
+    from pipelines.evaluate.contact_sheet import MODEL_COLUMNS
     from tests.unit.test_eval_page import fake_report, worst_rows
 
     model = tmp_path / "model"
@@ -84,3 +85,92 @@ def test_report_page_shows_tables_worst_images_and_confidence(tmp_path, browser)
     assert "The model is worse than a centred ellipse on IoU (0.195 vs 0.235)" in seen["text"]
     assert browser.evaluate("document.querySelectorAll('svg.scatter circle').length") == 12
     assert browser.evaluate("document.querySelectorAll('table.per-source tbody tr').length") == 6
+
+
+# --- The pages as the jobs write them ---
+
+def test_evaluate_writes_the_report_page_and_prints_per_source(preprocessed, tmp_path, browser,
+                                                               capsys):
+    from pipelines.evaluate import job as evaluate
+    from pipelines.evaluate.page import baseline_verdicts
+
+    out, _ = preprocessed
+    model = tmp_path / "model"
+    export = cs.export_brightness_model(str(model / "export"))
+    (model / "metrics.csv").write_text("epoch,loss,val_iou\n0,1.0,0.4\n1,0.5,0.6\n")
+    report = evaluate.run(["--data_dir", str(out), "--model", export, "--report_dir",
+                           str(tmp_path / "R"), "--metrics", "iou,mae", "--sheet_rows", "5"])
+    printed = capsys.readouterr().out.splitlines()
+    sources = sorted(report["per_source"])
+    table = [line.split()[0] for line in printed if line.startswith("  ")]
+    assert table == ["source", "(overall)", *sources]
+    assert report["files"]["page"] == "report.html"
+    seen = browser.open(tmp_path / "R" / "report.html", "tr.worst",
+                        screenshot=tmp_path / "report.png")
+    assert seen["items"] == 5 and seen["images"] == 5 * 4 and seen["broken"] == []
+    assert seen["off_machine"] == []
+    assert "2 epochs; best val IoU 0.600 at epoch 2" in seen["text"]
+    points = browser.evaluate("document.querySelectorAll('svg.scatter circle').length")
+    assert points == report["count"]
+    verdicts = baseline_verdicts(report)
+    assert all(v in seen["text"] for v in verdicts)
+    assert ("beats every baseline" in seen["text"]) == (not verdicts)
+
+
+def test_report_page_on_a_bucket_opens_from_a_copy(gcs_bucket, tmp_path, browser):
+    """Folder mode with everything on gs:// (the emulator): the page and its pictures are
+    objects beside each other, and a copy of the folder opens with every picture."""
+    from pipelines.core import fileio
+    from pipelines.evaluate import job as evaluate
+
+    box = np.zeros((20, 30), np.uint8)
+    box[5:15, 5:25] = 255
+    gt, pred, report_dir = (f"{gcs_bucket}/gt", f"{gcs_bucket}/pred", f"{gcs_bucket}/R")
+    for name in ("a", "b"):
+        fileio.write_bytes(f"{gt}/set/{name}.png", cs.encode(Image.fromarray(box, "L"), "PNG"))
+        fileio.write_bytes(f"{pred}/set/{name}.png", cs.encode(Image.fromarray(box, "L"), "PNG"))
+    evaluate.run(["--pred_dir", pred, "--gt_dir", gt, "--report_dir", report_dir,
+                  "--metrics", "iou"])
+    copy = tmp_path / "copy"
+    for path, _ in fileio.list_files(report_dir):
+        cs.write(copy / fileio.relative_to(path, report_dir), fileio.read_bytes(path))
+    names = sorted(os.listdir(copy / "report_files"))
+    assert names == [f"worst-0{n}-{c}.png" for n in (1, 2)
+                     for c in ("errors", "ground-truth", "prediction")]
+    seen = browser.open(copy / "report.html", "tr.worst", screenshot=tmp_path / "report.png")
+    assert seen["items"] == 2 and seen["images"] == 6 and seen["broken"] == []
+
+
+def test_remove_with_review_below_writes_the_review_page(tmp_path, browser, capsys):
+    from pipelines.remove_background import job as rb
+
+    src, dest = tmp_path / "in", tmp_path / "out"
+    cs.write(src / "sure.jpg", cs.encode(Image.fromarray(cs.scene()), "JPEG"))
+    grey = np.full((48, 64, 3), 128, np.uint8)                 # alpha 0.5: confidence 0
+    cs.write(src / "grey.png", cs.encode(Image.fromarray(grey), "PNG"))
+    model = cs.export_brightness_model(str(tmp_path / "model" / "export"))
+    rb.run(["--input", str(src), "--output_dir", str(dest), "--model", model,
+            "--review_below", "0.5"])
+    page = dest / REVIEW_DIR / "index.html"
+    assert f"review page {page}" in capsys.readouterr().out
+    seen = browser.open(page, ".entry", screenshot=tmp_path / "review.png")
+    assert seen["items"] == 1 and seen["images"] == 2 and seen["broken"] == []
+    assert "grey.png" in seen["text"] and "sure" not in seen["text"]
+
+
+def test_cutout_review_command(tmp_path):
+    import subprocess
+    import sys
+
+    _, dest = fake_dest(tmp_path, {"a": 0.1, "b": 0.9})
+    run = [sys.executable, "-m", "pipelines.cli", "review"]
+    helped = subprocess.run(run + ["--help"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: cutout review")
+    done = subprocess.run(run + [dest, "--below", "0.5"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == (f"review: 1 outputs on 1 page(s): "
+                                            f"{dest}/{REVIEW_DIR}/index.html")
+    wrong = subprocess.run(run + [str(tmp_path / "nothing")], capture_output=True, text=True,
+                           timeout=120)
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1

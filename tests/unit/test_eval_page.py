@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from pipelines import eval_page
-from pipelines.eval_contact_sheet import MODEL_COLUMNS, make_thumbs
+from pipelines.evaluate import page as eval_page
+from pipelines.evaluate.contact_sheet import MODEL_COLUMNS, make_thumbs
 
 
 def fake_report(model_iou=0.195, model_mae=0.30, ellipse_iou=0.235, ellipse_mae=0.25):

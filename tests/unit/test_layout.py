@@ -164,6 +164,7 @@ OUTPUT_FORMAT_FILES = {
     "pipelines/remove_background/config.py",   # the job's --output
     "pipelines/remove_background/output_plan.py",  # names under DEST
     "pipelines/evaluate/pairing.py",           # a mask written beside its cut-out
+    "pipelines/remove_background/review_page.py",  # shows the cut-out of a pair, not its mask
 }
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import review_page as rp
-from pipelines.rb_index import INDEX_DIR, REVIEW_DIR
-from pipelines.rejects import JobError
+from pipelines.remove_background import review_page as rp
+from pipelines.remove_background.index import INDEX_DIR, REVIEW_DIR
+from pipelines.core.rejects import JobError
 from tests import cutout_support as cs
 
 

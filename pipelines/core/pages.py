@@ -12,7 +12,7 @@ import html
 import math
 from typing import Optional, Sequence
 
-from pipelines import fileio
+from pipelines.core import fileio
 
 HTML_MIME = "text/html; charset=utf-8"
 

@@ -19,9 +19,9 @@ import re
 from typing import Optional, Sequence
 
 from model import metrics
-from pipelines import fileio, imaging, pages
-from pipelines.eval_contact_sheet import sheet_panels
-from pipelines.rejects import remove_files
+from pipelines.core import fileio, imaging, pages
+from pipelines.core.reject_io import remove_files
+from pipelines.evaluate.contact_sheet import sheet_panels
 
 PAGE_FILE = "report.html"
 FILES_DIR = "report_files"
@@ -236,8 +236,9 @@ def render_report(report: dict, rows: Sequence[tuple], worst: Sequence[dict],
 # ---------------------------------------------------------------------------------------------
 # Writing the page and its pictures (local or gs://)
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "panel"
+def _slug(column: str) -> str:
+    """'errors (red: missed, blue: extra)' -> 'errors': a column's name for a file name."""
+    return re.sub(r"[^a-z0-9]+", "-", column.split("(")[0].lower()).strip("-") or "panel"
 
 
 def model_folder(export_dir: Optional[str]) -> Optional[str]:

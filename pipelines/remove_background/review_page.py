@@ -6,7 +6,7 @@ confidence first, each photo beside its cut-out on a checkerboard, with its conf
 Written by `remove_background --review_below X` at the end of a run, and by `cutout review DEST`
 for an existing DEST (local or gs://). Which outputs: without `--below`, those DEST/_review/*.jsonl
 lists (every run's `--review_below`), each with its latest index line; with `--below X`, every
-output in DEST's index (`rb_index.read_index`) whose confidence is under X (`--below 1`: all).
+output in DEST's index (`index.read_index`) whose confidence is under X (`--below 1`: all).
 
 Files, all under DEST/_review/ (beside the review lists, which they never touch):
 - `index.html`: one static page, no server and no network: it works opened from a local folder
@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import sys
 import time
 from typing import Callable, Optional, Sequence
@@ -34,10 +35,11 @@ from typing import Callable, Optional, Sequence
 from apache_beam.io.filesystems import FileSystems
 
 from model.errors import run_cli
-from pipelines import fileio, imaging, pages, safe_files
-from pipelines.output_plan import MASK_SUFFIX
-from pipelines.rb_index import INDEX_DIR, REVIEW_DIR, read_index
-from pipelines.rejects import JobError, Rejected, remove_files
+from pipelines.core import fileio, imaging, pages, safe_files
+from pipelines.core.reject_io import remove_files
+from pipelines.core.rejects import JobError, Rejected
+from pipelines.remove_background.index import INDEX_DIR, REVIEW_DIR, read_index
+from pipelines.serving.outputs import MASK_SUFFIX
 
 PAGE_FILE = "index.html"
 DATA_DIR = "pages"
@@ -49,18 +51,6 @@ DEFAULT_THREADS = 8
 
 # ---------------------------------------------------------------------------------------------
 # Which outputs
-
-def read_review_lines(dest: str) -> dict:
-    """DEST/_review/*.jsonl merged: {input URI: its latest line}, runs in name (= time) order."""
-    merged: dict = {}
-    pattern = fileio.join(fileio.escape_glob(dest), REVIEW_DIR, "*.jsonl")
-    for path in sorted(p for p, _ in fileio.match(pattern)):
-        for line in fileio.read_bytes(path).decode("utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                merged[record["input"]] = record
-    return merged
-
 
 def shown_output(outputs: Sequence[str]) -> Optional[str]:
     """The output to show: the cut-out of `--output both` (`x.png`), not its mask."""
@@ -74,7 +64,8 @@ def review_entries(dest: str, below: Optional[float] = None) -> list[dict]:
     confidence}."""
     index = read_index(dest)
     if below is None:
-        lines = [index.get(uri, line) for uri, line in read_review_lines(dest).items()]
+        listed = read_index(dest, REVIEW_DIR)
+        lines = [index.get(uri, line) for uri, line in listed.items()]
     else:
         lines = [line for line in index.values() if line["confidence"] < below]
     entries = [{"input": line["input"], "output": shown_output(line.get("outputs", ())),
@@ -272,7 +263,7 @@ if (META.pages > 0) load();
 """
 
 
-def render_index(total: int, page_size: int, below: Optional[float], dest_name: str) -> bytes:
+def render_index(total: int, page_size: int, below: Optional[float], dest: str) -> bytes:
     n_pages = math.ceil(total / page_size)
     meta = json.dumps({"total": total, "pages": n_pages, "page_size": page_size})
     which = (f"outputs with confidence under {below:g}" if below is not None
@@ -287,8 +278,7 @@ def render_index(total: int, page_size: int, below: Optional[float], dest_name: 
     else:
         body = f"<p class=\"good\">Nothing to review: no {pages.esc(which)}.</p>"
     return pages.document(
-        f"Review: {dest_name}",
-        f"<h1>Review: {pages.esc(dest_name)}</h1>{body}", _CSS,
+        f"Review: {dest}", f"<h1>Review: {pages.esc(dest)}</h1>{body}", _CSS,
         _SCRIPT.replace("__META__", meta.replace("<", "\\u003c")) if total else "")
 
 
@@ -304,9 +294,21 @@ def write_review_page(dest: str, entries: Sequence[dict], page_size: int = PAGE_
                                      page_script(number, entries[start:start + page_size]),
                                      "text/javascript"))
     remove_files(fileio.join(fileio.escape_glob(review), DATA_DIR, "*.js"), keep=written)
-    name = dest.rstrip("/").rsplit("/", 1)[-1]
-    return pages.write_file(review, PAGE_FILE, render_index(len(entries), page_size, below, name),
+    return pages.write_file(review, PAGE_FILE, render_index(len(entries), page_size, below, dest),
                             pages.HTML_MIME)
+
+
+def remove_review_page(dest: str) -> list:
+    """Deletes the page, its data files and thumbnails (an `--overwrite` run without
+    `--review_below`: the outputs they show are gone); the review lists are the index's."""
+    review = fileio.join(dest, REVIEW_DIR)
+    found = [p for p, _ in fileio.list_files(review)] if fileio.is_dir(review) else []
+    prefixes = tuple(fileio.join(review, d) + ("/" if fileio.is_gcs(review) else os.sep)
+                     for d in (DATA_DIR, THUMB_DIR))
+    doomed = [p for p in found if p.startswith(prefixes) or p == fileio.join(review, PAGE_FILE)]
+    if doomed:
+        FileSystems.delete(doomed)
+    return doomed
 
 
 def build_review_page(dest: str, below: Optional[float] = None, page_size: int = PAGE_SIZE,
