@@ -56,6 +56,12 @@ Writes (R local or gs://; existing report files are replaced):
   image, ground truth, prediction, cut-out on a checkerboard (folder mode, which has no images:
   ground truth, prediction, errors: red = missed foreground, blue = false foreground), with the
   key and IoU written above the row.
+- R/report.html (and its pictures in R/report_files/): the page a person reads, static and
+  self-contained (relative links, no network: it opens from a folder or a bucket): a sentence
+  for each baseline the model does not beat, the overall and per-source tables beside the
+  baselines, the worst images, confidence against IoU (model mode), and the training curves
+  when MODEL (the parent of MODEL/export) has them (`evaluate/page.py`). The per-source table
+  and the sentences are also printed at the end of the run.
 - R/_rejected.jsonl: one JSON object per input that was not scored (`rejects.record`: `source`,
   `path`, `reason`, `detail`, plus `key`, and `prediction` / `ground_truth` in folder mode).
   Nothing is dropped silently: a colour ground truth is `gt_not_grayscale`, a composited

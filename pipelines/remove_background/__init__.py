@@ -47,7 +47,11 @@ and the bookkeeping, always under `DEST/_*` names:
   one per million inputs), written by the workers.
 - `DEST/_review/<run>-SSSSS-of-NNNNN.jsonl` (with `--review_below X`): `input`, `confidence`,
   `outputs` of this run's outputs with confidence under X: what a person should look at. The
-  summary counts them (`below_review`).
+  summary counts them (`below_review`). At the end of such a run the driver writes the review
+  page, `DEST/_review/index.html` (`review_page.py`; `cutout review DEST` writes it for an
+  existing DEST): those outputs lowest confidence first, photo beside cut-out, paged, with
+  thumbnails made by the driver (a few per second per core on 1080x1440 photos). An
+  `--overwrite` run without `--review_below` removes it with the lists.
 - `DEST/_summary.json`: counts (`inputs` = `written` + `skipped` + `rejected`,
   `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
   run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
