@@ -82,6 +82,7 @@ Code (`pipelines/evaluate/`, a one-way stack: each module imports only pipelines
 pipelines.serving, model and the modules listed before it): `config.py` the flags, the two
 modes and the typed `Config`; `pairing.py` folder mode's matching of predictions to ground
 truth; `contact_sheet.py` the thumbnails and the sheet; `scoring.py` the per-image work (decode,
-score, the model handler); `report.py` metrics.json, per_image.csv and the sheet; `job.py` the
-composites, the checks before any work and `run`; `__main__.py` the command.
+score, the model handler); `page.py` report.html and the printed summary; `report.py`
+metrics.json, per_image.csv and the sheet; `job.py` the composites, the checks before any work
+and `run`; `__main__.py` the command.
 """

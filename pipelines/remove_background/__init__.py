@@ -112,7 +112,8 @@ pipelines.serving, model and the modules listed before it): `config.py` the flag
 `JobConfig` and what `--input`/`--input_list`/`--model`/`--output_dir` name (checked before
 anything runs); `bookkeeping.py` counters, rejects, `_job.json` and the summary; `index.py` the
 index and review lists; `inputs.py` the listing of the inputs; `output_plan.py` the plan (write,
-skip or reject); `job.py` the inference stage, the wiring and `run`; `__main__.py` the command.
+skip or reject); `review_page.py` the review page and `cutout review`; `job.py` the inference
+stage, the wiring and `run`; `__main__.py` the command.
 Output names are `pipelines/serving/outputs.py`'s; the model and the per-image steps (shared with
 the one-image tool) `serving/inference.py`, the refinement `serving/refine.py`, the confidence
 `serving/confidence.py`.
