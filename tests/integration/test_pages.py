@@ -174,3 +174,24 @@ def test_cutout_review_command(tmp_path):
     wrong = subprocess.run(run + [str(tmp_path / "nothing")], capture_output=True, text=True,
                            timeout=120)
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
+
+
+def test_review_page_on_a_bucket_opens_from_a_copy(gcs_bucket, tmp_path, browser):
+    """A DEST on gs:// (the emulator): the page, its data and thumbnails are written beside the
+    review lists, and a copy of DEST opens with every picture and a working output link."""
+    from pipelines.core import fileio
+
+    _, local = fake_dest(tmp_path, {"a": 0.1, "b": 0.3, "c": 0.9}, review=("a", "b"))
+    dest = f"{gcs_bucket}/dest"
+    for path, _ in fileio.list_files(local):
+        fileio.write_bytes(f"{dest}/{fileio.relative_to(path, local)}", fileio.read_bytes(path))
+    done = rp.build_review_page(dest)
+    assert done["page"] == f"{dest}/{REVIEW_DIR}/index.html" and done["entries"] == 2
+    copy = tmp_path / "copy"
+    for path, _ in fileio.list_files(dest):
+        cs.write(copy / fileio.relative_to(path, dest), fileio.read_bytes(path))
+    seen = browser.open(copy / REVIEW_DIR / "index.html", ".entry",
+                        screenshot=tmp_path / "review.png")
+    assert seen["items"] == 2 and seen["images"] == 4 and seen["broken"] == []
+    href = browser.evaluate("document.querySelector('.entry a').getAttribute('href')")
+    assert (copy / REVIEW_DIR / href).resolve() == (copy / "a.png").resolve()
