@@ -191,7 +191,8 @@ _CSS = (
     ".pair{display:flex;gap:8px}.pair>div{width:160px;height:160px;display:flex;"
     "align-items:center;justify-content:center;border:1px solid #eee}"
     ".pair img{width:160px;height:160px;object-fit:contain}"
-    "figcaption{font-size:12px;margin-top:6px;word-break:break-all}.conf{font-weight:600}.bar{height:4px;background:#eee;margin:4px 0}"
+    "figcaption{font-size:12px;margin-top:6px;word-break:break-all}.conf{font-weight:600}"
+    ".bar{height:4px;background:#eee;margin:4px 0}"
     ".bar>span{display:block;height:4px;background:#d33}.pager{margin:12px 0}"
     ".pager button{font-size:14px;padding:3px 10px}.problem{color:#a00;font-size:12px;"
     "padding:6px}")
