@@ -346,7 +346,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def said(done: dict) -> None:
-        print(f"review: {done['entries']} outputs on {done['pages']} page(s): {done['page']}"
+        print(f"review: {done['entries']} output{'' if done['entries'] == 1 else 's'} on "
+              f"{done['pages']} page{'' if done['pages'] == 1 else 's'}: {done['page']}"
               + (f" ({done['thumbnail_problems']} shown without pictures: unreadable)"
                  if done["thumbnail_problems"] else ""), flush=True)
 

@@ -169,7 +169,7 @@ def test_cutout_review_command(tmp_path):
     done = subprocess.run(run + [dest, "--below", "0.5"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == (f"review: 1 outputs on 1 page(s): "
+    assert done.stdout.splitlines()[-1] == (f"review: 1 output on 1 page: "
                                             f"{dest}/{REVIEW_DIR}/index.html")
     wrong = subprocess.run(run + [str(tmp_path / "nothing")], capture_output=True, text=True,
                            timeout=120)
