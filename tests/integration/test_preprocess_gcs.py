@@ -31,7 +31,7 @@ def test_gcs_sources_and_output(synthetic_raw, preprocessed, gcs_bucket):
     assert "manifest.json" in names
     assert "transform/transform_fn/saved_model.pb" in names
     assert any(n.startswith("train/train-") and n.endswith(".tfrecord.gz") for n in names)
-    assert any(n.startswith("rejected/") for n in names)
+    assert any(n.startswith("_rejected/rejected-") for n in names)
     assert json.loads(fileio.read_bytes(f"{out}/manifest.json")) == manifest
     with pytest.raises(ValueError, match="not empty"):
         preprocess.run(["--source", f"p3m10k={gcs_bucket}/raw/P3M-10k.zip", "--output_dir", out])
