@@ -2,8 +2,8 @@
 
 Rejected inputs (bad files) and skipped ones (left out on purpose: COD NonCAM, duplicates) share
 one record (`pipelines.core.rejects.record`) and one folder,
-`OUT/_rejected/rejected-SSSSS-of-NNNNN.jsonl` (every job's layout), written by the workers shard by shard (one shard
-on the local runner, so one file as before); the manifest counts them apart by reason.
+`OUT/_rejected/rejected-SSSSS-of-NNNNN.jsonl` (every job's layout), written by the workers shard
+by shard (one shard on the local runner); the manifest counts them apart by reason.
 """
 from __future__ import annotations
 

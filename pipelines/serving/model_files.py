@@ -1,6 +1,6 @@
-"""A start-up check of MODEL/export (`check_export`: its metadata and its files), so a damaged export is one line naming the file, before
-any work (TensorFlow would fail later, in every worker, with a protobuf hex dump or a data-loss
-trace).
+"""A start-up check of MODEL/export (`check_export`: its metadata and its files), so a damaged
+export is one line naming the file, before any work (TensorFlow would fail later, in every
+worker, with a protobuf hex dump or a data-loss trace).
 
 Checked without TensorFlow (the driver does not import it): `saved_model.pb` must be a protobuf
 message holding a meta graph; `variables/variables.index` a whole table (its footer's magic

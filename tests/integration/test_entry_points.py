@@ -1,7 +1,7 @@
 """Every entry point turns a bad flag value into one line on stderr and exit status 2 (issue 19):
-the jobs (`python -m pipelines.<job>`), training, the one-image tool, and the `cutout` command. The shared
-flags (--inference_threads, --max_pixels, --max_file_bytes) are checked once, for every job that
-takes them (pipelines.core.options.check_shared_flags)."""
+the jobs (`python -m pipelines.<job>`), training, the one-image tool, and the `cutout` command.
+The shared flags (--inference_threads, --max_pixels, --max_file_bytes) are checked once, for every
+job that takes them (pipelines.core.options.check_shared_flags)."""
 import os
 import subprocess
 import sys

@@ -2,6 +2,7 @@
 import pytest
 
 from pipelines.core import safe_files
+from pipelines.core.rejects import JobError
 from pipelines.preprocess import config, sources
 
 
@@ -72,7 +73,7 @@ def test_parse_source():
     assert (spec.kind, spec.name, spec.path) == ("folder", "mine", "gs://b/x")
     assert config.parse_source("p3m10k=/d/P3M.zip").name == "p3m10k"
     for bad in ("p3m10k", "nope=/x", "p3m10k:n=/x", "folder:a/b=/x", "cod10k="):
-        with pytest.raises(ValueError):
+        with pytest.raises(JobError):
             config.parse_source(bad)
 
 
