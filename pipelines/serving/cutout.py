@@ -33,6 +33,7 @@ from typing import Optional, Union
 
 from model.errors import report
 from pipelines.core import fileio, imaging, safe_files
+from pipelines.core.options import check_shared_flags
 from pipelines.serving import inference, model_files
 from pipelines.serving.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.serving.outputs import OUTPUT_MODES, kinds_of, mask_path_beside
@@ -141,8 +142,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         targets = output_targets(args)
-        if isinstance(args.model, str):
-            model_files.check_export_files(args.model)
+        check_shared_flags(args)
+        model_files.check_export(args.model)
         background = imaging.parse_color(args.background) if args.background else None
         data = fileio.read_bytes(args.input, args.max_file_bytes)
         pngs = remove_background_outputs(data, args.model, tuple(targets), background,
