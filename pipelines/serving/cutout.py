@@ -34,6 +34,7 @@ from typing import Optional, Union
 
 from model.errors import report
 from pipelines.core import fileio, imaging, safe_files
+from pipelines.core.options import check_shared_flags
 from pipelines.serving import inference, model_proof
 from pipelines.serving.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.serving.outputs import OUTPUT_MODES, kinds_of, mask_path_beside
@@ -153,6 +154,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         targets = output_targets(args)
+        check_shared_flags(args)
         background = imaging.parse_color(args.background) if args.background else None
         model = model_proof.prove_model(args.model)  # one line (exit 2) for a bad model
         data = fileio.read_bytes(args.input, args.max_file_bytes)

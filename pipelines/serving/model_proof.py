@@ -31,21 +31,13 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
 
 
 def recorded_image_size(model: str) -> int:
-    """`image_size` from the export's metadata, checked (steps 1). Raises JobError."""
-    try:
-        metadata = export.read_metadata(model, fileio.read_bytes)
-    except Exception as e:  # noqa: BLE001 - missing, unreadable, not JSON: one line
-        hint = ""
-        if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
-            hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
-        raise JobError(f"no usable model export at {model}{hint}: "
-                       f"{type(e).__name__}: {e}") from None
-    size = metadata.get("image_size") if isinstance(metadata, dict) else None
-    if isinstance(size, bool) or not isinstance(size, int) or not (
-            MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE):
-        raise JobError(f"the model at {model} is mis-described: image_size {size!r} in "
-                       f"{export.METADATA_FILE} is not an integer in [{MIN_IMAGE_SIZE}, "
-                       f"{MAX_IMAGE_SIZE}]: export the model again")
+    """Steps 1 and 2 (`model_files.check_export`: the metadata read, the files whole), and
+    `image_size` in range. Raises JobError."""
+    size = model_files.check_export(model)["image_size"]
+    if not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        raise JobError(f"the model at {model} is mis-described: image_size {size} in "
+                       f"{export.METADATA_FILE} is not in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]: "
+                       "export the model again")
     return size
 
 
@@ -70,7 +62,6 @@ def check_checksums(model: str) -> bool:
 def prove_model(model: str, threads: int = 0) -> inference.LoadedModel:
     """Steps 1 to 4; returns the loaded model. Raises JobError."""
     size = recorded_image_size(model)
-    model_files.check_export_files(model)
     check_checksums(model)
     try:
         loaded = inference.load_saved_model(model, threads)

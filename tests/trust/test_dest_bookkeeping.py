@@ -171,12 +171,12 @@ def _dead_pid() -> int:
 
 @pytest.mark.timeout(300)
 def test_preprocess_refuses_an_output_folder_holding_a_link(tmp_path):
-    """OUT/rejected linked to an empty folder elsewhere: "empty" by its files, but the job's
+    """OUT/_rejected linked to an empty folder elsewhere: "empty" by its files, but the job's
     rejects would land elsewhere."""
     out, victim = tmp_path / "out", tmp_path / "sentinel"
     out.mkdir()
     victim.mkdir()
-    os.symlink(victim, out / "rejected")
+    os.symlink(victim, out / "_rejected")
     raw = tmp_path / "raw"
     (raw / "images").mkdir(parents=True)
     (raw / "masks").mkdir()

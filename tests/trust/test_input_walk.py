@@ -86,7 +86,7 @@ def test_preprocess_does_not_walk_out_of_its_folder_source(tmp_path):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     text = json.dumps(manifest)
     assert "link_outside_input" in text
-    rejected = [json.loads(line) for f in os.listdir(tmp_path / "out" / "rejected")
-                for line in open(tmp_path / "out" / "rejected" / f) if line.strip()]
+    rejected = [json.loads(line) for f in os.listdir(tmp_path / "out" / "_rejected")
+                for line in open(tmp_path / "out" / "_rejected" / f) if line.strip()]
     assert {os.path.basename(r["path"]): r["reason"] for r in rejected} == {
         "more": "link_outside_input"}

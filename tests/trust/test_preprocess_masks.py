@@ -39,8 +39,8 @@ def test_colour_and_alpha_masks_are_rejects(tmp_path):
     proc = ts.run_module(ts.PREPROCESS, "--source", f"folder={raw}", "--output_dir",
                          tmp_path / "out", "--image_size", "32")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rejected = [json.loads(line) for f in os.listdir(tmp_path / "out" / "rejected")
-                for line in open(tmp_path / "out" / "rejected" / f) if line.strip()]
+    rejected = [json.loads(line) for f in os.listdir(tmp_path / "out" / "_rejected")
+                for line in open(tmp_path / "out" / "_rejected" / f) if line.strip()]
     assert {os.path.basename(r["path"]): r["reason"] for r in rejected} == {
         "colour.png": "mask_not_grayscale", "alpha_only.png": "mask_not_grayscale",
         "la_alpha.png": "mask_not_grayscale"}

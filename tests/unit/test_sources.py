@@ -1,7 +1,9 @@
 """Layout classification, root finding at any depth, splits, and source specs."""
 import pytest
 
+from model.errors import JobError
 from pipelines.core import safe_files
+from pipelines.core.rejects import JobError
 from pipelines.preprocess import config, sources
 
 
@@ -72,7 +74,7 @@ def test_parse_source():
     assert (spec.kind, spec.name, spec.path) == ("folder", "mine", "gs://b/x")
     assert config.parse_source("p3m10k=/d/P3M.zip").name == "p3m10k"
     for bad in ("p3m10k", "nope=/x", "p3m10k:n=/x", "folder:a/b=/x", "cod10k="):
-        with pytest.raises(ValueError):
+        with pytest.raises(JobError):
             config.parse_source(bad)
 
 
