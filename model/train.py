@@ -97,6 +97,7 @@ from os.path import join
 from model import (architectures, callbacks as callbacks_lib, checkpoints, curves, export,
                    keras_internals, losses, runtime, schema, train_config, transform)
 from model import data as data_lib
+from model import interrupts
 from model.runtime import ConfigError, DevicePlan  # noqa: F401 (ConfigError: callers catch it)
 from model.train_config import TrainConfig, check_model_config, check_previous_run
 
@@ -110,13 +111,19 @@ class TrainResult:
     epochs_run: int         # epochs trained by this call (0 when it only re-exported)
 
 
-def parse_args(argv=None) -> TrainConfig:
-    return train_config.parse_args(argv, description=__doc__.split("\n")[0])
+PROG = "python -m model.train"
 
 
-def run(argv=None) -> TrainResult:
-    config = parse_args(argv)
+def parse_args(argv=None, prog: str = PROG) -> TrainConfig:
+    return train_config.parse_args(argv, description=__doc__.split("\n")[0], prog=prog)
+
+
+def run(argv=None, prog: str = PROG) -> TrainResult:
+    config = parse_args(argv, prog)
     config.validate()
+    # Ctrl-C: "interrupted after N epochs" (metrics.csv has a row per finished epoch).
+    interrupts.on_interrupt(count=lambda: len(checkpoints.read_metrics(
+        join(config.model_dir, checkpoints.METRICS_FILE))), unit="epochs")
     plan = runtime.plan_devices(config.cpu_replicas)
     global_batch = config.global_batch(plan.replicas)
     info = data_lib.inspect_data_dir(config.data_dir)
@@ -290,13 +297,14 @@ def _export_best(serving_model, config: TrainConfig, resolved: dict, mean, std) 
     return export_dir
 
 
-def main(argv=None) -> None:
+def main(argv=None, prog: str = PROG) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    interrupts.guard(prog)
     try:
-        run(argv)
+        run(argv, prog)
     except (ConfigError, data_lib.DataError) as e:
         sys.exit(f"model.train: error: {e}")

@@ -96,7 +96,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
-from model import export, metrics, schema
+from model import metrics, schema
 from pipelines import fileio, imaging, model_files, safe_files
 from pipelines.eval_pairing import (Matching, folder_rejects, images_by_key, list_relative,
                                     match_files)
@@ -318,12 +318,7 @@ def check_model_inputs(config: Config) -> dict:
         raise JobError(str(e)) from None
     image_size = manifest[schema.IMAGE_SIZE]
     model = config.model
-    for name in ("saved_model.pb", export.METADATA_FILE):
-        if not fileio.exists(fileio.join(model, name)):
-            raise JobError(f"{model} is not a model export ({name} is missing): give "
-                           "MODEL/export as written by model.train / model.export")
-    model_files.check_export_files(model)
-    model_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
+    model_size = int(model_files.check_model(model)["image_size"])
     resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
                   + ("" if model_size == image_size else
                      f" (the model's input is {model_size}x{model_size}: images were resized "
@@ -423,5 +418,11 @@ def summary_line(report: dict) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    return run_job_cli("evaluate", run, EvaluateOptions, (JobError,), summary_line, argv)
+# The shared flags (options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--model", "--max_file_bytes", "--inference_threads")
+
+
+def main(argv=None, prog: str = "python -m pipelines.evaluate") -> int:
+    return run_job_cli(prog, run, EvaluateOptions, (JobError,), summary_line, argv,
+                       shared=SHARED_FLAGS, label="evaluate" if prog.startswith("python") else "",
+                       description=__doc__.split("\n")[0], required=("--report_dir",))

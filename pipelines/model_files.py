@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 import struct
 
+from model import export, mistakes
 from pipelines import fileio
 from pipelines.rejects import JobError
 
@@ -129,3 +130,20 @@ def check_export_files(model: str) -> None:
             have = "missing" if name not in shards else f"{shards[name]} bytes"
             raise JobError(f"{fileio.join(variables, name)} is truncated ({have}, the index "
                            f"needs {need}): export the model again")
+
+
+def check_model(model: str) -> dict:
+    """The one start-up check of a --model path, for every command: an export whose files are
+    whole (`check_export_files`), or a JobError in the one wording of that mistake (a training
+    folder given for its export: "did you mean MODEL/export?"). Returns the export's metadata."""
+    needed = [fileio.join(model, name) for name in (export.METADATA_FILE, "saved_model.pb")]
+    if not all(fileio.exists(path) for path in needed):
+        inside = fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE))
+        detail = "" if inside or fileio.exists(model) else "it does not exist"
+        raise JobError(mistakes.not_a_model_export(model, inside, detail))
+    check_export_files(model)
+    try:
+        return export.read_metadata(model, fileio.read_bytes)
+    except (OSError, ValueError) as e:
+        raise JobError(f"{needed[0]} is unreadable ({type(e).__name__}: {e}): export the model "
+                       "again") from None

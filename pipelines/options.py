@@ -9,10 +9,16 @@ DirectRunner itself picks for batch pipelines. It honours `--direct_num_workers`
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
 import types
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from model import interrupts
+from pipelines import job_flags
 
 LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
 
@@ -89,28 +95,26 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
-def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=None) -> int:
-    """The jobs' `main()`: help, run, one clear line for an input the job can't work with.
+def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=None,
+                shared: tuple = (), label: str = "", description: str = "",
+                positionals: tuple = (), required: tuple = ()) -> int:
+    """The jobs' `main()`: strict flags (`job_flags`), help, Ctrl-C/SIGTERM (`model.interrupts`),
+    run, one clear line for an input the job can't work with. `prog` names the command in help
+    and errors (`cutout remove`, or `python -m pipelines.remove_background` with `label`
+    `remove_background` in its errors); `shared`: the shared flags the job reads.
 
-    Exit status: 0 when the job did its work (rejects are data), 2 when it could not.
+    Exit status: 0 when the job did its work (rejects are data), 2 when it could not, 130/143
+    when interrupted.
     """
-    import json
-    import logging
-    import sys
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "-h" in argv or "--help" in argv:
-        parser = argparse.ArgumentParser(prog=f"python -m pipelines.{prog}",
-                                         epilog="plus the standard Beam options (--runner, ...)")
-        job_cls._add_argparse_args(parser)
-        SharedJobOptions._add_argparse_args(parser)
-        parser.print_help()
-        return 0
+    argv = job_flags.strict_argv(prog, (job_cls, SharedJobOptions), shared, argv, description,
+                                 positionals, required)
+    interrupts.guard(prog)
     try:
         result = run(argv)
     except errors as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        print(f"{label or prog}: error: {e}", file=sys.stderr)
         return 2
     if result and summarize:  # a --dry_run returns nothing to summarise
         print(json.dumps(summarize(result)))

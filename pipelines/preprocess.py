@@ -246,7 +246,14 @@ def run(argv=None) -> dict:
     return manifest
 
 
-def main(argv=None) -> int:
-    return run_job_cli("preprocess", run, PreprocessOptions, (JobError,),
-                       lambda m: {k: m[k] for k in ("totals", "rejected", "skipped")}, argv)
+# The shared flags (options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--output_dir", "--max_pixels", "--max_file_bytes")
+
+
+def main(argv=None, prog: str = "python -m pipelines.preprocess") -> int:
+    return run_job_cli(prog, run, PreprocessOptions, (JobError,),
+                       lambda m: {k: m[k] for k in ("totals", "rejected", "skipped")}, argv,
+                       shared=SHARED_FLAGS, label="preprocess" if prog.startswith("python") else "",
+                       description=__doc__.split("\n")[0],
+                       required=("--source", "--output_dir"))
 

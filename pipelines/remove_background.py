@@ -134,7 +134,6 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
-from model import export
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
                        progress, safe_files)
 from pipelines.confidence import confidence
@@ -249,17 +248,7 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    try:
-        image_size = 0 if opts.plan_only and not model else \
-            int(export.read_metadata(model, fileio.read_bytes)["image_size"])
-    except Exception as e:
-        hint = ""
-        if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
-            hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
-        raise JobError(f"no usable model export at {opts.model}{hint}: "
-                       f"{type(e).__name__}: {e}") from None
-    if model:
-        model_files.check_export_files(model)
+    image_size = int(model_files.check_model(model)["image_size"]) if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -458,7 +447,15 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     return summary
 
 
-def main(argv=None) -> int:
-    return pipeline_options.run_job_cli("remove_background", run, RemoveBackgroundOptions,
-                                        (JobError,), argv=argv)
+# The shared flags (options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--output_dir", "--model", "--max_pixels", "--max_file_bytes",
+                "--inference_threads")
+
+
+def main(argv=None, prog: str = "python -m pipelines.remove_background") -> int:
+    return pipeline_options.run_job_cli(
+        prog, run, RemoveBackgroundOptions, (JobError,), argv=argv, shared=SHARED_FLAGS,
+        label="remove_background" if prog.startswith("python") else "",
+        description=__doc__.split("\n")[0], positionals=("--input", "--output_dir"),
+        required=("--output_dir", "--model"))
 

@@ -346,7 +346,7 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
     (tmp_path / "empty").mkdir()
     cases = [
         (["--input", str(src), "--output_dir", str(tmp_path / "o"), "--model",
-          str(tmp_path / "nope")], "no usable model export"),
+          str(tmp_path / "nope")], "no model export at"),
         (["--input", str(tmp_path / "empty"), "--output_dir", str(tmp_path / "o"), "--model",
           model_dir], "no inputs matched"),
         (["--input", str(src) + "/*.gif", "--output_dir", str(tmp_path / "o"), "--model",
@@ -366,7 +366,7 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
                            str(src), "--output_dir", str(tmp_path / "o"), "--model",
                            str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
-    assert proc.returncode == 2 and "no usable model export" in proc.stderr
+    assert proc.returncode == 2 and "no model export at" in proc.stderr
 
 
 def test_gcs_input_output_and_model(gcs_bucket, model_dir):
