@@ -21,9 +21,11 @@ Kept free of heavy imports: it is installed before TensorFlow and Beam load.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Callable, Optional
 
@@ -72,6 +74,10 @@ def message(prog: str, done: Optional[int], unit: str = "outputs") -> str:
 def _handle(signum, frame) -> None:
     for sig in EXIT_STATUS:  # a second Ctrl-C ends it the hard way
         signal.signal(sig, signal.SIG_DFL)
+    # The runner's threads see their workers end and would print tracebacks and log errors:
+    # what they say now is the interrupt, which the one line below reports.
+    threading.excepthook = lambda args: None
+    logging.disable(logging.CRITICAL)
     stop_descendants()
     for cleanup in reversed(_State.cleanups):
         _quietly(cleanup)

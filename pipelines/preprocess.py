@@ -41,12 +41,14 @@ if __name__ == "__main__":
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import tempfile
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
-from model import schema
+from model import interrupts, schema
 from pipelines import fileio, imaging, progress, safe_files, sources
 from pipelines.analysis import AnalyzeNormalization
 from pipelines.containers import ARCHIVE_SUFFIXES, container_kind
@@ -224,6 +226,10 @@ def run(argv=None) -> dict:
         fileio.ensure_empty_or_absent(config.output_dir)
     except ValueError as e:
         raise JobError(str(e)) from None
+    if not fileio.is_gcs(config.output_dir):
+        # Ctrl-C: OUT was empty or absent, so what is in it is this unfinished run's: removed,
+        # the same command then starts again (a re-run refuses a folder that holds files).
+        interrupts.on_interrupt(cleanup=lambda: _empty_folder(config.output_dir))
     local = shares_local_disk(options)
     temp_dir = options.view_as(GoogleCloudOptions).temp_location
     if not local:
@@ -248,6 +254,15 @@ def run(argv=None) -> dict:
 
 # The shared flags (options.SharedJobOptions) this job reads; --help lists only these.
 SHARED_FLAGS = ("--output_dir", "--max_pixels", "--max_file_bytes")
+
+
+def _empty_folder(folder: str) -> None:
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
 
 
 def main(argv=None, prog: str = "python -m pipelines.preprocess") -> int:

@@ -80,6 +80,22 @@ def claim_dest(cfg: JobConfig) -> None:
                                f"{e.strerror or e}") from None
 
 
+def count_outputs_since(dest: str, since: float) -> int:
+    """Files a run made under a local DEST since `since` (a time.time()), its `_*` bookkeeping
+    left out: what an interrupted run reports it wrote."""
+    count = 0
+    for folder, dirs, files in os.walk(dest):
+        if folder == dest:
+            dirs[:] = [d for d in dirs if not d.startswith("_")]
+            files = [f for f in files if not f.startswith("_")]
+        for name in files:
+            try:
+                count += os.lstat(os.path.join(folder, name)).st_mtime >= since
+            except OSError:
+                continue
+    return count
+
+
 def temp_dir(dest: str) -> str:
     """Where a local DEST's outputs are written before they are renamed into place: a `_*` name,
     so no input's output can be called like one, and all of it may be swept."""

@@ -128,18 +128,20 @@ import json
 import logging
 import os
 import shutil
+import time
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
+from model import interrupts
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
                        progress, safe_files)
 from pipelines.confidence import confidence
 from pipelines.output_plan import OUTPUT_MODES, ExistingOutputs, PlanOutputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
-                                      format_summary, rejection, temp_dir)
+                                      count_outputs_since, format_summary, rejection, temp_dir)
 from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input, resolve_input_list
 from pipelines.refine import DEFAULT_REFINE
@@ -429,6 +431,11 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     dry_run = options.view_as(TestOptions).dry_run
     if not dry_run and not cfg.plan_only:  # a plan makes no outputs: it claims nothing
         claim_dest(cfg)
+    if cfg.dest_resolved:  # Ctrl-C: "interrupted after N outputs", and no DEST/_tmp/ left
+        started = time.time()
+        interrupts.on_interrupt(
+            count=lambda: count_outputs_since(cfg.dest_resolved, started),
+            cleanup=lambda: shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True))
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
     result = pipeline.run()
