@@ -297,14 +297,17 @@ def _export_best(serving_model, config: TrainConfig, resolved: dict, mean, std) 
     return export_dir
 
 
-def main(argv=None, prog: str = PROG) -> None:
+def main(argv=None, prog: str = PROG) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    interrupts.guard(prog)
+    label = "model.train" if prog == PROG else prog
+    interrupts.guard(label)
     try:
         run(argv, prog)
     except (ConfigError, data_lib.DataError) as e:
-        sys.exit(f"model.train: error: {e}")
+        print(f"{label}: error: {e}", file=sys.stderr)
+        return 2
+    return 0

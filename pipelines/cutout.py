@@ -171,9 +171,6 @@ def plan_outputs(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
     for path, out in zip(inputs, outs):
         if not (fileio.exists(path) if fileio.is_gcs(path) else os.path.lexists(path)):
             raise JobError(mistakes.missing_input("input", path))
-        if not out.lower().endswith(".png"):
-            raise JobError(f"the output {out} is not a .png name: a cut-out is a PNG; give "
-                           f"{os.path.splitext(out)[0]}.png")
         if not fileio.is_gcs(out) and os.path.isdir(out):
             raise JobError(f"the output {out} is a folder: give a file name (OUT.png), or "
                            f"-o {out} to write {out}/<name>.png")
@@ -182,6 +179,9 @@ def plan_outputs(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
             for other in inputs:
                 if fileio.resolved(target) == fileio.resolved(other):
                     raise JobError(mistakes.output_is_input(target, other))
+        if not out.lower().endswith(".png"):
+            raise JobError(f"the output {out} is not a .png name: a cut-out is a PNG; give "
+                           f"{os.path.splitext(out)[0]}.png")
             if target in claimed:
                 raise JobError(f"{claimed[target]} and {path} would both be written as "
                                f"{target}: give them in two runs, or rename one")

@@ -96,7 +96,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
-from model import metrics, schema
+from model import metrics, mistakes, schema
 from pipelines import fileio, imaging, model_files, safe_files
 from pipelines.eval_pairing import (Matching, folder_rejects, images_by_key, list_relative,
                                     match_files)
@@ -330,11 +330,11 @@ def check_model_inputs(config: Config) -> dict:
 
 
 def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
-    for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir)):
-        if not fileio.is_dir(path):
-            raise JobError(f"{flag} {path} does not exist or is empty")
-    if config.image_dir and not fileio.is_dir(config.image_dir):
-        raise JobError(f"--image_dir {config.image_dir} does not exist or is empty")
+    for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir),
+                       ("--image_dir", config.image_dir)):
+        if path and not fileio.is_dir(path):
+            raise JobError(f"{flag} {path} is an empty folder" if fileio.exists(path)
+                           else mistakes.missing_input(flag, path))
     gt_rels, gt_problems = list_relative(config.gt_dir)
     pred_rels, pred_problems = list_relative(config.pred_dir)
     matching = match_files(gt_rels, pred_rels)

@@ -132,15 +132,16 @@ def check_export_files(model: str) -> None:
                            f"needs {need}): export the model again")
 
 
-def check_model(model: str) -> dict:
+def check_model(model: str, given: str = "") -> dict:
     """The one start-up check of a --model path, for every command: an export whose files are
     whole (`check_export_files`), or a JobError in the one wording of that mistake (a training
-    folder given for its export: "did you mean MODEL/export?"). Returns the export's metadata."""
+    folder given for its export: "did you mean MODEL/export?", with the path as `given`).
+    Returns the export's metadata."""
     needed = [fileio.join(model, name) for name in (export.METADATA_FILE, "saved_model.pb")]
     if not all(fileio.exists(path) for path in needed):
         inside = fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE))
         detail = "" if inside or fileio.exists(model) else "it does not exist"
-        raise JobError(mistakes.not_a_model_export(model, inside, detail))
+        raise JobError(mistakes.not_a_model_export(given or model, inside, detail))
     check_export_files(model)
     try:
         return export.read_metadata(model, fileio.read_bytes)

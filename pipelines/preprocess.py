@@ -48,7 +48,7 @@ import tempfile
 import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
-from model import interrupts, schema
+from model import interrupts, mistakes, schema
 from pipelines import fileio, imaging, progress, safe_files, sources
 from pipelines.analysis import AnalyzeNormalization
 from pipelines.containers import ARCHIVE_SUFFIXES, container_kind
@@ -146,7 +146,7 @@ class Config:
                                "valid UTF-8; rename it")
             is_folder = fileio.is_dir(spec.path)
             if not is_folder and not fileio.exists(spec.path):
-                raise JobError(f"source {spec.name}: {spec.path} does not exist")
+                raise JobError(mistakes.missing_input(f"--source {spec.name}:", spec.path))
             if not is_folder and container_kind(spec.path) == "folder":
                 raise JobError(f"source {spec.name}: {spec.path} is a file but not a supported "
                                f"archive ({', '.join(ARCHIVE_SUFFIXES)}) nor a folder")

@@ -21,6 +21,7 @@ from apache_beam.io.fileio import MatchFiles
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
+from model import mistakes
 from pipelines import fileio, rejects
 from pipelines.listing import MAIN, FanOutList
 from pipelines.rejects import JobError
@@ -76,8 +77,7 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
     if fileio.exists(path):
         parent = posixpath.dirname(path) if fileio.is_gcs(path) else os.path.dirname(path)
         return "file", fileio.escape_glob(path), parent
-    raise JobError(f"no inputs matched: {spec!r} is neither a file, a folder nor a glob "
-                   "that matches anything")
+    raise JobError(mistakes.missing_input("--input", spec))
 
 
 def resolve_list_line(line: str, root: str) -> list[str]:

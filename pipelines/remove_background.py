@@ -135,7 +135,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
-from model import interrupts
+from model import interrupts, mistakes
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
                        progress, safe_files)
 from pipelines.confidence import confidence
@@ -250,7 +250,7 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    image_size = int(model_files.check_model(model)["image_size"]) if model else 0
+    image_size = int(model_files.check_model(model, opts.model)["image_size"]) if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -266,7 +266,9 @@ def resolve_config(opts) -> JobConfig:
     # Compared with links resolved: a DEST that is a link to the input folder is the input
     # folder (--overwrite would replace inputs with their cut-outs).
     real_root, real_dest = fileio.resolved(root), fileio.resolved(dest)
-    if real_root == real_dest or fileio.is_inside(real_root, real_dest):
+    if real_root == real_dest:
+        raise JobError(mistakes.output_is_input(dest, root, "--output_dir"))
+    if fileio.is_inside(real_root, real_dest):
         raise JobError(f"the input folder {root} is --output_dir {dest} or inside it"
                        + ("" if (root, dest) == (real_root, real_dest) else
                           f" (links resolved: {real_root}, {real_dest})")

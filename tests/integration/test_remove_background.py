@@ -352,7 +352,7 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
         (["--input", str(src) + "/*.gif", "--output_dir", str(tmp_path / "o"), "--model",
           model_dir], "no inputs matched"),
         (["--input", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o"), "--model",
-          model_dir], "no inputs matched"),
+          model_dir], "does not exist: check the path"),
         (["--input_list", str(tmp_path / "l.txt"), "--output_dir", str(tmp_path / "o"),
           "--model", model_dir], "--input_root"),
         (["--input", str(src), "--output_dir", str(tmp_path / "o"), "--model", model_dir,

@@ -407,6 +407,6 @@ def test_command_line_error_is_one_clear_line(tmp_path):
     proc = subprocess.run(_cmd(str(tmp_path / "nowhere"), str(tmp_path / "model")), cwd=REPO,
                           env=_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
-    assert "model.train: error: data dir" in proc.stderr and "does not exist" in proc.stderr
+    assert "model.train: error: --data_dir" in proc.stderr and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "model")
