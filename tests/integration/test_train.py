@@ -360,7 +360,7 @@ def _bad_data_dir(root, manifest=None, version_in_record=None, size=32):
 
 @pytest.mark.parametrize("case, error, message", [
     ("missing_dir", DataError, "does not exist"),
-    ("empty_dir", DataError, "is empty"),
+    ("empty_dir", DataError, "is not a `cutout preprocess` output"),
     ("no_shards", DataError, "no shards match"),
     ("manifest_version", DataError, "schema_version 0"),
     ("record_version", DataError, "first record has schema_version 7"),
