@@ -29,6 +29,8 @@ import threading
 import time
 from typing import Callable, Optional
 
+from model import console
+
 EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 GRACE_S = 2.0  # how long descendants get to end after SIGTERM before SIGKILL
 
@@ -131,8 +133,10 @@ def descendants(pid: int) -> list[int]:
 
 
 def stop_descendants(grace_s: float = GRACE_S) -> None:
-    """SIGTERM to every descendant, then SIGKILL to those still there after `grace_s`."""
-    pids = descendants(os.getpid())
+    """SIGTERM to every descendant, then SIGKILL to those still there after `grace_s`; never
+    to the stderr filter (model/console.py), which forwards the last lines and then ends."""
+    keep = {console.filter_pid}
+    pids = [pid for pid in descendants(os.getpid()) if pid not in keep]
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s

@@ -11,6 +11,7 @@ import struct
 from typing import Any, Iterable
 
 from model import mistakes
+from model.errors import JobError
 
 SCHEMA_VERSION = 1
 
@@ -180,46 +181,41 @@ def feature_spec() -> dict:
 # operations, so model/ never imports Beam.
 # --------------------------------------------------------------------------------------------
 
-class DataFolderError(ValueError):
-    """The data folder is not a finished pipelines.preprocess output this code can read."""
-
-
 def check_data_folder(data_dir: str, splits, *, is_dir, exists, read_bytes, glob) -> tuple:
     """Checks OUT before any work: a folder holding something, its manifest.json (valid JSON,
     this SCHEMA_VERSION, a positive image_size) and shards for each of `splits`.
 
     `is_dir(path)`: a folder that holds something; `exists(path)`; `read_bytes(path)`;
     `glob(pattern)`: the sorted paths that match. Returns (manifest, {split: shard paths});
-    raises DataFolderError saying what is wrong and what to do.
+    raises JobError saying what is wrong and what to do.
     """
     import json
 
     if not data_dir:
-        raise DataFolderError("--data_dir is empty")
+        raise JobError("--data_dir is empty")
     if not is_dir(data_dir):
-        raise DataFolderError(
+        raise JobError(
             mistakes.not_preprocess_output("--data_dir", data_dir, "files")
             if exists(data_dir) else mistakes.missing_input("--data_dir", data_dir))
     manifest_path = f"{data_dir.rstrip('/')}/{MANIFEST_FILE}"
     if not exists(manifest_path):
         # A preprocess run writes its manifest last: no manifest, no finished run.
-        raise DataFolderError(mistakes.not_preprocess_output("--data_dir", data_dir,
-                                                             MANIFEST_FILE))
+        raise JobError(mistakes.not_preprocess_output("--data_dir", data_dir, MANIFEST_FILE))
     try:
         manifest = json.loads(read_bytes(manifest_path))
     except ValueError as e:
-        raise DataFolderError(f"{manifest_path} is not valid JSON: {e}") from None
+        raise JobError(f"{manifest_path} is not valid JSON: {e}") from None
     version = manifest.get(VERSION)
     if version != SCHEMA_VERSION:
-        raise DataFolderError(f"{manifest_path} has schema_version {version!r}, this code reads "
-                              f"{SCHEMA_VERSION}: re-run `cutout preprocess` with this version")
+        raise JobError(f"{manifest_path} has schema_version {version!r}, this code reads "
+                       f"{SCHEMA_VERSION}: re-run `cutout preprocess` with this version")
     image_size = manifest.get(IMAGE_SIZE)
     if not isinstance(image_size, int) or image_size <= 0:
-        raise DataFolderError(f"{manifest_path} has no valid image_size (got {image_size!r})")
+        raise JobError(f"{manifest_path} has no valid image_size (got {image_size!r})")
     shards = {}
     for split in splits:
         shards[split] = list(glob(shard_pattern(data_dir, split)))
         if not shards[split]:
-            raise DataFolderError(f"no shards match {shard_pattern(data_dir, split)}: the "
-                                  f"{split!r} split is empty or the data dir is wrong")
+            raise JobError(f"no shards match {shard_pattern(data_dir, split)}: the "
+                           f"{split!r} split is empty or the data dir is wrong")
     return manifest, shards

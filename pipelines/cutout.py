@@ -44,6 +44,7 @@ import warnings
 from typing import Optional, Union
 
 from model import flags, interrupts, mistakes
+from model.errors import report
 from pipelines import fileio, imaging, inference, model_files, safe_files
 from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
@@ -249,9 +250,5 @@ def main(argv=None, prog: str = PROG) -> int:
     interrupts.guard(label)
     try:
         return run(args, label)
-    except JobError as e:
-        print(f"{label}: error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:  # --background that is not a colour
-        print(f"{label}: error: {e}", file=sys.stderr)
-        return 2
+    except (JobError, ValueError) as e:  # ValueError: a --background that is not a colour
+        return report(label, e)

@@ -17,7 +17,7 @@ import types
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from model import interrupts
+from model.errors import run_cli
 from pipelines import job_flags
 
 LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
@@ -110,15 +110,13 @@ def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=Non
     argv = sys.argv[1:] if argv is None else list(argv)
     argv = job_flags.strict_argv(prog, (job_cls, SharedJobOptions), shared, argv, description,
                                  positionals, required)
-    interrupts.guard(prog)
-    try:
-        result = run(argv)
-    except errors as e:
-        print(f"{label or prog}: error: {e}", file=sys.stderr)
-        return 2
-    if result and summarize:  # a --dry_run returns nothing to summarise
-        print(json.dumps(summarize(result)))
-    return 0
+
+    def print_summary(result) -> None:
+        if result and summarize:  # a --dry_run returns nothing to summarise
+            print(json.dumps(summarize(result)))
+
+    # model/errors.py's runner: the one contract of every entry point (and Ctrl-C's handler).
+    return run_cli(label or prog, lambda: run(argv), on_result=print_summary, errors=errors)
 
 
 def require_reachable(options: PipelineOptions, paths, error=ValueError) -> None:
