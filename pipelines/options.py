@@ -16,6 +16,8 @@ import types
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import fn_runner
 
 from model.errors import run_cli
 from pipelines import job_flags
@@ -63,13 +65,26 @@ def job_view(options: PipelineOptions, job_cls) -> types.SimpleNamespace:
 
 def _local_runner(options: PipelineOptions):
     from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision_info = fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-    return fn_runner.FnApiRunner(provision_info=provision_info)
+    return _LocalRunner(provision_info=provision_info)
+
+
+class _LocalRunner(fn_runner.FnApiRunner):
+    """The FnApiRunner, with its worker processes (multi_processing mode) started with Ctrl-C
+    ignored: a terminal's Ctrl-C reaches every process of the foreground group, and each worker
+    would print its own KeyboardInterrupt traceback. The job's handler (model/interrupts.py)
+    stops them instead. `trap '' INT` in the worker's shell line: an ignored signal stays ignored
+    through exec, and Python then installs no KeyboardInterrupt handler."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        for environment in pipeline_proto.components.environments.values():
+            if environment.urn == python_urns.SUBPROCESS_SDK:
+                environment.payload = b"trap '' INT; exec " + environment.payload
+        return super().run_via_runner_api(pipeline_proto, options)
 
 
 def is_local(options: PipelineOptions) -> bool:
