@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
-from model import interrupts
+from model import feedback, interrupts
 
 EXIT_CANNOT_RUN = 2  # argparse's status for a usage error: one status for every user mistake
 
@@ -49,6 +49,7 @@ def run_cli(prog: str, call: Callable[[], Any],
     of `errors` (JobError: the job can't run). Ctrl-C and SIGTERM end it with one line and
     130/143 (model/interrupts.py)."""
     interrupts.guard(prog)
+    feedback.set_prog(prog)
     try:
         result = call()
     except errors as e:

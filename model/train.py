@@ -99,7 +99,7 @@ from os.path import join
 from model import (architectures, callbacks as callbacks_lib, checkpoints, curves, export,
                    keras_internals, losses, runtime, schema, train_config, transform)
 from model import data as data_lib
-from model import interrupts
+from model import feedback, interrupts
 from model.errors import JobError, run_cli
 from model.runtime import DevicePlan
 from model.train_config import TrainConfig, check_model_config, check_previous_run
@@ -133,6 +133,9 @@ def run(argv=None, prog: str = PROG) -> TrainResult:
     config.image_size = info.image_size
     check_model_config(config.model_config())
     check_previous_run(config.model_dir, config)
+    feedback.say(f"training on {config.data_dir} ({info.image_size} px) -> {config.model_dir}: "
+                 f"{config.epochs} epochs, global batch {global_batch} on {plan.replicas} "
+                 "replica(s)")
     threads = config.threads or runtime.available_cores()
     runtime.configure_runtime(plan, threads, config.precision)
     strategy = runtime.make_strategy(plan)

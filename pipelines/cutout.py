@@ -43,7 +43,7 @@ import sys
 import warnings
 from typing import Optional, Union
 
-from model import flags, interrupts, mistakes
+from model import feedback, flags, interrupts, mistakes
 from model.errors import report
 from pipelines import fileio, imaging, inference, model_files, safe_files
 from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
@@ -224,6 +224,8 @@ def run(args: argparse.Namespace, label: str) -> int:
         return 1
     written = [0]
     interrupts.on_interrupt(count=lambda: written[0])
+    where = args.output_dir or ready[0][1]["cutout" if "cutout" in ready[0][1] else "mask"]
+    feedback.say(f"{len(ready)} input(s) -> {where}; loading the model {args.model}")
     model = load_model(args.model)
     for path, targets in ready:
         try:
@@ -248,6 +250,7 @@ def main(argv=None, prog: str = PROG) -> int:
     args = parse_args(argv, prog)
     label = "cutout" if prog == PROG else prog
     interrupts.guard(label)
+    feedback.set_prog(label)
     try:
         return run(args, label)
     except (JobError, ValueError) as e:  # ValueError: a --background that is not a colour

@@ -96,7 +96,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
-from model import metrics, mistakes, schema
+from model import feedback, metrics, mistakes, schema
 from pipelines import fileio, imaging, model_files, safe_files
 from pipelines.eval_pairing import (Matching, folder_rejects, images_by_key, list_relative,
                                     match_files)
@@ -390,6 +390,10 @@ def run(argv=None) -> dict:
         context = check_model_inputs(config)
     else:
         matching, context = check_folder_inputs(config)
+    feedback.say(f"scoring the model {config.model} on the {config.split} split of "
+                 f"{config.data_dir}" if config.mode == MODE_MODEL else
+                 f"scoring {config.pred_dir} against {config.gt_dir}"
+                 + f" -> {config.report_dir}")
     with make_pipeline(options) as pipeline:
         build(pipeline, config, context, matching)
     metrics_path = fileio.join(config.report_dir, METRICS_FILE)

@@ -48,7 +48,7 @@ import tempfile
 import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
-from model import interrupts, mistakes, schema
+from model import feedback, interrupts, mistakes, schema
 from pipelines import fileio, imaging, progress, safe_files, sources
 from pipelines.analysis import AnalyzeNormalization
 from pipelines.containers import ARCHIVE_SUFFIXES, container_kind
@@ -238,6 +238,9 @@ def run(argv=None) -> dict:
                            "when the workers run on other machines")
         require_reachable(options, [config.output_dir] + [s.path for s in config.sources],
                           error=JobError)
+    feedback.say(f"{len(config.sources)} source(s) ("
+                 + ", ".join(f"{s.name}={s.path}" for s in config.sources)
+                 + f") -> {config.output_dir} at {config.image_size} px")
     dry_run = options.view_as(TestOptions).dry_run
     if dry_run:
         # tf.Transform makes its temp folders while the graph is built; a dry run only builds.

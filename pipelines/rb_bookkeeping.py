@@ -22,7 +22,8 @@ NAMESPACE = "remove_background"
 REJECTED_FOLDER = "_rejected"
 REJECTED_PREFIX = "rejected"
 REJECTED_FILES = f"{REJECTED_FOLDER}/{REJECTED_PREFIX}-*-of-*.jsonl"   # every shard
-SUMMARY_FILE = "_summary.json"
+SUMMARY_FILE = "_summary.json"        # the latest run's
+SUMMARIES_FOLDER = "_summary"         # every run's: _summary/<run>.json
 JOB_FILE = "_job.json"
 TEMP_DIR = "_tmp"
 
@@ -160,12 +161,15 @@ def summary_options(cfg: JobConfig) -> dict:
 
 
 def _write_summary(counts: dict, cfg: JobConfig) -> None:
+    """DEST/_summary/<run>.json, kept like the index (a re-run with nothing to do never hides
+    what the run that did the work counted), and DEST/_summary.json, the latest run's."""
     summary = dict(counts)
+    summary["run"] = cfg.run_name
     summary["options"] = summary_options(cfg)
     summary["rejects_file"] = cfg.dest + "/" + REJECTED_FILES
-    fileio.write_bytes(cfg.dest + "/" + SUMMARY_FILE,
-                       json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"),
-                       mime_type="application/json")
+    data = json.dumps(summary, indent=2, sort_keys=True).encode("utf-8")
+    for name in (f"{SUMMARIES_FOLDER}/{cfg.run_name}.json", SUMMARY_FILE):
+        fileio.write_bytes(cfg.dest + "/" + name, data, mime_type="application/json")
 
 
 class WriteBookkeeping(beam.PTransform):
@@ -198,7 +202,25 @@ class WriteBookkeeping(beam.PTransform):
                 | "WriteSummary" >> beam.Map(_write_summary, cfg))
 
 
+def describe_job(cfg: JobConfig) -> str:
+    """What a run is about to do, said before it starts (model/feedback.py)."""
+    inputs = {"folder": f"listing {cfg.source}", "glob": f"matching {cfg.source}",
+              "file": f"1 file, {cfg.source}", "list": f"reading the list {cfg.source}"}
+    model = f"model {cfg.model}, {cfg.image_size} px" if cfg.model else "no model"
+    what = "--plan_only: nothing written" if cfg.plan_only else f"--output {cfg.output}"
+    return f"{inputs[cfg.input_kind]} -> {cfg.dest} ({model}; {what})"
+
+
+def nothing_to_do(summary: dict) -> bool:
+    return (summary["inputs"] > 0 and summary["skipped"] == summary["inputs"]
+            and "planned" not in summary)
+
+
 def format_summary(summary: dict, dest: str) -> str:
+    if nothing_to_do(summary):
+        return (f"remove_background: nothing to do: all {summary['inputs']} inputs have their "
+                f"outputs in {dest} (--overwrite redoes them); earlier runs' summaries are in "
+                f"{dest}/{SUMMARIES_FOLDER}/")
     reasons = ", ".join(f"{k}: {v}" for k, v in summary["rejected_by_reason"].items())
     return (f"remove_background: {summary['inputs']} inputs -> {summary['written']} written "
             f"({summary['files_written']} files), {summary['skipped']} skipped (output exists), "

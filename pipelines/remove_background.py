@@ -48,9 +48,10 @@ and the bookkeeping, always under `DEST/_*` names:
 - `DEST/_review/<run>-SSSSS-of-NNNNN.jsonl` (with `--review_below X`): `input`, `confidence`,
   `outputs` of this run's outputs with confidence under X: what a person should look at. The
   summary counts them (`below_review`).
-- `DEST/_summary.json`: counts (`inputs` = `written` + `skipped` + `rejected`,
-  `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
-  run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
+- `DEST/_summary/<run>.json`: each run's counts (`inputs` = `written` + `skipped` + `rejected`,
+  `rejected_by_reason`, `files_written`), its `run` name and options, kept like the index; and
+  `DEST/_summary.json`, the latest run's (a copy). The summary is also printed at the end ("nothing
+  to do" when every input's outputs existed), and Beam counters `written`, `skipped`, `rejected`
   (namespace `remove_background`) count the same things.
 - `DEST/_job.json`: the settings the outputs were made with (`output`, `background`, `model`):
   a run with other settings is refused (one line) unless `--overwrite`.
@@ -135,13 +136,14 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
-from model import interrupts, mistakes
+from model import feedback, interrupts, mistakes
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
                        progress, safe_files)
 from pipelines.confidence import confidence
 from pipelines.output_plan import OUTPUT_MODES, ExistingOutputs, PlanOutputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
-                                      count_outputs_since, format_summary, rejection, temp_dir)
+                                      count_outputs_since, describe_job, format_summary,
+                                      rejection, temp_dir)
 from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input, resolve_input_list
 from pipelines.refine import DEFAULT_REFINE
@@ -438,6 +440,7 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
         interrupts.on_interrupt(
             count=lambda: count_outputs_since(cfg.dest_resolved, started),
             cleanup=lambda: shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True))
+    feedback.say(describe_job(cfg))
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
     result = pipeline.run()
