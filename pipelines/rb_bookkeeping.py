@@ -160,7 +160,7 @@ def summary_options(cfg: JobConfig) -> dict:
             "review_below": cfg.review_below, "plan_only": cfg.plan_only}
 
 
-def _write_summary(counts: dict, cfg: JobConfig) -> None:
+def write_summary(counts: dict, cfg: JobConfig) -> dict:
     """DEST/_summary/<run>.json, kept like the index (a re-run with nothing to do never hides
     what the run that did the work counted), and DEST/_summary.json, the latest run's."""
     summary = dict(counts)
@@ -170,6 +170,7 @@ def _write_summary(counts: dict, cfg: JobConfig) -> None:
     data = json.dumps(summary, indent=2, sort_keys=True).encode("utf-8")
     for name in (f"{SUMMARIES_FOLDER}/{cfg.run_name}.json", SUMMARY_FILE):
         fileio.write_bytes(cfg.dest + "/" + name, data, mime_type="application/json")
+    return summary
 
 
 class WriteBookkeeping(beam.PTransform):
@@ -199,7 +200,7 @@ class WriteBookkeeping(beam.PTransform):
                 | "Outcomes" >> beam.Flatten()
                 | "Count" >> beam.Map(_count)
                 | "Summarise" >> beam.CombineGlobally(SummaryCounts(plan_only=planned is not None))
-                | "WriteSummary" >> beam.Map(_write_summary, cfg))
+                | "WriteSummary" >> beam.Map(write_summary, cfg))
 
 
 def describe_job(cfg: JobConfig) -> str:

@@ -138,12 +138,12 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from model import feedback, interrupts, mistakes
 from pipelines import (fileio, imaging, inference, model_files, options as pipeline_options,
-                       progress, safe_files)
+                       progress, rb_quick_plan, safe_files)
 from pipelines.confidence import confidence
 from pipelines.output_plan import OUTPUT_MODES, ExistingOutputs, PlanOutputs, output_path
 from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
                                       count_outputs_since, describe_job, format_summary,
-                                      rejection, temp_dir)
+                                      rejection, temp_dir, write_summary)
 from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input, resolve_input_list
 from pipelines.refine import DEFAULT_REFINE
@@ -441,6 +441,11 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
             count=lambda: count_outputs_since(cfg.dest_resolved, started),
             cleanup=lambda: shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True))
     feedback.say(describe_job(cfg))
+    quick = None if dry_run else rb_quick_plan.nothing_to_do(cfg)
+    if quick is not None:  # told before any worker starts or model loads
+        summary = write_summary(quick, cfg)
+        print(format_summary(summary, cfg.dest), flush=True)
+        return summary
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
     result = pipeline.run()

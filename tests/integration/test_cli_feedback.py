@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from tests import cutout_support as cs
@@ -37,3 +38,36 @@ def test_remove_says_what_it_does_and_a_rerun_with_nothing_to_do_keeps_the_summa
     assert [(s["written"], s["skipped"]) for s in summaries] == [(3, 0), (0, 3)]
     latest = json.loads((tmp_path / "dest" / "_summary.json").read_text())
     assert latest == summaries[1] and latest["run"] + ".json" == runs[1]
+
+
+def test_nothing_to_do_is_told_without_starting_beam_and_only_when_true(tmp_path, monkeypatch):
+    from pipelines import options as pipeline_options
+    from pipelines import remove_background as rb
+
+    model = cs.export_brightness_model(str(tmp_path / "mdl" / "export"))
+    for i in range(3):
+        cs.write(str(tmp_path / "raw" / "sub" / f"p{i}.png"),
+                 cs.encode(Image.fromarray(cs.scene(24, 16)), "PNG"))
+    (tmp_path / "raw" / ".DS_Store").write_bytes(b"junk")
+    args = ["--input", str(tmp_path / "raw"), "--output_dir", str(tmp_path / "dest"),
+            "--model", model]
+    assert rb.run(args)["written"] == 3
+
+    def no_pipeline(options):
+        raise AssertionError("a pipeline was started")
+
+    monkeypatch.setattr(pipeline_options, "make_pipeline", no_pipeline)
+    summary = rb.run(args)
+    assert (summary["inputs"], summary["skipped"], summary["written"],
+            summary["ignored_os_files"]) == (3, 3, 0, 1)
+    # Whatever leaves the answer open goes to the pipeline: an output without its index line
+    # (a run interrupted before its index was written), a new input.
+    index = sorted((tmp_path / "dest" / "_index").iterdir())
+    saved = index[0].read_bytes()
+    index[0].write_bytes(b"")
+    with pytest.raises(AssertionError, match="a pipeline was started"):
+        rb.run(args)
+    index[0].write_bytes(saved)
+    cs.write(str(tmp_path / "raw" / "new.png"), cs.encode(Image.fromarray(cs.scene()), "PNG"))
+    with pytest.raises(AssertionError, match="a pipeline was started"):
+        rb.run(args)
