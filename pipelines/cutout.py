@@ -2,19 +2,23 @@
 
 Runbook
 -------
-    python -m pipelines.cutout IN OUT --model MODEL/export [--output cutout|mask|both]
-        [--background COLOR] [--png_compression rle|fast|default] [--max_pixels N]
-        [--max_file_bytes N] [--refine guided|none]
+    cutout one IN OUT.png -m MODEL/export            (python -m pipelines.cutout IN OUT.png ...)
+    cutout one IN [IN ...] -o DIR -m MODEL/export    (each IN -> DIR/<IN's name>.png)
+        [--output cutout|mask|both] [--background COLOR] [--png_compression rle|fast|default]
+        [--max_pixels N] [--max_file_bytes N] [--refine guided|none]
 
-IN and OUT may be local paths or gs:// URIs. Writes OUT (atomically; content type image/png on
-gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with `--output both`
-the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the names
-`pipelines.remove_background` uses. `--refine guided` (default) snaps the upsampled alpha onto
-the photo's edges (`pipelines/refine.py`), `none` keeps the plain bilinear upsampling. Exit
-status 1 with the reason when IN can't be turned into a cut-out (`not_an_image`, `undecodable`,
-`too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`), ...); exit status
-2 with one line when it can't run: OUT is IN (links resolved) or a folder, or the model's files
-are damaged. Takes a few seconds, most of it importing TensorFlow and loading the model.
+IN, OUT and DIR may be local paths or gs:// URIs. Writes each output (atomically; content type
+image/png on gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with
+`--output both` the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the
+names `pipelines.remove_background` uses; prints each file it wrote. `--refine guided` (default)
+snaps the upsampled alpha onto the photo's edges (`pipelines/refine.py`), `none` keeps the plain
+bilinear upsampling. Before the model loads (seconds: TensorFlow's import), every output and
+input is checked. Exit status 2 with one line when it can't run: an input that does not exist,
+an output that is an input (links resolved), a folder or not a .png name, two inputs that would
+write one name, a damaged model, a training folder given for its export ("did you mean
+MODEL/export?"). Exit status 1 when an input can't be turned into a cut-out (`not_an_image`,
+`undecodable`, `too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`),
+...: one line each, naming it; the others are written). 130/143 on Ctrl-C/SIGTERM.
 
 Python:
     from pipelines import cutout
