@@ -144,7 +144,9 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
                    os.path.join("_rejected", "rejected-00000-of-00001.jsonl")}
     index = {w for w in written if w.startswith("_index" + os.sep)}   # one file: this run's
     assert len(index) == 1 and next(iter(index)).endswith("-00000-of-00001.jsonl")
-    assert written == set(expected) | bookkeeping | index
+    runs = {w for w in written if w.startswith("_summary" + os.sep)}   # this run's summary
+    assert len(runs) == 1
+    assert written == set(expected) | bookkeeping | index | runs
 
     rejects = rejects_of(dest)
     got = {}
@@ -168,6 +170,7 @@ def _outputs_state(dest):
                                                         os.stat(os.path.join(d, n)).st_ino)
             for d, _, ns in os.walk(dest) for n in ns if not n.startswith(".")
             and "_rejected" not in d and "_index" not in d and "_review" not in d
+            and "_summary" not in d
             and n not in ("_summary.json", "_job.json")}
 
 
@@ -424,7 +427,7 @@ def test_cutout_tool_gives_the_pipelines_bytes(tmp_path, model_dir):
     bad = subprocess.run([sys.executable, "-m", "pipelines.cutout", str(src / "missing.jpg"),
                           str(out), "--model", model_dir], cwd=ROOT, capture_output=True,
                          text=True, timeout=180)
-    assert bad.returncode == 1 and "missing.jpg" in bad.stderr
+    assert bad.returncode == 2 and "missing.jpg does not exist" in bad.stderr  # a mistake
 
 
 def test_job_builds_for_dataflow_offline(gcs_bucket, tmp_path, model_dir):
