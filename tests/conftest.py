@@ -108,7 +108,7 @@ def gcs_bucket(gcs_emulator):
 @pytest.fixture(scope="session")
 def synthetic_raw(tmp_path_factory):
     """Synthetic archives in the published layouts; returns (folder, write_all's dict)."""
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     folder = tmp_path_factory.mktemp("raw")
     written = synthetic.write_all(str(folder), pairs=90, seed=7)
@@ -118,7 +118,7 @@ def synthetic_raw(tmp_path_factory):
 @pytest.fixture(scope="session")
 def preprocessed(synthetic_raw, tmp_path_factory):
     """One real run of the preprocess job over the synthetic archives: (OUT folder, manifest)."""
-    from pipelines import preprocess
+    from pipelines.preprocess import job as preprocess
     from tests.cutout_support import preprocess_args
 
     raw, _ = synthetic_raw

@@ -102,7 +102,7 @@ def test_the_demo_chain_through_the_cutout_command_from_a_folder_holding_model(t
     work = tmp_path / "work"
     (work / "model").mkdir(parents=True)
     out = _run(["one", "--help"], cwd=work)  # imports model.export through pipelines
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     synthetic.write_all(str(work / "raw"), pairs=24, seed=3)
     logs = [_run(["preprocess", "--source", "p3m10k=raw/P3M-10k.zip",

@@ -41,8 +41,8 @@ def test_remove_says_what_it_does_and_a_rerun_with_nothing_to_do_keeps_the_summa
 
 
 def test_nothing_to_do_is_told_without_starting_beam_and_only_when_true(tmp_path, monkeypatch):
-    from pipelines import options as pipeline_options
-    from pipelines import remove_background as rb
+    from pipelines.core import options as pipeline_options
+    from pipelines.remove_background import job as rb
 
     model = cs.export_brightness_model(str(tmp_path / "mdl" / "export"))
     for i in range(3):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import eval_report, evaluate, fileio
-from pipelines.eval_contact_sheet import contact_sheet_size
+from pipelines.core import fileio
+from pipelines.evaluate import report as eval_report, job as evaluate
+from pipelines.evaluate.contact_sheet import contact_sheet_size
 
 
 def _png(arr, mode):
@@ -52,7 +53,7 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     from apache_beam.portability import common_urns, python_urns
     from apache_beam.portability.api import beam_runner_api_pb2
 
-    from pipelines.options import job_view, make_pipeline
+    from pipelines.core.options import job_view, make_pipeline
     from tests.cutout_support import export_brightness_model
 
     out, _ = preprocessed
@@ -80,7 +81,7 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     modules = {type(fn).__module__.split(".")[0] for fn in dofns.values()}
     assert modules <= {"pipelines", "apache_beam"} and "pipelines" in modules
     [writer] = [fn for name, fn in dofns.items() if name == "Report/Write"]
-    assert type(writer).__module__ == "pipelines.eval_report"
+    assert type(writer).__module__ == "pipelines.evaluate.report"
     report = eval_report.build_report(writer._config, {}, [], writer._context)
     assert report["mode"] == "model" and report["split"] == "test" and report["count"] == 0
     assert report["options"]["report_dir"] == f"{gcs_bucket}/report"

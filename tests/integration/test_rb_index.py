@@ -1,5 +1,5 @@
 """remove_background's index and review list: one line per output, kept across re-runs,
-cleared by --overwrite (pipelines/rb_index.py)."""
+cleared by --overwrite (pipelines/remove_background/index.py)."""
 import json
 import os
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import remove_background as rb
-from pipelines.rb_index import INDEX_DIR, REVIEW_DIR, read_index
+from pipelines.remove_background import job as rb
+from pipelines.remove_background.index import INDEX_DIR, REVIEW_DIR, read_index
 from tests import cutout_support as cs
 
 

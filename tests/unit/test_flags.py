@@ -2,9 +2,10 @@
 import pytest
 
 from model import flags
-from pipelines import job_flags
-from pipelines.options import SharedJobOptions
-from pipelines.remove_background import SHARED_FLAGS, RemoveBackgroundOptions
+from pipelines.core import job_flags
+from pipelines.core.options import SharedJobOptions
+from pipelines.remove_background.config import RemoveBackgroundOptions
+from pipelines.remove_background.job import SHARED_FLAGS
 
 
 def _strict(argv, **kw):
