@@ -11,8 +11,8 @@ IN, OUT and DIR may be local paths or gs:// URIs. Writes each output (atomically
 image/png on gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with
 `--output both` the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the
 names `pipelines.remove_background` uses; prints each file it wrote. `--refine guided` (default)
-snaps the upsampled alpha onto the photo's edges (`pipelines/serving/refine.py`), `none` keeps the plain
-bilinear upsampling. Before the model loads (seconds: TensorFlow's import), every output and
+snaps the upsampled alpha onto the photo's edges (`pipelines/serving/refine.py`), `none` keeps
+the plain bilinear upsampling. Before the model loads (seconds: TensorFlow's import), every output and
 input is checked. Exit status 2 with one line when it can't run: an input that does not exist,
 an output that is an input (links resolved), a folder or not a .png name, two inputs that would
 write one name, a damaged model, a training folder given for its export ("did you mean
