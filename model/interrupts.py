@@ -69,6 +69,8 @@ def reset() -> None:
 
 
 def message(prog: str, done: Optional[int], unit: str = "outputs") -> str:
+    if done == 1 and unit.endswith("s"):
+        unit = unit[:-1]  # "after 1 output"
     got = f" after {done:,} {unit}" if done is not None else ""
     return f"{prog}: interrupted{got}; run the same command again to finish"
 

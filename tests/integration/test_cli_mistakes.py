@@ -96,7 +96,7 @@ def test_one_refuses_unclear_outputs(work, args, words):
 
 def test_one_checks_inputs_before_loading_the_model(work):
     # In a fresh process: a text file is refused (exit 1, its reason) and TensorFlow never loads.
-    code = ("import sys; from pipelines import cutout; "
+    code = ("import sys; from pipelines.serving import cutout; "
             "rc = cutout.main(['notes.txt', 'n.png', '-m', 'mdl/export']); "
             "print('tensorflow loaded' if 'tensorflow' in sys.modules else 'no tensorflow'); "
             "sys.exit(rc)")

@@ -4,6 +4,7 @@ worker processes is interrupted once it has written some outputs. One line on st
 command then finishes the rest."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,9 +88,9 @@ def test_an_interrupted_remove_is_one_line_and_the_same_command_finishes(
     code, err = _interrupt_mid_run(photos, dest, model_dir, sig, whole_group)
     assert code == status, err
     assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if "interrupted" in line]
+    lines = [line for line in err.splitlines() if line.startswith("cutout remove: interrupted")]
     assert len(lines) == 1 and err.strip().splitlines()[-1] == lines[0], err
-    assert lines[0].startswith("cutout remove: interrupted after "), lines[0]
+    assert re.match(r"cutout remove: interrupted after [\d,]+ outputs?; ", lines[0]), lines[0]
     assert lines[0].endswith("; run the same command again to finish")
     done = int(lines[0].split("after ")[1].split()[0])
     assert 1 <= done <= len(_outputs(dest)) < PHOTOS, (done, len(_outputs(dest)))
@@ -126,6 +127,8 @@ def test_after_an_interrupt_and_a_rerun_every_output_has_exactly_one_index_line(
 def test_the_message_and_the_descendants(tmp_path):
     assert interrupts.message("cutout train", 3, "epochs") == \
         "cutout train: interrupted after 3 epochs; run the same command again to finish"
+    assert interrupts.message("cutout one", 1) == \
+        "cutout one: interrupted after 1 output; run the same command again to finish"
     assert interrupts.message("cutout evaluate", None) == \
         "cutout evaluate: interrupted; run the same command again to finish"
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
