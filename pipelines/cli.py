@@ -5,6 +5,7 @@
     cutout remove     --input photos/ --output_dir cutouts/ --model MODEL/export
     cutout evaluate   --data_dir OUT --model MODEL/export --split test --report_dir R
     cutout one        photo.jpg photo.png --model MODEL/export
+    cutout review     DEST [--below 0.5]
 
 Each subcommand runs the same `main` as `python -m pipelines.<job>`, with the same flags and help
 (`cutout remove --help`). `--verbose` anywhere shows the native libraries' start-up notices,
@@ -29,6 +30,8 @@ COMMANDS = {
     "evaluate": ("pipelines.evaluate.job",
                  "score a model, or any tool's masks, with the field's metrics"),
     "one": ("pipelines.serving.cutout", "one image's background removed, without Beam"),
+    "review": ("pipelines.remove_background.review_page",
+               "DEST's low-confidence cut-outs as a page: DEST/_review/index.html"),
 }
 
 

@@ -125,3 +125,17 @@ def preprocessed(synthetic_raw, tmp_path_factory):
     out = tmp_path_factory.mktemp("preprocessed") / "out"
     manifest = preprocess.run(preprocess_args(raw, out))
     return out, manifest
+
+
+# --- A real browser for the project's pages (tests/browser.py). ---
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium over a pipe, its profile in the test's tmp folder. Not a skip when the
+    package is missing: these tests are what proves the pages work (.ci/run installs it)."""
+    from tests.browser import HeadlessChromium, available
+
+    if not available():
+        pytest.fail("chromium is not installed: `apt-get install -y chromium` (.ci/run does)")
+    with HeadlessChromium(tmp_path / "chromium-profile") as chromium:
+        yield chromium

@@ -56,8 +56,16 @@ Writes (R local or gs://; existing report files are replaced):
   image, ground truth, prediction, cut-out on a checkerboard (folder mode, which has no images:
   ground truth, prediction, errors: red = missed foreground, blue = false foreground), with the
   key and IoU written above the row.
-- R/_rejected.jsonl: one JSON object per input that was not scored (`rejects.record`: `source`,
-  `path`, `reason`, `detail`, plus `key`, and `prediction` / `ground_truth` in folder mode).
+- R/report.html (and its pictures in R/report_files/): the page a person reads, static and
+  self-contained (relative links, no network: it opens from a folder or a bucket): a sentence
+  for each baseline the model does not beat, the overall and per-source tables beside the
+  baselines, the worst images, confidence against IoU (model mode), and the training curves
+  when MODEL (the parent of MODEL/export) has them (`evaluate/page.py`). The per-source table
+  and the sentences are also printed at the end of the run.
+- R/_rejected/rejected-SSSSS-of-NNNNN.jsonl (written by the workers; read them all as
+  R/_rejected/*.jsonl, the layout of every job): one JSON object per input that was not scored
+  (`rejects.record`: `source`, `path`, `reason`, `detail`, plus `key`, and `prediction` /
+  `ground_truth` in folder mode).
   Nothing is dropped silently: a colour ground truth is `gt_not_grayscale`, a composited
   cut-out `no_alpha`, a batch the model failed on `inference_failed` (the job goes on), a
   truncated shard `damaged_shard` (its records before the damage are scored); files are read
@@ -76,6 +84,7 @@ Code (`pipelines/evaluate/`, a one-way stack: each module imports only pipelines
 pipelines.serving, model and the modules listed before it): `config.py` the flags, the two
 modes and the typed `Config`; `pairing.py` folder mode's matching of predictions to ground
 truth; `contact_sheet.py` the thumbnails and the sheet; `scoring.py` the per-image work (decode,
-score, the model handler); `report.py` metrics.json, per_image.csv and the sheet; `job.py` the
-composites, the checks before any work and `run`; `__main__.py` the command.
+score, the model handler); `page.py` report.html and the printed summary; `report.py`
+metrics.json, per_image.csv and the sheet; `job.py` the composites, the checks before any work
+and `run`; `__main__.py` the command.
 """

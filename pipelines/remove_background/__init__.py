@@ -47,7 +47,11 @@ and the bookkeeping, always under `DEST/_*` names:
   one per million inputs), written by the workers.
 - `DEST/_review/<run>-SSSSS-of-NNNNN.jsonl` (with `--review_below X`): `input`, `confidence`,
   `outputs` of this run's outputs with confidence under X: what a person should look at. The
-  summary counts them (`below_review`).
+  summary counts them (`below_review`). At the end of such a run the driver writes the review
+  page, `DEST/_review/index.html` (`review_page.py`; `cutout review DEST` writes it for an
+  existing DEST): those outputs lowest confidence first, photo beside cut-out, paged, with
+  thumbnails made by the driver (a few per second per core on 1080x1440 photos). An
+  `--overwrite` run without `--review_below` removes it with the lists.
 - `DEST/_summary/<run>.json`: each run's counts (`inputs` = `written` + `skipped` + `rejected`,
   `rejected_by_reason`, `files_written`), its `run` name and options, kept like the index; and
   `DEST/_summary.json`, the latest run's (a copy). The summary is also printed at the end ("nothing
@@ -110,7 +114,8 @@ pipelines.serving, model and the modules listed before it): `config.py` the flag
 `JobConfig` and what `--input`/`--input_list`/`--model`/`--output_dir` name (checked before
 anything runs); `bookkeeping.py` counters, rejects, `_job.json` and the summary; `index.py` the
 index and review lists; `inputs.py` the listing of the inputs; `output_plan.py` the plan (write,
-skip or reject); `job.py` the inference stage, the wiring and `run`; `__main__.py` the command.
+skip or reject); `review_page.py` the review page and `cutout review`; `job.py` the inference
+stage, the wiring and `run`; `__main__.py` the command.
 Output names are `pipelines/serving/outputs.py`'s; the model and the per-image steps (shared with
 the one-image tool) `serving/inference.py`, the refinement `serving/refine.py`, the confidence
 `serving/confidence.py`.

@@ -112,12 +112,6 @@ def resolve_config(opts) -> JobConfig:
         raise JobError("give exactly one of --input or --input_list")
     if opts.max_batch_size < 1:
         raise JobError("--max_batch_size must be at least 1")
-    if opts.max_pixels < 1:
-        raise JobError("--max_pixels must be at least 1")
-    if opts.inference_threads < 0:
-        raise JobError("--inference_threads must be 0 (automatic) or more")
-    if opts.max_file_bytes < 1:
-        raise JobError("--max_file_bytes must be at least 1")
     if opts.review_below is not None and not 0 <= opts.review_below <= 1:
         raise JobError("--review_below must lie in [0, 1] (a confidence)")
     if opts.index_shards < 1:
@@ -129,7 +123,7 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    image_size = int(model_files.check_model(model, opts.model)["image_size"]) if model else 0
+    image_size = model_files.check_export(model, opts.model)["image_size"] if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:

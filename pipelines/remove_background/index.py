@@ -77,10 +77,11 @@ class WriteIndex(beam.PTransform):
         return below
 
 
-def read_index(dest: str) -> dict:
-    """DEST's index merged: {input URI: its latest line}, runs in name (= time) order."""
+def read_index(dest: str, folder: str = INDEX_DIR) -> dict:
+    """DEST's index merged: {input URI: its latest line}, runs in name (= time) order
+    (`folder=REVIEW_DIR`: the review lists, merged alike)."""
     merged: dict = {}
-    pattern = fileio.join(fileio.escape_glob(dest), INDEX_DIR, "*.jsonl")
+    pattern = fileio.join(fileio.escape_glob(dest), folder, "*.jsonl")
     for path in sorted(p for p, _ in fileio.match(pattern)):
         for line in fileio.read_bytes(path).decode("utf-8").splitlines():
             if line.strip():

@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from model import feedback, interrupts
 from pipelines.core import fileio, options as pipeline_options, progress
 from pipelines.core.job_flags import first_line
-from pipelines.core.rejects import JobError, Rejected, record
+from pipelines.core.rejects import JobError, Rejected
 from pipelines.remove_background import quick_plan
 from pipelines.remove_background.bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
                                                      count_outputs_since, describe_job,
@@ -31,6 +31,7 @@ from pipelines.remove_background.config import JobConfig, RemoveBackgroundOption
 from pipelines.remove_background.index import WriteIndex, index_record
 from pipelines.remove_background.inputs import ListInputs
 from pipelines.remove_background.output_plan import ExistingOutputs, PlanOutputs, output_path
+from pipelines.remove_background.review_page import build_review_page, remove_review_page
 from pipelines.serving import inference
 from pipelines.serving.confidence import confidence
 
@@ -98,12 +99,6 @@ class _RenderAndWriteDoFn(beam.DoFn):
             confidence(result.inference), cfg.model, cfg.refine))
 
 
-def _failed_batch_to_rejects(failed, source: str):
-    batch, (exc_type, exc_repr, _) = failed
-    for prepared in batch:
-        yield record(source, prepared.uri, "inference_failed", exc_repr)
-
-
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
     return inference.SavedModelHandler(cfg.model, max_batch_size=cfg.max_batch_size,
                                        inference_threads=cfg.inference_threads)
@@ -130,7 +125,7 @@ class RemoveBackgrounds(beam.PTransform):
                             | "RunInference" >> RunInference(self._handler)
                             .with_exception_handling())
         failed = (dlq.failed_inferences
-                  | "FailedBatches" >> beam.FlatMap(_failed_batch_to_rejects, cfg.source))
+                  | "FailedBatches" >> beam.FlatMap(inference.failed_batch_rejects, cfg.source))
         rendered = (predictions
                     | "RenderAndWrite" >> beam.ParDo(_RenderAndWriteDoFn(cfg))
                     .with_outputs("rejected", "index", main="written"))
@@ -174,8 +169,8 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     """Runs the job; returns the summary (None when the runner does not wait for the job).
     Raises JobError when it can't run."""
     options = PipelineOptions(argv)
-    opts = pipeline_options.job_view(options, RemoveBackgroundOptions)
-    cfg = _auto_threads(options, resolve_config(opts))
+    cfg = _auto_threads(options, pipeline_options.job_config(options, RemoveBackgroundOptions,
+                                                             resolve_config))
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
     dry_run = options.view_as(TestOptions).dry_run
@@ -205,6 +200,12 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
         shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True)
     summary = json.loads(fileio.read_bytes(cfg.dest + "/" + SUMMARY_FILE))
     print(format_summary(summary, cfg.dest), flush=True)
+    if cfg.review_below is not None and not cfg.plan_only:
+        page = build_review_page(cfg.dest, log=lambda line: print(line, flush=True))
+        print(f"remove_background: review page {page['page']} ({page['entries']} outputs "
+              "under review)", flush=True)
+    elif cfg.overwrite and not cfg.plan_only:  # the review lists went with the old outputs
+        remove_review_page(cfg.dest)
     if summary["inputs"] == 0:
         raise JobError(f"no inputs matched {cfg.source!r}")
     return summary

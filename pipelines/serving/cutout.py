@@ -38,6 +38,7 @@ from typing import Optional, Union
 from model import feedback, flags, interrupts, mistakes
 from model.errors import report
 from pipelines.core import fileio, imaging, safe_files
+from pipelines.core.options import check_shared_flags
 from pipelines.core.rejects import JobError, Rejected, printable
 from pipelines.serving import inference, model_files
 from pipelines.serving.outputs import OUTPUT_MODES, kinds_of, mask_path_beside
@@ -195,8 +196,9 @@ def run(args: argparse.Namespace, label: str) -> int:
     """Exit status: 0 every output written; 1 some input can't be done (each named with its
     reason on stderr); JobError for a mistake, before the model loads."""
     plan = plan_outputs(args)
+    check_shared_flags(args)
     background = imaging.parse_color(args.background) if args.background else None
-    model_files.check_model(args.model)
+    model_files.check_export(args.model, args.model)
     ready, failed = [], 0
     for path, targets in plan:  # every input checked before the model's seconds of loading
         try:

@@ -14,7 +14,7 @@ from tests.cutout_support import REPO_ROOT as ROOT
 CUTOUT = os.path.join(os.path.dirname(sys.executable), "cutout")
 MODULES = {"preprocess": "pipelines.preprocess", "train": "model.train",
            "remove": "pipelines.remove_background", "evaluate": "pipelines.evaluate",
-           "one": "pipelines.cutout"}
+           "one": "pipelines.cutout", "review": "pipelines.remove_background.review_page"}
 
 
 def _cutout(args, cwd, timeout=120):
@@ -46,6 +46,7 @@ MISSPELT = {
                   "--splitt", "test"], "--splitt", "--split", "rep"),
     "one": (["raw/p0.jpg", "o.png", "--model", "m/export", "--refin", "none"],
             "--refin", "--refine", "o.png"),
+    "review": (["dest", "--bellow", "0.5"], "--bellow", "--below", "dest"),
 }
 
 
