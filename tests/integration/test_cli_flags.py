@@ -61,7 +61,8 @@ def test_a_misspelt_flag_is_one_line_and_exit_2_before_any_work(command, via, tm
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert f"unknown flag {flag} (did you mean {suggestion}?)" in lines[0]
-    prog = f"cutout {command}" if via == "cutout" else f"python -m {MODULES[command]}"
+    prog = (f"cutout {command}" if via == "cutout" or command == "review"
+            else f"python -m {MODULES[command]}")
     assert lines[0].startswith(f"{prog}: error:"), lines[0]
     assert not (tmp_path / created).exists()  # nothing claimed, nothing written
 
