@@ -138,3 +138,61 @@ def test_the_message_and_the_descendants(tmp_path):
         assert child.pid not in interrupts.descendants(os.getpid())  # ended and reaped
     finally:
         child.kill()
+
+
+def _wait_for(predicate, proc, timeout_s=300):
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the job ended before it could be interrupted"
+    assert predicate(), f"not reached within {timeout_s} s"
+
+
+@pytest.mark.timeout(900)
+def test_an_interrupted_train_names_its_epochs_and_the_same_command_resumes(tmp_path):
+    from tests.integration.conftest import write_data_dir
+
+    write_data_dir(str(tmp_path / "data"), {"train": 8, "val": 4, "test": 2}, 32)
+    command = [CUTOUT, "train", "--data_dir", "data", "--model_dir", "mdl", "--epochs", "40",
+               "--base_filters", "4", "--batch_size", "4"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics = tmp_path / "mdl" / "metrics.csv"
+    _wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 2, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    epochs = len(metrics.read_text().splitlines()) - 1  # the header row
+    assert last == (f"cutout train: interrupted after {epochs} epoch{'s' * (epochs != 1)}; "
+                    "run the same command again to finish"), last
+    assert _session_processes(proc.pid) == []
+
+
+@pytest.mark.timeout(900)
+def test_an_interrupted_preprocess_leaves_out_empty_for_the_same_command(tmp_path):
+    from pipelines.synthetic import datasets as synthetic
+
+    synthetic.write_all(str(tmp_path / "raw"), pairs=60, seed=1)
+    command = [CUTOUT, "preprocess", *cs.preprocess_args(tmp_path / "raw", tmp_path / "out")]
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+                                start_new_session=True)
+        _wait_for(lambda: "cutout preprocess: 3 source(s)" in log.read_text(), proc)
+        time.sleep(4)  # into the pipeline's work
+        assert proc.poll() is None, "the job ended before it could be interrupted"
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+    err = log.read_text()
+    assert proc.returncode == 143, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == ("cutout preprocess: interrupted; run the same "
+                                            "command again to finish")
+    assert _session_processes(proc.pid) == []
+    out = tmp_path / "out"
+    assert not out.exists() or list(os.scandir(out)) == []  # the unfinished run's files removed
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (tmp_path / "out" / "manifest.json").exists()
