@@ -99,7 +99,7 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
         if features.get(schema.VERSION) != schema.SCHEMA_VERSION:
             raise JobError(f"{files[0]}: first record has schema_version "
                            f"{features.get(schema.VERSION)!r}, this code reads "
-                           f"{schema.SCHEMA_VERSION}: re-run pipelines.preprocess")
+                           f"{schema.SCHEMA_VERSION}: re-run `cutout preprocess`")
         if features.get(schema.IMAGE_SIZE) != image_size:
             raise JobError(f"{files[0]}: first record has image_size "
                            f"{features.get(schema.IMAGE_SIZE)!r}, the manifest says {image_size}")

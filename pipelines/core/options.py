@@ -23,13 +23,15 @@ import types
 import apache_beam as beam
 from apache_beam.options.pipeline_options import (PipelineOptions, PortableOptions,
                                                   StandardOptions)
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import fn_runner
 
+from model.errors import run_cli
+from pipelines.core import job_flags
 from pipelines.core.fileio import is_gcs
 from pipelines.core.imaging import DEFAULT_MAX_PIXELS
 from pipelines.core.rejects import JobError
 from pipelines.core.safe_files import DEFAULT_MAX_FILE_BYTES
-
-from model.errors import run_cli
 
 LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
 
@@ -95,13 +97,26 @@ def job_config(options: PipelineOptions, job_cls, build):
 
 def _local_runner(options: PipelineOptions):
     from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision_info = fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-    return fn_runner.FnApiRunner(provision_info=provision_info)
+    return _LocalRunner(provision_info=provision_info)
+
+
+class _LocalRunner(fn_runner.FnApiRunner):
+    """The FnApiRunner, with its worker processes (multi_processing mode) started with Ctrl-C
+    ignored: a terminal's Ctrl-C reaches every process of the foreground group, and each worker
+    would print its own KeyboardInterrupt traceback. The job's handler (model/interrupts.py)
+    stops them instead. `trap '' INT` in the worker's shell line: an ignored signal stays ignored
+    through exec, and Python then installs no KeyboardInterrupt handler."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        for environment in pipeline_proto.components.environments.values():
+            if environment.urn == python_urns.SUBPROCESS_SDK:
+                environment.payload = b"trap '' INT; exec " + environment.payload
+        return super().run_via_runner_api(pipeline_proto, options)
 
 
 def is_local(options: PipelineOptions) -> bool:
@@ -125,26 +140,28 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
-def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=None) -> int:
-    """The jobs' `main()`: help, run, one clear line for an input the job can't work with
-    (model/errors.py's runner: the one contract of every entry point).
+def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=None,
+                shared: tuple = (), label: str = "", description: str = "",
+                positionals: tuple = (), required: tuple = ()) -> int:
+    """The jobs' `main()`: strict flags (`job_flags`), help, Ctrl-C/SIGTERM (`model.interrupts`),
+    run, one clear line for an input the job can't work with. `prog` names the command in help
+    and errors (`cutout remove`, or `python -m pipelines.remove_background` with `label`
+    `remove_background` in its errors); `shared`: the shared flags the job reads.
 
-    Exit status: 0 when the job did its work (rejects are data), 2 when it could not.
+    Exit status: 0 when the job did its work (rejects are data), 2 when it could not, 130/143
+    when interrupted.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "-h" in argv or "--help" in argv:
-        parser = argparse.ArgumentParser(prog=f"python -m pipelines.{prog}",
-                                         epilog="plus the standard Beam options (--runner, ...)")
-        job_cls._add_argparse_args(parser)
-        SharedJobOptions._add_argparse_args(parser)
-        parser.print_help()
-        return 0
+    argv = job_flags.strict_argv(prog, (job_cls, SharedJobOptions), shared, argv, description,
+                                 positionals, required)
+
     def print_summary(result) -> None:
         if result and summarize:  # a --dry_run returns nothing to summarise
             print(json.dumps(summarize(result)))
 
-    return run_cli(prog, lambda: run(argv), on_result=print_summary, errors=errors)
+    # model/errors.py's runner: the one contract of every entry point (and Ctrl-C's handler).
+    return run_cli(label or prog, lambda: run(argv), on_result=print_summary, errors=errors)
 
 
 def require_reachable(options: PipelineOptions, paths, error=ValueError) -> None:

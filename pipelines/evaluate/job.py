@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
-from model import schema
+from model import feedback, mistakes, schema
 from pipelines.core import fileio
+from pipelines.core.job_flags import first_line
 from pipelines.core.options import job_config, make_pipeline, require_reachable, run_job_cli
 from pipelines.core.rejects import JobError
 from pipelines.evaluate.config import MODE_MODEL, Config, EvaluateOptions
@@ -112,11 +114,11 @@ def check_model_inputs(config: Config) -> dict:
 
 
 def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
-    for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir)):
-        if not fileio.is_dir(path):
-            raise JobError(f"{flag} {path} does not exist or is empty")
-    if config.image_dir and not fileio.is_dir(config.image_dir):
-        raise JobError(f"--image_dir {config.image_dir} does not exist or is empty")
+    for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir),
+                       ("--image_dir", config.image_dir)):
+        if path and not fileio.is_dir(path):
+            raise JobError(f"{flag} {path} is an empty folder" if fileio.exists(path)
+                           else mistakes.missing_input(flag, path))
     gt_rels, gt_problems = list_relative(config.gt_dir)
     pred_rels, pred_problems = list_relative(config.pred_dir)
     matching = match_files(gt_rels, pred_rels)
@@ -175,6 +177,10 @@ def run(argv=None) -> dict:
         context = check_model_inputs(config)
     else:
         matching, context = check_folder_inputs(config)
+    feedback.say(f"scoring the model {config.model} on the {config.split} split of "
+                 f"{config.data_dir}" if config.mode == MODE_MODEL else
+                 f"scoring {config.pred_dir} against {config.gt_dir}"
+                 + f" -> {config.report_dir}")
     with make_pipeline(options) as pipeline:
         build(pipeline, config, context, matching)
     metrics_path = fileio.join(config.report_dir, METRICS_FILE)
@@ -201,5 +207,12 @@ def summary_line(report: dict) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    return run_job_cli("evaluate", run, EvaluateOptions, (JobError,), summary_line, argv)
+# The shared flags (core.options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--model", "--max_file_bytes", "--inference_threads")
+
+
+def main(argv=None, prog: str = "python -m pipelines.evaluate") -> int:
+    return run_job_cli(prog, run, EvaluateOptions, (JobError,), summary_line, argv,
+                       shared=SHARED_FLAGS, label="evaluate" if prog.startswith("python") else "",
+                       description=first_line(sys.modules[__package__].__doc__),
+                       required=("--report_dir",))

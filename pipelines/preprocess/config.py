@@ -8,6 +8,7 @@ import dataclasses
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from model import mistakes
 from pipelines.core import fileio, imaging, safe_files
 from pipelines.core.rejects import JobError, printable
 
@@ -145,7 +146,7 @@ class Config:
                                "valid UTF-8; rename it")
             is_folder = fileio.is_dir(spec.path)
             if not is_folder and not fileio.exists(spec.path):
-                raise JobError(f"source {spec.name}: {spec.path} does not exist")
+                raise JobError(mistakes.missing_input(f"--source {spec.name}:", spec.path))
             if not is_folder and container_kind(spec.path) == "folder":
                 raise JobError(f"source {spec.name}: {spec.path} is a file but not a supported "
                                f"archive ({', '.join(ARCHIVE_SUFFIXES)}) nor a folder")

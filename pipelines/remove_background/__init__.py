@@ -57,10 +57,12 @@ and the bookkeeping, always under `DEST/_*` names:
   for an existing DEST): those outputs lowest confidence first, photo beside cut-out, paged,
   with thumbnails made by the driver (a few per second per core on 1080x1440 photos). An
   `--overwrite` run without `--review_below` removes it with the lists.
-- `DEST/_summary.json`: counts (`inputs` = `written` + `skipped` + `rejected`,
-  `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
-  run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
-  (namespace `remove_background`) count the same things.
+- `DEST/_summary/<run>.json`: each run's counts (`inputs` = `written` + `skipped` + `rejected`,
+  `rejected_by_reason`, `files_written`), its `run` name and options, kept like the index; and
+  `DEST/_summary.json`, the latest run's (a copy). The summary is also printed at the end ("nothing
+  to do" when every input's outputs existed: told before any worker starts when the driver can
+  see it, `quick_plan.py`), and Beam counters `written`, `skipped`, `rejected` (namespace
+  `remove_background`) count the same things.
 - `DEST/_job.json`: the settings the outputs were made with (`output`, `background`, `model`):
   a run with other settings is refused (one line) unless `--overwrite`.
 On gs:// every output object has content type image/png. Every write is atomic (a crash leaves

@@ -17,7 +17,8 @@ from pipelines.remove_background.config import JobConfig
 
 NAMESPACE = "remove_background"
 REJECTED_FILES = f"{REJECTS_FOLDER}/{REJECTS_PREFIX}-*-of-*.jsonl"   # every shard
-SUMMARY_FILE = "_summary.json"
+SUMMARY_FILE = "_summary.json"        # the latest run's
+SUMMARIES_FOLDER = "_summary"         # every run's: _summary/<run>.json
 JOB_FILE = "_job.json"
 
 
@@ -45,7 +46,8 @@ def _describe(record: dict) -> str:
 
 BOOKKEEPING = {"_index": dest_guard.FOLDER, REJECTS_FOLDER: dest_guard.FOLDER,
                "_review": dest_guard.FOLDER, dest_guard.TEMP_DIR: dest_guard.FOLDER,
-               JOB_FILE: dest_guard.FILE, SUMMARY_FILE: dest_guard.FILE}
+               JOB_FILE: dest_guard.FILE, SUMMARY_FILE: dest_guard.FILE,
+               SUMMARIES_FOLDER: dest_guard.FOLDER}
 
 
 def guard_dest(cfg: JobConfig) -> None:
@@ -90,6 +92,22 @@ def claim_dest(cfg: JobConfig) -> None:
             release_dest(cfg)
         raise rejects.JobError(f"can't write to --output_dir {cfg.dest}: "
                                f"{e.strerror or e}") from None
+
+
+def count_outputs_since(dest: str, since: float) -> int:
+    """Files a run made under a local DEST since `since` (a time.time()), its `_*` bookkeeping
+    left out: what an interrupted run reports it wrote."""
+    count = 0
+    for folder, dirs, files in os.walk(dest):
+        if folder == dest:
+            dirs[:] = [d for d in dirs if not d.startswith("_")]
+            files = [f for f in files if not f.startswith("_")]
+        for name in files:
+            try:
+                count += os.lstat(os.path.join(folder, name)).st_mtime >= since
+            except OSError:
+                continue
+    return count
 
 
 def release_dest(cfg: JobConfig) -> None:
@@ -161,14 +179,18 @@ def summary_options(cfg: JobConfig) -> dict:
             "review_below": cfg.review_below, "plan_only": cfg.plan_only}
 
 
-def _write_summary(counts: dict, cfg: JobConfig) -> None:
+def write_summary(counts: dict, cfg: JobConfig) -> dict:
+    """DEST/_summary/<run>.json, kept like the index (a re-run with nothing to do never hides
+    what the run that did the work counted), and DEST/_summary.json, the latest run's."""
     summary = dict(counts)
+    summary["run"] = cfg.run_name
     summary["options"] = summary_options(cfg)
     summary["rejects_file"] = cfg.dest + "/" + REJECTED_FILES
-    path = dest_guard.checked_path(cfg.dest + "/" + SUMMARY_FILE, cfg.dest_resolved)
-    fileio.write_bytes(path,
-                       json.dumps(summary, indent=2, sort_keys=True).encode("utf-8"),
-                       mime_type="application/json")
+    data = json.dumps(summary, indent=2, sort_keys=True).encode("utf-8")
+    for name in (f"{SUMMARIES_FOLDER}/{cfg.run_name}.json", SUMMARY_FILE):
+        path = dest_guard.checked_path(cfg.dest + "/" + name, cfg.dest_resolved)
+        fileio.write_bytes(path, data, mime_type="application/json")
+    return summary
 
 
 class WriteBookkeeping(beam.PTransform):
@@ -198,10 +220,28 @@ class WriteBookkeeping(beam.PTransform):
                 | "Outcomes" >> beam.Flatten()
                 | "Count" >> beam.Map(_count)
                 | "Summarise" >> beam.CombineGlobally(SummaryCounts(plan_only=planned is not None))
-                | "WriteSummary" >> beam.Map(_write_summary, cfg))
+                | "WriteSummary" >> beam.Map(write_summary, cfg))
+
+
+def describe_job(cfg: JobConfig) -> str:
+    """What a run is about to do, said before it starts (model/feedback.py)."""
+    inputs = {"folder": f"listing {cfg.source}", "glob": f"matching {cfg.source}",
+              "file": f"1 file, {cfg.source}", "list": f"reading the list {cfg.source}"}
+    model = f"model {cfg.model}, {cfg.image_size} px" if cfg.model else "no model"
+    what = "--plan_only: nothing written" if cfg.plan_only else f"--output {cfg.output}"
+    return f"{inputs[cfg.input_kind]} -> {cfg.dest} ({model}; {what})"
+
+
+def nothing_to_do(summary: dict) -> bool:
+    return (summary["inputs"] > 0 and summary["skipped"] == summary["inputs"]
+            and "planned" not in summary)
 
 
 def format_summary(summary: dict, dest: str) -> str:
+    if nothing_to_do(summary):
+        return (f"remove_background: nothing to do: all {summary['inputs']} inputs have their "
+                f"outputs in {dest} (--overwrite redoes them); earlier runs' summaries are in "
+                f"{dest}/{SUMMARIES_FOLDER}/")
     reasons = ", ".join(f"{k}: {v}" for k, v in summary["rejected_by_reason"].items())
     return (f"remove_background: {summary['inputs']} inputs -> {summary['written']} written "
             f"({summary['files_written']} files), {summary['skipped']} skipped (output exists), "

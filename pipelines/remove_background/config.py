@@ -17,6 +17,7 @@ from typing import Optional
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from model import mistakes
 from pipelines.core import fileio, imaging, safe_files
 from pipelines.core.rejects import JobError
 from pipelines.serving import model_proof
@@ -122,7 +123,7 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    image_size = model_proof.recorded_image_size(model) if model else 0
+    image_size = model_proof.recorded_image_size(model, opts.model) if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -139,7 +140,9 @@ def resolve_config(opts) -> JobConfig:
     # Compared with links resolved: a DEST that is a link to the input folder is the input
     # folder (--overwrite would replace inputs with their cut-outs).
     real_root, real_dest = fileio.resolved(root), fileio.resolved(dest)
-    if real_root == real_dest or fileio.is_inside(real_root, real_dest):
+    if real_root == real_dest:
+        raise JobError(mistakes.output_is_input(dest, root, "--output_dir"))
+    if fileio.is_inside(real_root, real_dest):
         raise JobError(f"the input folder {root} is --output_dir {dest} or inside it"
                        + ("" if (root, dest) == (real_root, real_dest) else
                           f" (links resolved: {real_root}, {real_dest})")
@@ -212,8 +215,7 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
     if fileio.exists(path):
         parent = posixpath.dirname(path) if fileio.is_gcs(path) else os.path.dirname(path)
         return "file", fileio.escape_glob(path), parent
-    raise JobError(f"no inputs matched: {spec!r} is neither a file, a folder nor a glob "
-                   "that matches anything")
+    raise JobError(mistakes.missing_input("--input", spec))
 
 
 def csv_rows(raw):

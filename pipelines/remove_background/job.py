@@ -10,17 +10,23 @@ import errno
 import json
 import logging
 import os
+import sys
+import time
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
+from model import feedback, interrupts
 from pipelines.core import fileio, options as pipeline_options, progress
+from pipelines.core.job_flags import first_line
 from pipelines.core.rejects import JobError, Rejected
+from pipelines.remove_background import quick_plan
 from pipelines.remove_background.bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
+                                                     count_outputs_since, describe_job,
                                                      format_summary, guard_dest, rejection,
-                                                     release_dest, temp_dir)
+                                                     release_dest, temp_dir, write_summary)
 from pipelines.remove_background.config import JobConfig, RemoveBackgroundOptions, resolve_config
 from pipelines.remove_background.index import WriteIndex, index_record
 from pipelines.remove_background.index_recovery import ReadIndexedInputs, RecoverLineDoFn
@@ -180,6 +186,12 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
         guard_dest(cfg)
     elif not dry_run:
         claim_dest(cfg)
+    if cfg.dest_resolved and not dry_run:  # Ctrl-C: "interrupted after N outputs", no _tmp/
+        started = time.time()
+        interrupts.on_interrupt(
+            count=lambda: count_outputs_since(cfg.dest_resolved, started),
+            cleanup=(lambda: None) if cfg.plan_only else (lambda: release_dest(cfg)))
+    feedback.say(describe_job(cfg))
     try:
         return _run_claimed(options, cfg, model_handler, dry_run)
     finally:
@@ -188,6 +200,11 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
 
 
 def _run_claimed(options, cfg: JobConfig, model_handler, dry_run: bool) -> Optional[dict]:
+    quick = None if dry_run else quick_plan.nothing_to_do(cfg)
+    if quick is not None:  # told before any worker starts or model loads
+        summary = write_summary(quick, cfg)
+        print(format_summary(summary, cfg.dest), flush=True)
+        return summary
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
     try:
@@ -238,7 +255,15 @@ def write_failure(error: BaseException) -> Optional[str]:
     return None
 
 
-def main(argv=None) -> int:
-    return pipeline_options.run_job_cli("remove_background", run, RemoveBackgroundOptions,
-                                        (JobError,), argv=argv)
+# The shared flags (core.options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--output_dir", "--model", "--max_pixels", "--max_file_bytes",
+                "--inference_threads")
+
+
+def main(argv=None, prog: str = "python -m pipelines.remove_background") -> int:
+    return pipeline_options.run_job_cli(
+        prog, run, RemoveBackgroundOptions, (JobError,), argv=argv, shared=SHARED_FLAGS,
+        label="remove_background" if prog.startswith("python") else "",
+        description=first_line(sys.modules[__package__].__doc__),
+        positionals=("--input", "--output_dir"), required=("--output_dir", "--model"))
 

@@ -14,24 +14,27 @@ from __future__ import annotations
 import posixpath
 import struct
 
-from model import export
+from model import export, mistakes
 from pipelines.core import fileio
 from pipelines.core.rejects import JobError
 
-def check_export(model: str) -> dict:
-    """MODEL/export checked before any work, by every job and tool that loads one: its metadata
-    read (returned, `image_size` an int) and its files whole (`check_export_files`). Raises
-    JobError naming what is wrong (and MODEL/export when MODEL was given)."""
+def check_export(model: str, given: str = "") -> dict:
+    """MODEL/export checked before any work, by every job and tool that loads one: its files
+    whole (`check_export_files`) and its metadata read (returned, `image_size` an int). Raises
+    JobError in the one wording of each mistake (model/mistakes.py): a training folder given for
+    its export says "did you mean MODEL/export?" (with the path as the user gave it, `given`)."""
+    needed = [fileio.join(model, name) for name in (export.METADATA_FILE, "saved_model.pb")]
+    if not all(fileio.exists(path) for path in needed):
+        inside = fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE))
+        detail = "" if inside or fileio.exists(model) else "it does not exist"
+        raise JobError(mistakes.not_a_model_export(given or model, inside, detail))
+    check_export_files(model)
     try:
         metadata = export.read_metadata(model, fileio.read_bytes)
         metadata["image_size"] = int(metadata["image_size"])
     except Exception as e:
-        hint = ""
-        if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
-            hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
-        raise JobError(f"no usable model export at {model}{hint}: {type(e).__name__}: {e}: "
-                       "give MODEL/export as written by model.train") from None
-    check_export_files(model)
+        raise JobError(f"{needed[0]} is unreadable ({type(e).__name__}: {e}): export the model "
+                       "again") from None
     return metadata
 
 
@@ -147,3 +150,4 @@ def check_export_files(model: str) -> None:
             have = "missing" if name not in shards else f"{shards[name]} bytes"
             raise JobError(f"{fileio.join(variables, name)} is truncated ({have}, the index "
                            f"needs {need}): export the model again")
+

@@ -30,10 +30,11 @@ from pipelines.serving import inference, model_files
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
 
 
-def recorded_image_size(model: str) -> int:
+def recorded_image_size(model: str, given: str = "") -> int:
     """Steps 1 and 2 (`model_files.check_export`: the metadata read, the files whole), and
-    `image_size` in range. Raises JobError."""
-    size = model_files.check_export(model)["image_size"]
+    `image_size` in range. `given`: the path as the user typed it (for the mistake's wording).
+    Raises JobError."""
+    size = model_files.check_export(model, given)["image_size"]
     if not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
         raise JobError(f"the model at {model} is mis-described: image_size {size} in "
                        f"{export.METADATA_FILE} is not in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]: "

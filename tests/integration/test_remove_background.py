@@ -147,7 +147,9 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
                    os.path.join("_rejected", "rejected-00000-of-00001.jsonl")}
     index = {w for w in written if w.startswith("_index" + os.sep)}   # one file: this run's
     assert len(index) == 1 and next(iter(index)).endswith("-00000-of-00001.jsonl")
-    assert written == set(expected) | bookkeeping | index
+    runs = {w for w in written if w.startswith("_summary" + os.sep)}   # this run's summary
+    assert len(runs) == 1
+    assert written == set(expected) | bookkeeping | index | runs
 
     rejects = rejects_of(dest)
     got = {}
@@ -171,7 +173,8 @@ def _outputs_state(dest):
                                                         os.stat(os.path.join(d, n)).st_ino)
             for d, _, ns in os.walk(dest) for n in ns if not n.startswith(".")
             and "_rejected" not in d and "_index" not in d and "_review" not in d
-            and "_tmp" not in d and n not in ("_summary.json", "_job.json")}
+            and "_tmp" not in d and "_summary" not in d
+            and n not in ("_summary.json", "_job.json")}
 
 
 def _small_set(folder, count=4):
@@ -356,13 +359,13 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
     (tmp_path / "empty").mkdir()
     cases = [
         (["--input", str(src), "--output_dir", str(tmp_path / "o"), "--model",
-          str(tmp_path / "nope")], "no usable model export"),
+          str(tmp_path / "nope")], "no model export at"),
         (["--input", str(tmp_path / "empty"), "--output_dir", str(tmp_path / "o"), "--model",
           model_dir], "no inputs matched"),
         (["--input", str(src) + "/*.gif", "--output_dir", str(tmp_path / "o"), "--model",
           model_dir], "no inputs matched"),
         (["--input", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o"), "--model",
-          model_dir], "no inputs matched"),
+          model_dir], "does not exist: check the path"),
         (["--input_list", str(tmp_path / "l.txt"), "--output_dir", str(tmp_path / "o"),
           "--model", model_dir], "--input_root"),
         (["--input", str(src), "--output_dir", str(tmp_path / "o"), "--model", model_dir,
@@ -376,7 +379,7 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
                            str(src), "--output_dir", str(tmp_path / "o"), "--model",
                            str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
-    assert proc.returncode == 2 and "no usable model export" in proc.stderr
+    assert proc.returncode == 2 and "no model export at" in proc.stderr
 
 
 def test_gcs_input_output_and_model(gcs_bucket, model_dir):
@@ -434,7 +437,7 @@ def test_cutout_tool_gives_the_pipelines_bytes(tmp_path, model_dir):
     bad = subprocess.run([sys.executable, "-m", "pipelines.cutout", str(src / "missing.jpg"),
                           str(out), "--model", model_dir], cwd=ROOT, capture_output=True,
                          text=True, timeout=180)
-    assert bad.returncode == 1 and "missing.jpg" in bad.stderr
+    assert bad.returncode == 2 and "missing.jpg does not exist" in bad.stderr  # a mistake
 
 
 def test_job_builds_for_dataflow_offline(gcs_bucket, tmp_path, model_dir):

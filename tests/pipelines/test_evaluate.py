@@ -109,8 +109,7 @@ def test_bad_inputs_fail_clearly(preprocessed, constant_one_model, tmp_path):
     cases = [
         (["--data_dir", str(tmp_path / "nope"), "--model", constant_one_model],
          "does not exist"),
-        (["--data_dir", str(out), "--model", str(tmp_path / "no_model")],
-         "no usable model export"),
+        (["--data_dir", str(out), "--model", str(tmp_path / "no_model")], "no model export at"),
         (["--data_dir", str(out), "--model", constant_one_model, "--split", "dev"],
          "not one of"),
         (["--data_dir", str(out)], "needs both"),
