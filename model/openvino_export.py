@@ -90,11 +90,12 @@ def add_openvino(export_dir: str) -> dict:
         raise ValueError(f"{export_dir} is not a model export (no {export.METADATA_FILE})")
     metadata = export.read_metadata(export_dir)
     try:
-        _, _, resized = export.load_export(export_dir)
+        loaded, _, resized = export.load_export(export_dir)
     except Exception as e:  # TensorFlow's errors for a damaged SavedModel are many and long
         raise ValueError(f"{export_dir}: its SavedModel can't be loaded ({type(e).__name__}): "
                          f"export the model again") from None
     metadata[METADATA_KEY] = write_openvino(resized, export_dir)
+    del loaded  # held until here: the signature reads the variables it owns
     export.write_metadata(export_dir, metadata)
     return metadata[METADATA_KEY]
 
