@@ -5,6 +5,7 @@
     cutout remove     --input photos/ --output_dir cutouts/ --model MODEL/export
     cutout evaluate   --data_dir OUT --model MODEL/export --split test --report_dir R
     cutout one        photo.jpg photo.png --model MODEL/export
+    cutout export     MODEL/export      (adds the fast CPU runtime's model to an older export)
 
 Each subcommand runs the same `main` as `python -m <module>`, with the same flags and help
 (`cutout remove --help`). `--verbose` anywhere shows the native libraries' start-up notices,
@@ -26,6 +27,8 @@ COMMANDS = {
     "evaluate": ("pipelines.evaluate",
                  "score a model, or any tool's masks, with the field's metrics"),
     "one": ("pipelines.cutout", "one image's background removed, without Beam"),
+    "export": ("model.openvino_export",
+               "add the OpenVINO model (--runtime openvino) to an export made before it"),
 }
 
 
