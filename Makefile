@@ -25,7 +25,8 @@ $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==24.3.1
 	# compat mode: a path in a .pth file, so the project's packages win over a `model/` folder
-	# in the current directory (the default editable finder loses to it; see STACK.md).
+	# in the current directory (the default editable finder loses to it; see the README's
+	# "What the code relies on").
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]' --config-settings editable_mode=compat
 	$(PY) -m pip check
 	touch $(STAMP)

@@ -16,8 +16,8 @@ the decoder's cost). Each decoder level: bilinear x2 up-sampling, concatenation 
 two 3x3 conv + BN + ReLU at base x (8, 4, 2, 1) filters; the last level also sees the input image
 at full resolution, which helps edges. Every BatchNorm, the encoder's included, uses
 `config.bn_momentum` (0.9): keras.applications' 0.999 leaves the moving averages far from the
-batch statistics after a short CPU run (see model/blocks.py and STACK.md). S must be a multiple of
-32. Built through `model.architectures.build_model`, which checks the config first.
+batch statistics after a short CPU run (see model/blocks.py). S must be a multiple of 32.
+Built through `model.architectures.build_model`, which checks the config first.
 """
 from __future__ import annotations
 

@@ -43,6 +43,7 @@ import sys
 import warnings
 from typing import Optional, Union
 
+from model.errors import report
 from pipelines import fileio, imaging, inference, model_files, safe_files
 from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
@@ -165,8 +166,7 @@ def main(argv=None) -> int:
         pngs = remove_background_outputs(data, args.model, tuple(targets), background,
                                          args.png_compression, args.max_pixels, args.refine)
     except JobError as e:
-        print(f"cutout: error: {e}", file=sys.stderr)
-        return 2
+        return report("cutout", e)
     except Rejected as e:
         print(f"cutout: {args.input}: {e}", file=sys.stderr)
         return 1

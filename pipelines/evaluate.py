@@ -309,13 +309,10 @@ class ScoreFiles(beam.PTransform):
 def check_model_inputs(config: Config) -> dict:
     """Validates the data folder, split and model; returns the report's context."""
     data_dir = config.data_dir
-    try:
-        manifest, _ = schema.check_data_folder(
-            data_dir, [config.split], is_dir=fileio.is_dir, exists=fileio.exists,
-            read_bytes=fileio.read_bytes,
-            glob=lambda pattern: [path for path, _ in fileio.match(pattern)])
-    except schema.DataFolderError as e:
-        raise JobError(str(e)) from None
+    manifest, _ = schema.check_data_folder(  # raises JobError
+        data_dir, [config.split], is_dir=fileio.is_dir, exists=fileio.exists,
+        read_bytes=fileio.read_bytes,
+        glob=lambda pattern: [path for path, _ in fileio.match(pattern)])
     image_size = manifest[schema.IMAGE_SIZE]
     model = config.model
     for name in ("saved_model.pb", export.METADATA_FILE):

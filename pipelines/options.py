@@ -14,6 +14,8 @@ import types
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from model.errors import run_cli
+
 LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
 
 
@@ -90,7 +92,8 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
 
 def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=None) -> int:
-    """The jobs' `main()`: help, run, one clear line for an input the job can't work with.
+    """The jobs' `main()`: help, run, one clear line for an input the job can't work with
+    (model/errors.py's runner: the one contract of every entry point).
 
     Exit status: 0 when the job did its work (rejects are data), 2 when it could not.
     """
@@ -107,14 +110,11 @@ def run_job_cli(prog: str, run, job_cls, errors: tuple, summarize=None, argv=Non
         SharedJobOptions._add_argparse_args(parser)
         parser.print_help()
         return 0
-    try:
-        result = run(argv)
-    except errors as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    if result and summarize:  # a --dry_run returns nothing to summarise
-        print(json.dumps(summarize(result)))
-    return 0
+    def print_summary(result) -> None:
+        if result and summarize:  # a --dry_run returns nothing to summarise
+            print(json.dumps(summarize(result)))
+
+    return run_cli(prog, lambda: run(argv), on_result=print_summary, errors=errors)
 
 
 def require_reachable(options: PipelineOptions, paths, error=ValueError) -> None:

@@ -6,7 +6,8 @@
   line: `source`, `path`, `reason`, `detail` (+ job-specific extras). The reason must be one of
   `REASONS`, so the README's table (tested against this module) can't drift from the code.
 - `JobError`: "this job can't run" (bad options, missing inputs, a destination it may not write):
-  every `main` turns it into one line on stderr and exit status 2, before any work.
+  every `main` turns it into one line on stderr and exit status 2, before any work. It is
+  model/errors.py's class, re-exported: the pipelines and training raise the same one.
 - `WriteRejects`: records -> `FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl`, written by the workers in
   parallel (no worker gathers every reject), each shard's lines sorted, each file atomic, names
   fixed by the shard count, so a re-run replaces every file of the run before it.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import json
 import zlib
 from typing import Iterable, Optional
+
+from model.errors import JobError  # noqa: F401 (re-exported: the one "this job can't run")
 
 # reason -> what it means. Grouped by where it arises; a job uses the reasons its inputs can meet.
 REASONS = {
@@ -86,10 +89,6 @@ class Rejected(ValueError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
-
-
-class JobError(ValueError):
-    """This job can't run: one line for the user, exit status 2, before any work."""
 
 
 def record(source: str, path: str, reason: str, detail: str = "", **extra) -> dict:
