@@ -30,6 +30,8 @@ import sys
 import tempfile
 from typing import Callable, Optional
 
+from model.errors import JobError, run_cli
+
 OPENVINO_SUBDIR = "openvino"
 OPENVINO_FILES = ("model.xml", "model.bin")
 METADATA_KEY = "openvino"
@@ -79,20 +81,20 @@ def write_openvino(signature, export_dir: str) -> dict:
 
 def add_openvino(export_dir: str) -> dict:
     """For an existing MODEL/export: converts its SavedModel's serve_resized and records the
-    artefact in its cutout_export.json; returns the entry. Raises ValueError when export_dir is
-    not an export."""
+    artefact in its cutout_export.json; returns the entry. Raises JobError when export_dir is
+    not a loadable export."""
     import tensorflow as tf
 
     from model import export
 
     meta_path = export_dir.rstrip("/") + "/" + export.METADATA_FILE
     if not tf.io.gfile.exists(meta_path):
-        raise ValueError(f"{export_dir} is not a model export (no {export.METADATA_FILE})")
+        raise JobError(f"{export_dir} is not a model export (no {export.METADATA_FILE})")
     metadata = export.read_metadata(export_dir)
     try:
         loaded, _, resized = export.load_export(export_dir)
     except Exception as e:  # TensorFlow's errors for a damaged SavedModel are many and long
-        raise ValueError(f"{export_dir}: its SavedModel can't be loaded ({type(e).__name__}): "
+        raise JobError(f"{export_dir}: its SavedModel can't be loaded ({type(e).__name__}): "
                          f"export the model again") from None
     metadata[METADATA_KEY] = write_openvino(resized, export_dir)
     del loaded  # held until here: the signature reads the variables it owns
@@ -102,12 +104,12 @@ def add_openvino(export_dir: str) -> dict:
 
 def check_artefact(export_dir: str, metadata: dict,
                    read_bytes: Callable[[str], bytes]) -> None:
-    """Raises ValueError with one line naming the first missing or damaged file of the OpenVINO
+    """Raises JobError with one line naming the first missing or damaged file of the OpenVINO
     artefact (or saying there is none). `read_bytes(path)` reads a file (the pipelines pass
     Beam's FileSystems, so gs:// works; OSError means missing)."""
     entry = metadata.get(METADATA_KEY)
     if not entry:
-        raise ValueError(f"{export_dir} has no OpenVINO model (exported before it was part of "
+        raise JobError(f"{export_dir} has no OpenVINO model (exported before it was part of "
                          f"the export): add it with `cutout export {export_dir}`, or use "
                          f"--runtime savedmodel")
     for name, want in sorted(entry["files"].items()):
@@ -115,12 +117,12 @@ def check_artefact(export_dir: str, metadata: dict,
         try:
             have = digest(read_bytes(path))
         except OSError:
-            raise ValueError(f"{path} is missing: run `cutout export {export_dir}` to make it "
+            raise JobError(f"{path} is missing: run `cutout export {export_dir}` to make it "
                              f"again") from None
         if have != want:
             what = (f"{have['bytes']} bytes, {want['bytes']} expected"
                     if have["bytes"] != want["bytes"] else "its SHA-256 differs")
-            raise ValueError(f"{path} is damaged ({what}): run `cutout export {export_dir}` "
+            raise JobError(f"{path} is damaged ({what}): run `cutout export {export_dir}` "
                              f"to make it again")
 
 
@@ -133,15 +135,13 @@ def main(argv: Optional[list] = None) -> int:
         "artefact) to an existing MODEL/export, from its SavedModel's weights.")
     parser.add_argument("export_dir", help="MODEL/export (local or gs://)")
     args = parser.parse_args(argv)
-    try:
-        entry = add_openvino(args.export_dir)
-    except ValueError as e:
-        print(f"cutout export: error: {e}", file=sys.stderr)
-        return 2
-    sizes = ", ".join(f"{name} {d['bytes']} bytes" for name, d in entry["files"].items())
-    print(f"wrote {args.export_dir.rstrip('/')}/{OPENVINO_SUBDIR}/ ({sizes}; OpenVINO "
-          f"{entry['openvino_version']})")
-    return 0
+
+    def said(entry: dict) -> None:
+        sizes = ", ".join(f"{name} {d['bytes']} bytes" for name, d in entry["files"].items())
+        print(f"wrote {args.export_dir.rstrip('/')}/{OPENVINO_SUBDIR}/ ({sizes}; OpenVINO "
+              f"{entry['openvino_version']})")
+
+    return run_cli("cutout export", lambda: add_openvino(args.export_dir), said)
 
 
 if __name__ == "__main__":

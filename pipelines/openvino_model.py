@@ -29,7 +29,6 @@ import numpy as np
 
 from model import export, openvino_export
 from pipelines import fileio
-from pipelines.rejects import JobError
 
 PRECISIONS = ("auto", "bf16", "f32")
 
@@ -39,10 +38,7 @@ def check_openvino_files(model_uri: str, metadata: dict | None = None) -> None:
     missing or damaged."""
     if metadata is None:
         metadata = export.read_metadata(model_uri, fileio.read_bytes)
-    try:
-        openvino_export.check_artefact(model_uri, metadata, fileio.read_bytes)
-    except ValueError as e:
-        raise JobError(str(e)) from None
+    openvino_export.check_artefact(model_uri, metadata, fileio.read_bytes)
 
 
 def _precision(core, precision: str) -> str:
