@@ -3,8 +3,8 @@
 Runbook
 -------
     python -m pipelines.cutout IN OUT --model MODEL/export [--output cutout|mask|both]
-        [--background COLOR] [--png_compression rle|fast|default] [--max_pixels N]
-        [--max_file_bytes N] [--refine guided|none]
+        [--background COLOR] [--png_compression fastest|rle|fast|default] [--max_pixels N]
+        [--max_file_bytes N] [--refine guided|none] [--runtime openvino|openvino_bf16|savedmodel]
 
 IN and OUT may be local paths or gs:// URIs. Writes OUT (atomically; content type image/png on
 gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with `--output both`
@@ -14,7 +14,8 @@ the photo's edges (`pipelines/refine.py`), `none` keeps the plain bilinear upsam
 status 1 with the reason when IN can't be turned into a cut-out (`not_an_image`, `undecodable`,
 `too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`), ...); exit status
 2 with one line when it can't run: OUT is IN (links resolved) or a folder, or the model's files
-are damaged. Takes a few seconds, most of it importing TensorFlow and loading the model.
+are damaged. `--runtime` as in the Beam jobs (`openvino`, the default, imports no TensorFlow:
+about a second; `savedmodel` a few seconds, most of it importing TensorFlow).
 
 Python:
     from pipelines import cutout
@@ -46,14 +47,15 @@ from typing import Optional, Union
 from model.errors import report
 from pipelines import fileio, imaging, inference, model_files, safe_files
 from pipelines.refine import DEFAULT_REFINE, REFINE_MODES
+from pipelines.options import DEFAULT_RUNTIME, RUNTIME_HELP, RUNTIMES
 from pipelines.output_plan import MASK_SUFFIX, OUTPUT_MODES
 from pipelines.rejects import JobError, Rejected
 
 
-def load_model(path: str, threads: int = 0) -> inference.LoadedModel:
+def load_model(path: str, threads: int = 0, runtime: str = DEFAULT_RUNTIME):
     """Loads MODEL/export (local or gs://) once, to pass to every call as `model`. `threads`:
-    TensorFlow's threads (0: its default)."""
-    return inference.load_saved_model(path, threads)
+    the runtime's threads (0: its default); `runtime`: `--runtime`'s values."""
+    return inference.load_model(path, runtime, threads)
 
 
 # A path passed again means a loop that reloads the model (seconds) for every image: warn once.
@@ -86,7 +88,7 @@ def _caller_stacklevel() -> int:
 
 def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedModel],
                               kinds=("cutout",), background: Optional[tuple] = None,
-                              png_compression: str = "rle",
+                              png_compression: str = imaging.DEFAULT_PNG_COMPRESSION,
                               max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
                               refine_mode: str = DEFAULT_REFINE) -> dict[str, bytes]:
     """{kind: PNG bytes} for kinds 'cutout' and/or 'mask'. Raises rejects.Rejected."""
@@ -100,7 +102,7 @@ def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedMod
 
 def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel],
                             output: str = "cutout", background: Optional[tuple] = None,
-                            png_compression: str = "rle",
+                            png_compression: str = imaging.DEFAULT_PNG_COMPRESSION,
                             max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
                             refine_mode: str = DEFAULT_REFINE) -> bytes:
     """Encoded image bytes -> PNG bytes of its cut-out (`output='cutout'`, RGBA, or RGB on
@@ -128,7 +130,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="MODEL/export (local or gs://)")
     parser.add_argument("--output", dest="mode", default="cutout", choices=OUTPUT_MODES)
     parser.add_argument("--background", default=None)
-    parser.add_argument("--png_compression", default="rle", choices=imaging.PNG_COMPRESSIONS)
+    parser.add_argument("--png_compression", default=imaging.DEFAULT_PNG_COMPRESSION,
+                        choices=imaging.PNG_COMPRESSIONS)
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES, help=RUNTIME_HELP)
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
     parser.add_argument("--max_file_bytes", type=int, default=safe_files.DEFAULT_MAX_FILE_BYTES,
                         help="refuse a larger input (default 256 MiB)")
@@ -159,11 +163,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         targets = output_targets(args)
-        if isinstance(args.model, str):
-            model_files.check_export_files(args.model)
+        model_files.check_model(args.model, args.runtime)
         background = imaging.parse_color(args.background) if args.background else None
         data = fileio.read_bytes(args.input, args.max_file_bytes)
-        pngs = remove_background_outputs(data, args.model, tuple(targets), background,
+        pngs = remove_background_outputs(data, load_model(args.model, runtime=args.runtime),
+                                         tuple(targets), background,
                                          args.png_compression, args.max_pixels, args.refine)
     except JobError as e:
         return report("cutout", e)

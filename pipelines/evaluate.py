@@ -105,7 +105,8 @@ from pipelines.eval_report import (METRICS_FILE, MODE_FOLDERS, MODE_MODEL, REJEC
                                    WriteReport)
 from pipelines.eval_scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
                                     ScoreModelOutput, failed_batch_rejects, shard_records)
-from pipelines.options import job_view, make_pipeline, require_reachable, run_job_cli
+from pipelines.options import (DEFAULT_RUNTIME, job_view, make_pipeline, require_reachable,
+                               run_job_cli)
 from pipelines.rejects import JobError
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class Config:
     pred_encoding: str = "alpha"
     batch_size: int = 16
     inference_threads: int = 0
+    runtime: str = DEFAULT_RUNTIME
     sheet_rows: int = 12
     sheet_cell: int = 128
     max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
@@ -187,6 +189,7 @@ class Config:
             gt_dir=opts.gt_dir.rstrip("/") if opts.gt_dir else None,
             gt_encoding=opts.gt_encoding, pred_encoding=opts.pred_encoding,
             batch_size=opts.batch_size, inference_threads=opts.inference_threads,
+            runtime=opts.runtime,
             sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell,
             max_file_bytes=opts.max_file_bytes,
             refine=opts.refine or "none",
@@ -319,7 +322,7 @@ def check_model_inputs(config: Config) -> dict:
         if not fileio.exists(fileio.join(model, name)):
             raise JobError(f"{model} is not a model export ({name} is missing): give "
                            "MODEL/export as written by model.train / model.export")
-    model_files.check_export_files(model)
+    model_files.check_model(model, config.runtime)
     model_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
     resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
                   + ("" if model_size == image_size else
@@ -366,7 +369,8 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
     if config.mode == MODE_MODEL:
         read = pipeline | "Read" >> ReadExamples(config.data_dir, config.split)
         handler = EvalModelHandler(config.model, max_batch_size=config.batch_size,
-                                   inference_threads=config.inference_threads)
+                                   inference_threads=config.inference_threads,
+                                   runtime=config.runtime)
         model = read["examples"] | "Model" >> ScoreModel(handler, config)
         scored, rejects = model["scored"], ((read["rejected"], model["rejected"])
                                             | "AllRejects" >> beam.Flatten())

@@ -7,13 +7,15 @@ message holding a meta graph; `variables/variables.index` a whole table (its foo
 number); every data shard it names must exist and be at least as long as the variables the index
 places in it (a truncated copy is caught here). The index is a LevelDB-style table; its blocks
 are read when stored uncompressed (as TensorFlow writes them); otherwise only the footer and the
-shards' presence are checked.
+shards' presence are checked. For the OpenVINO runtimes, `check_model` also checks
+`openvino/` against the digests in cutout_export.json.
 """
 from __future__ import annotations
 
 import posixpath
 import struct
 
+from model import export, openvino_export
 from pipelines import fileio
 from pipelines.rejects import JobError
 
@@ -100,6 +102,16 @@ def shard_extents(index: bytes) -> dict[int, int]:
             extents[shard] = max(extents.get(shard, 0),
                                  entry.get(4, [0])[0] + entry.get(5, [0])[0])
     return extents
+
+
+def check_model(model: str, runtime: str) -> None:
+    """The start-up check of MODEL/export for `runtime` (`--runtime`): the SavedModel's files,
+    and for the OpenVINO runtimes the OpenVINO model's files against the sizes and SHA-256 that
+    cutout_export.json records (model/openvino_export.py). Raises JobError, one line."""
+    check_export_files(model)
+    if runtime != "savedmodel":
+        openvino_export.check_artefact(model, export.read_metadata(model, fileio.read_bytes),
+                                       fileio.read_bytes)
 
 
 def check_export_files(model: str) -> None:

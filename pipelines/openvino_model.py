@@ -5,8 +5,8 @@
 [N, S, S, 1]`, so the ModelHandler, `cutout one` and evaluate take either (`--runtime`).
 
 - Before anything loads, the artefact's files are checked against the sizes and SHA-256 in
-  cutout_export.json (`check_openvino_files`, one JobError line: the driver calls it at start-up,
-  the workers again when they load).
+  cutout_export.json (one JobError line: the driver checks at start-up through
+  `model_files.check_model`, the workers again when they load).
 - Files are read with Beam's FileSystems into memory and handed to OpenVINO as bytes: a gs://
   export needs no local copy.
 - Precision: float32 (`--runtime openvino`, the default): the SavedModel's masks (IoU 1.0 at
@@ -34,14 +34,6 @@ from model import export, openvino_export
 from pipelines import fileio
 
 PRECISIONS = ("f32", "bf16")
-
-
-def check_openvino_files(model_uri: str, metadata: dict | None = None) -> None:
-    """Raises JobError (one line) when the export has no OpenVINO artefact or a file of it is
-    missing or damaged."""
-    if metadata is None:
-        metadata = export.read_metadata(model_uri, fileio.read_bytes)
-    openvino_export.check_artefact(model_uri, metadata, fileio.read_bytes)
 
 
 def _precision(core, precision: str) -> str:
@@ -78,7 +70,7 @@ def load_openvino_model(model_uri: str, threads: int = 0,
     import openvino as ov
 
     metadata = export.read_metadata(model_uri, fileio.read_bytes)
-    check_openvino_files(model_uri, metadata)
+    openvino_export.check_artefact(model_uri, metadata, fileio.read_bytes)
     folder = fileio.join(model_uri, openvino_export.OPENVINO_SUBDIR)
     xml, weights = (fileio.read_bytes(fileio.join(folder, name))
                     for name in openvino_export.OPENVINO_FILES)

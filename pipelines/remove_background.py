@@ -4,8 +4,9 @@ Runbook
 -------
     python -m pipelines.remove_background --input PATTERN_OR_FOLDER --output_dir DEST \\
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
-        [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
-        [--max_file_bytes N] [--overwrite] [--inference_threads N] [--refine guided|none] \\
+        [--max_batch_size 16] [--png_compression fastest|rle|fast|default] [--max_pixels N] \\
+        [--runtime openvino|openvino_bf16|savedmodel] [--max_file_bytes N] [--overwrite] \\
+        [--inference_threads N] [--refine guided|none] \\
         [--review_below X] [--index_shards N] [standard Beam options]
     python -m pipelines.remove_background --input_list FILE_OR_GLOB --input_root PREFIX \\
         [--input_list_column NAME] ...
@@ -143,6 +144,7 @@ from pipelines.rb_bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest
                                       format_summary, rejection, temp_dir)
 from pipelines.rb_index import WriteIndex, index_record, new_run_name
 from pipelines.rb_inputs import ListInputs, normalize_location, resolve_input, resolve_input_list
+from pipelines.options import DEFAULT_RUNTIME
 from pipelines.refine import DEFAULT_REFINE
 from pipelines.refine_options import add_refine_argument
 from pipelines.rejects import JobError, Rejected, record
@@ -177,9 +179,11 @@ class RemoveBackgroundOptions(PipelineOptions):
                             help="Composite cut-outs onto this colour (name, #RRGGBB or R,G,B).")
         parser.add_argument("--max_batch_size", type=int, default=16,
                             help="Images per model call.")
-        parser.add_argument("--png_compression", default="rle",
+        parser.add_argument("--png_compression", default=imaging.DEFAULT_PNG_COMPRESSION,
                             choices=imaging.PNG_COMPRESSIONS,
-                            help="rle (fastest), fast (zlib level 1), default (Pillow's).")
+                            help="fastest (default: the project's writer, the pixels of rle), "
+                                 "rle (Pillow, invisible RGB zeroed, RLE), fast (zlib level 1), "
+                                 "default (Pillow's).")
         parser.add_argument("--overwrite", action="store_true", default=False,
                             help="Redo inputs whose outputs exist.")
         add_refine_argument(parser, "guided (default): the alpha's edges follow the photo's; "
@@ -203,10 +207,11 @@ class JobConfig:
     output: str = "cutout"
     background: Optional[tuple] = None
     max_batch_size: int = 16
-    png_compression: str = "rle"
+    png_compression: str = imaging.DEFAULT_PNG_COMPRESSION
     max_pixels: int = imaging.DEFAULT_MAX_PIXELS
     overwrite: bool = False
     inference_threads: int = 0
+    runtime: str = DEFAULT_RUNTIME
     exclude_prefix: Optional[str] = None   # DEST/ when DEST lies inside the input root
     max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
     dest_resolved: Optional[str] = None    # a local DEST with its links resolved
@@ -259,7 +264,7 @@ def resolve_config(opts) -> JobConfig:
         raise JobError(f"no usable model export at {opts.model}{hint}: "
                        f"{type(e).__name__}: {e}") from None
     if model:
-        model_files.check_export_files(model)
+        model_files.check_model(model, opts.runtime)
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -288,7 +293,7 @@ def resolve_config(opts) -> JobConfig:
         image_size=image_size, output=opts.output, background=background,
         max_batch_size=opts.max_batch_size, png_compression=opts.png_compression,
         max_pixels=opts.max_pixels, overwrite=bool(opts.overwrite),
-        inference_threads=opts.inference_threads, exclude_prefix=exclude,
+        inference_threads=opts.inference_threads, runtime=opts.runtime, exclude_prefix=exclude,
         max_file_bytes=opts.max_file_bytes,
         dest_resolved=None if fileio.is_gcs(dest) else fileio.resolved(dest),
         list_column=opts.input_list_column, plan_only=bool(opts.plan_only),
@@ -365,7 +370,8 @@ def _failed_batch_to_rejects(failed, source: str):
 
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
     return inference.SavedModelHandler(cfg.model, max_batch_size=cfg.max_batch_size,
-                                       inference_threads=cfg.inference_threads)
+                                       inference_threads=cfg.inference_threads,
+                                       runtime=cfg.runtime)
 
 
 class RemoveBackgrounds(beam.PTransform):

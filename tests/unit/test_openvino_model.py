@@ -11,11 +11,12 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from model import export, openvino_export
-from pipelines import inference, openvino_model
+from pipelines import cutout, inference, model_files, openvino_model, remove_background
 from pipelines.rejects import JobError
-from tests.cutout_support import export_brightness_model
+from tests.cutout_support import encode, export_brightness_model, scene
 
 FLOAT32_TOLERANCE = 1e-5
 BFLOAT16_TOLERANCE = 0.06    # ~8 significant bits through a small U-Net's sums
@@ -94,7 +95,8 @@ def test_cutout_export_adds_it_to_an_older_export(tmp_path, capsys):
     del metadata[openvino_export.METADATA_KEY]
     export.write_metadata(model_dir, metadata)
     with pytest.raises(JobError, match="has no OpenVINO model.*cutout export"):
-        openvino_model.check_openvino_files(model_dir)
+        model_files.check_model(model_dir, "openvino")
+    model_files.check_model(model_dir, "savedmodel")   # the SavedModel alone is whole
 
     assert openvino_export.main([model_dir]) == 0
     assert "openvino/" in capsys.readouterr().out
@@ -108,28 +110,55 @@ def test_cutout_export_of_a_folder_that_is_no_export(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "is not a model export" in err
 
 
+def damage_artefact(model_dir: str, damage: str) -> str:
+    """Truncates, flips a byte of, or deletes a file of EXPORT/openvino; returns its path."""
+    name = "model.xml" if damage == "flip_xml" else "model.bin"
+    path = os.path.join(model_dir, openvino_export.OPENVINO_SUBDIR, name)
+    if damage == "delete_bin":
+        os.remove(path)
+        return path
+    data = bytearray(open(path, "rb").read())
+    if damage == "truncate_bin":
+        data = data[:-4]
+    else:
+        data[len(data) // 2] ^= 0x20
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+    return path
+
+
 @pytest.mark.parametrize("damage", ["truncate_bin", "flip_xml", "delete_bin"])
 def test_a_damaged_artefact_is_one_line_naming_the_file(tmp_path, damage):
     model_dir = export_brightness_model(str(tmp_path / "export"))
-    folder = os.path.join(model_dir, openvino_export.OPENVINO_SUBDIR)
-    name = "model.xml" if damage == "flip_xml" else "model.bin"
-    path = os.path.join(folder, name)
-    if damage == "delete_bin":
-        os.remove(path)
-    else:
-        data = bytearray(open(path, "rb").read())
-        if damage == "truncate_bin":
-            data = data[:-4]
-        else:
-            data[len(data) // 2] ^= 0x20
-        with open(path, "wb") as f:
-            f.write(bytes(data))
-    with pytest.raises(JobError) as info:
-        openvino_model.load_openvino_model(model_dir)
-    message = str(info.value)
-    assert "\n" not in message and path in message
-    assert {"truncate_bin": "bytes", "flip_xml": "SHA-256", "delete_bin": "missing"}[damage] \
-        in message
+    path = damage_artefact(model_dir, damage)
+    for check in (lambda: model_files.check_model(model_dir, "openvino"),   # the driver
+                  lambda: openvino_model.load_openvino_model(model_dir)):   # a worker
+        with pytest.raises(JobError) as info:
+            check()
+        message = str(info.value)
+        assert "\n" not in message and path in message and "cutout export" in message
+        assert {"truncate_bin": "bytes", "flip_xml": "SHA-256", "delete_bin": "missing"}[damage] \
+            in message
+    model_files.check_model(model_dir, "savedmodel")   # the other runtime still runs
+
+
+def test_the_commands_stop_before_any_work_on_a_damaged_artefact(tmp_path, capsys):
+    model_dir = export_brightness_model(str(tmp_path / "export"))
+    path = damage_artefact(model_dir, "truncate_bin")
+    photo = tmp_path / "in" / "a.png"
+    photo.parent.mkdir()
+    photo.write_bytes(encode(Image.fromarray(scene()), "PNG"))
+    out = tmp_path / "a_cut.png"
+    assert cutout.main([str(photo), str(out), "--model", model_dir]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cutout: error: ") and path in err[0]
+    assert not out.exists()
+    dest = tmp_path / "dest"
+    assert remove_background.main(["--input", str(photo.parent), "--output_dir", str(dest),
+                                   "--model", model_dir]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and path in err[0]
+    assert not dest.exists()   # nothing claimed, nothing written
 
 
 def test_metadata_is_plain_json(unet_dir):
