@@ -28,7 +28,7 @@ RUNTIME_PINS = [
     "pandas==2.3.3",
     "google-cloud-storage==3.17.1",
     # The fast CPU runtime (--runtime openvino; model/openvino_export.py converts at export time)
-    # and the `fastest` PNG writer's deflate (pipelines/png_writer.py): README, "Measured here".
+    # and the `fastest` PNG writer's deflate (pipelines/core/png_writer.py): README, "Measured here".
     "openvino==2026.4.1",
     "isal==1.9.1",
 ]
@@ -47,7 +47,10 @@ setuptools.setup(
     name="cutout",
     version="0.1.0",
     description="Background removal at data-centre scale: preprocess, train, remove backgrounds.",
-    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "model", "model.*"]),
+    # The synthetic-data generator is for tests and the demo (run from the checkout): workers
+    # get only what the jobs run.
+    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "model", "model.*"],
+                                      exclude=["pipelines.synthetic", "pipelines.synthetic.*"]),
     python_requires=">=3.10,<3.13",
     install_requires=RUNTIME_PINS,
     extras_require={"test": TEST_PINS},

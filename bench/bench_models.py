@@ -79,7 +79,8 @@ def training_pairs(count: int, image_size: int, seed: int = 1):
     pipeline stretches a photo: uint8 [N, S, S, 3] and float alpha [N, S, S, 1]."""
     from PIL import Image
 
-    from pipelines import imaging, synthetic
+    from pipelines.core import imaging
+    from pipelines.synthetic import datasets as synthetic
 
     rng = np.random.default_rng(seed)
     images, alphas = [], []

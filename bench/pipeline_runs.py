@@ -33,7 +33,7 @@ def pipeline_run(photo_dir: str, model_dir: str, out_dir: str, workers: int,
     output, steady-state images/s (from the outputs' modification times) and CPU seconds of
     every process involved. `fresh=False`: the same job again over a DEST that has every
     output, which costs only the fixed part (worker processes, imports, model load, listings)."""
-    from pipelines import remove_background
+    from pipelines.remove_background import job as remove_background
 
     if fresh:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -55,7 +55,7 @@ def pipeline_run(photo_dir: str, model_dir: str, out_dir: str, workers: int,
 
 def _bare_worker(photos: list[str], model_dir: str, out_dir: str) -> None:
     from bench.remove_background import bare_loop
-    from pipelines import inference
+    from pipelines.serving import inference
 
     inference.configure_threads(1)
     bare_loop(photos, inference.load_saved_model(model_dir), out_dir, "rle")

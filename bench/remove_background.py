@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench import bench_models, pipeline_runs, runtime_compare  # noqa: E402
-from pipelines import inference  # noqa: E402
+from pipelines.serving import inference  # noqa: E402
 
 WIDTH, HEIGHT = 1080, 1440
 BATCH = pipeline_runs.BATCH
@@ -69,7 +69,7 @@ PRETRAINED = "efficientnet_lite0_unet"   # the pretrained-encoder U-Net (issue 2
 
 
 def make_photos(folder: str, count: int, seed: int = 0) -> list[str]:
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     marker = folder.rstrip("/") + f".made-{count}-{seed}"  # beside it: it would be an input
     if not os.path.exists(marker):
@@ -102,7 +102,8 @@ class Timer:
 def bare_loop(photos: list[str], model, out_dir: str, png_compression: str
               ) -> tuple[float, dict, dict]:
     """Batched, one process, the same steps as the pipeline, with a timer on each."""
-    from pipelines import confidence, imaging, inference, refine
+    from pipelines.core import imaging
+    from pipelines.serving import confidence, inference, refine
 
     os.makedirs(out_dir, exist_ok=True)
     timer = Timer()

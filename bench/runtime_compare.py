@@ -17,7 +17,7 @@ REFERENCE = "savedmodel"
 
 
 def model_inputs(photos: list[str], image_size: int) -> list[np.ndarray]:
-    from pipelines import inference
+    from pipelines.serving import inference
 
     inputs = []
     for path in photos:
@@ -38,7 +38,7 @@ def model_ms(model, inputs: list[np.ndarray], batch: int, repeats: int) -> float
 
 
 def load(model_dir: str, runtime: str):
-    from pipelines import inference
+    from pipelines.serving import inference
 
     return inference.load_model(model_dir, runtime, threads=1)
 
@@ -61,7 +61,7 @@ def mask_agreement(model_dir: str, photos: list[str], image_size: int, batch: in
     and refined, as written) against the SavedModel's, for a trained model: IoU per photo at
     0.5 (mean, min), the mean absolute alpha difference (0..255), the share of pixels on the
     other side of 0.5, and the largest difference of the model's own S x S output (0..1)."""
-    from pipelines import inference
+    from pipelines.serving import inference
 
     inputs = model_inputs(photos, image_size)
     smalls = {}

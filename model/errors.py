@@ -3,7 +3,7 @@
 - `JobError`: "this job can't run" (a bad flag value, a missing or wrong data folder, a
   truncated shard, a model export that is not one, a destination it may not write). Raised as
   early as the job can tell, before any work where it can be; its text is the whole message the
-  user reads, saying what is wrong and, where it can, what to do. `pipelines.rejects` re-exports
+  user reads, saying what is wrong and, where it can, what to do. `pipelines.core.rejects` re-exports
   this class: the pipelines and training raise the same one.
 - `run_cli(prog, call)`: what every `main()` runs its job through. A JobError becomes
   `PROG: error: MESSAGE` on one line of stderr and exit status 2, the form and status argparse

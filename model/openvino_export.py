@@ -11,8 +11,9 @@ line when MODEL/export is not an export. Takes a few seconds (TensorFlow loads t
 What it is: the same function as the SavedModel's `serve_resized` (uint8 [N, S, S, 3] -> float32
 alpha [N, S, S, 1], normalisation and `tta` inside, batch size free), converted by OpenVINO's own
 TensorFlow front end from the SavedModel's signature with the variables frozen in, weights kept
-in float32. The precision is chosen when the model is compiled, not here: see
-`pipelines/serving/fast_model.py` (bfloat16 on CPUs that compute it natively, float32 elsewhere).
+in float32. The precision is chosen when the model is compiled, not here:
+`pipelines/serving/openvino_model.py` (float32 for `--runtime openvino`, bfloat16 for
+`openvino_bf16` on CPUs that compute it natively).
 Why OpenVINO: measured against LiteRT/XNNPACK, ONNX Runtime and the SavedModel itself (README,
 "Measured here").
 

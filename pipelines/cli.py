@@ -5,9 +5,10 @@
     cutout remove     --input photos/ --output_dir cutouts/ --model MODEL/export
     cutout evaluate   --data_dir OUT --model MODEL/export --split test --report_dir R
     cutout one        photo.jpg photo.png --model MODEL/export
+    cutout review     DEST [--below 0.5]
     cutout export     MODEL/export      (adds the fast CPU runtime's model to an older export)
 
-Each subcommand runs the same `main` as `python -m <module>`, with the same flags and help
+Each subcommand runs the same `main` as `python -m pipelines.<job>`, with the same flags and help
 (`cutout remove --help`). `--verbose` anywhere shows the native libraries' start-up notices,
 which are filtered out by default (model/console.py). A console script never puts the current
 folder first on sys.path, so a user's own `model/` folder there can't shadow the project.
@@ -21,14 +22,17 @@ from model import console
 
 # subcommand -> (module, one line of help). Modules are imported only when their job runs.
 COMMANDS = {
-    "preprocess": ("pipelines.preprocess", "raw dataset archives -> TFRecord shards + analysis"),
+    "preprocess": ("pipelines.preprocess.job",
+                   "raw dataset archives -> TFRecord shards + analysis"),
     "train": ("model.train", "shards -> a trained, exported model (MirroredStrategy)"),
-    "remove": ("pipelines.remove_background", "a collection of images -> cut-outs (Beam)"),
-    "evaluate": ("pipelines.evaluate",
+    "remove": ("pipelines.remove_background.job", "a collection of images -> cut-outs (Beam)"),
+    "evaluate": ("pipelines.evaluate.job",
                  "score a model, or any tool's masks, with the field's metrics"),
-    "one": ("pipelines.cutout", "one image's background removed, without Beam"),
+    "one": ("pipelines.serving.cutout", "one image's background removed, without Beam"),
     "export": ("model.openvino_export",
                "add the OpenVINO model (--runtime openvino) to an export made before it"),
+    "review": ("pipelines.remove_background.review_page",
+               "DEST's low-confidence cut-outs as a page: DEST/_review/index.html"),
 }
 
 

@@ -36,7 +36,7 @@ def _assert_quiet(output):
 def test_every_subcommand_prints_its_flags(command, tmp_path):
     out = _run([command, "--help"], cwd=tmp_path)
     expected = {"preprocess": "--source", "train": "--data_dir", "remove": "--input_list",
-                "evaluate": "--pred_dir", "one": "--output"}[command]
+                "evaluate": "--pred_dir", "one": "--output", "review": "--below"}[command]
     assert expected in out
     _assert_quiet(out)
 
@@ -102,7 +102,7 @@ def test_the_demo_chain_through_the_cutout_command_from_a_folder_holding_model(t
     work = tmp_path / "work"
     (work / "model").mkdir(parents=True)
     out = _run(["one", "--help"], cwd=work)  # imports model.export through pipelines
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     synthetic.write_all(str(work / "raw"), pairs=24, seed=3)
     logs = [_run(["preprocess", "--source", "p3m10k=raw/P3M-10k.zip",

@@ -31,8 +31,8 @@ from model import data as data_lib
 from model import checkpoints, export, losses, schema, train, transform
 from model.architectures import ModelConfig, build_model
 from model.errors import JobError
-from pipelines import tfrecord
-from pipelines.imaging import encode_png
+from pipelines.core import tfrecord
+from pipelines.core.imaging import encode_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

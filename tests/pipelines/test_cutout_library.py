@@ -5,7 +5,7 @@ import warnings
 import pytest
 from PIL import Image
 
-from pipelines import cutout, inference, openvino_model
+from pipelines.serving import cutout, inference, openvino_model
 from tests import cutout_support as cs
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipelines import inference
+from pipelines.serving import inference
 from tests import cutout_support as cs
 
 
@@ -50,7 +50,7 @@ def test_the_runtimes_write_the_same_cut_outs(brightness_model, tmp_path):
     """The whole job on the local runner, once per runtime: the same pixels (float32)."""
     from PIL import Image
 
-    from pipelines import remove_background
+    from pipelines.remove_background import job as remove_background
 
     cs.write(tmp_path / "in" / "a.png", cs.encode(Image.fromarray(cs.scene(61, 47)), "PNG"))
     cs.write(tmp_path / "in" / "b.jpg", cs.encode(Image.fromarray(cs.scene(33, 80)), "JPEG"))

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from model import schema, transform
-from pipelines import preprocess, sources
-from pipelines.rejects import JobError
+from pipelines.preprocess import job as preprocess, sources
+from pipelines.core.rejects import JobError
 from tests.cutout_support import preprocess_args, read_examples, read_rejects
 
 
@@ -204,7 +204,7 @@ def test_refuses_a_non_empty_output_and_bad_options(synthetic_raw, preprocessed,
 
 
 def test_generic_folder_source_with_hash_splits(tmp_path):
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     rng = np.random.default_rng(3)
     for sub in ("images", "masks"):

@@ -13,7 +13,8 @@ from PIL import Image
 
 from model import data, schema
 from model.errors import JobError
-from pipelines import imaging, synthetic, tfrecord
+from pipelines.core import imaging, tfrecord
+from pipelines.synthetic import datasets as synthetic
 
 SIZE = 32
 MEAN = np.array([100.0, 110.0, 120.0], np.float32)

@@ -6,7 +6,7 @@ from model.errors import JobError, run_cli
 
 
 def test_pipelines_raise_the_same_job_error_as_training():
-    from pipelines import rejects
+    from pipelines.core import rejects
 
     assert rejects.JobError is JobError
     assert not issubclass(JobError, ValueError)  # a bad value in a DoFn is a reject, not this

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from model import export, openvino_export
-from pipelines import cutout, inference, model_files, openvino_model, remove_background
-from pipelines.rejects import JobError
+from pipelines.core.rejects import JobError
+from pipelines.remove_background import job as remove_background
+from pipelines.serving import cutout, inference, model_files, openvino_model
 from tests.cutout_support import encode, export_brightness_model, scene
 
 FLOAT32_TOLERANCE = 1e-5

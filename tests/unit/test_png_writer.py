@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import imaging, inference, png_writer
+from pipelines.core import imaging, png_writer
+from pipelines.serving import inference
 from tests.cutout_support import encode
 
 SIZES = [(1, 1), (3, 7), (1081, 1439)]      # (width, height)
