@@ -27,9 +27,10 @@ outputs at the real compute) and the same U-Net trained a few CPU minutes on syn
 5. pipeline: `pipelines.remove_background` on the local runner, multi_processing with 2 workers
    (1 thread each) in four configurations, interleaved: today (`--runtime savedmodel
    --png_compression rle`), the fast runtime (`openvino` + `rle`), both fast (`openvino` +
-   `fastest`, the defaults) and both fast in bfloat16 (`openvino_bf16` + `fastest`); for each, photos per CPU-second of every process without the fixed part (its own
-   re-run over a finished DEST: worker start-up, imports, model load), end to end, and the time
-   to the first output; plus today's bare loop in a pool of as many fresh processes.
+   `fastest`, the defaults) and both fast in bfloat16 (`openvino_bf16` + `fastest`); for each,
+   photos per CPU-second of every process without the fixed part (its own re-run over a
+   finished DEST: worker start-up, imports, model load), end to end, and the time to the first
+   output; plus today's bare loop in a pool of as many fresh processes.
 
 The machine is shared: rates are per CPU-second where it matters, every configuration runs in
 the same bench run, and the best of `--repeats` interleaved runs is kept. Its last two lines,

@@ -1,4 +1,4 @@
-"""The export's second artefact: the `serve_resized` signature as an OpenVINO model, for CPU workers.
+"""The export's second artefact: the `serve_resized` signature as an OpenVINO model (CPU workers).
 
 Runbook
 -------

@@ -25,7 +25,7 @@ from pipelines.core.safe_files import DEFAULT_MAX_FILE_BYTES
 from model.errors import run_cli
 
 LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
-# How the model runs (pipelines/serving/inference.py loads each; README "Measured here" has the figures).
+# How the model runs (pipelines/serving/inference.py loads each; README "Measured here").
 RUNTIMES = ("openvino", "openvino_bf16", "savedmodel")
 DEFAULT_RUNTIME = "openvino"
 RUNTIME_HELP = ("openvino (default): the export's OpenVINO model in float32 on the CPU: the "
