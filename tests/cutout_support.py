@@ -147,12 +147,12 @@ def read_examples(out) -> dict:
 
 
 def read_rejects(out) -> list:
-    """Every line of OUT/rejected/*.jsonl, parsed."""
+    """Every line of OUT/_rejected/*.jsonl (every job's rejects), parsed."""
     import glob
     import json
 
     lines = []
-    for path in glob.glob(os.path.join(out, "rejected", "*.jsonl")):
+    for path in glob.glob(os.path.join(out, "_rejected", "*.jsonl")):
         lines += [json.loads(line) for line in open(path) if line.strip()]
     return lines
 

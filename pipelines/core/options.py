@@ -5,6 +5,12 @@ Every job takes the standard Beam options as well as its own. With no `--runner`
 Prism runner, which downloads a binary, so we go straight to the FnApiRunner that the
 DirectRunner itself picks for batch pipelines. It honours `--direct_num_workers` and
 `--direct_running_mode` (in_memory, multi_threading, multi_processing) as usual.
+
+Flags to config, the one way for every job: `job_config(options, JobOptions, build)` puts the
+job's flags and the shared ones (`SharedJobOptions`: --output_dir, --model, --max_pixels,
+--max_file_bytes, --inference_threads) in one namespace, checks the shared ones once
+(`check_shared_flags`, which the one-image tool calls on its own arguments too), then calls the
+job's `build` (its config.py: the job's own checks, a typed config). JobError for a bad value.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from apache_beam.options.pipeline_options import (PipelineOptions, PortableOptio
 
 from pipelines.core.fileio import is_gcs
 from pipelines.core.imaging import DEFAULT_MAX_PIXELS
+from pipelines.core.rejects import JobError
 from pipelines.core.safe_files import DEFAULT_MAX_FILE_BYTES
 
 from model.errors import run_cli
@@ -58,6 +65,21 @@ class SharedJobOptions(PipelineOptions):
                             help=RUNTIME_HELP)
 
 
+# The shared flags' lowest allowed values, checked once for every job and tool that takes them.
+SHARED_MINIMUMS = {"max_pixels": (1, ""), "max_file_bytes": (1, ""),
+                   "inference_threads": (0, " (0: automatic)")}
+
+
+def check_shared_flags(values) -> None:
+    """The one check of the shared flags (--max_pixels, --max_file_bytes, --inference_threads),
+    for any namespace holding some of them (a job's view, the one-image tool's arguments).
+    Raises JobError."""
+    for name, (lowest, meaning) in SHARED_MINIMUMS.items():
+        value = getattr(values, name, None)
+        if value is not None and value < lowest:
+            raise JobError(f"--{name} {value}: must be at least {lowest}{meaning}")
+
+
 def option_names(cls) -> list[str]:
     parser = argparse.ArgumentParser(add_help=False)
     cls._add_argparse_args(parser)
@@ -71,6 +93,15 @@ def job_view(options: PipelineOptions, job_cls) -> types.SimpleNamespace:
         view = options.view_as(cls)
         values.update({name: getattr(view, name) for name in option_names(cls)})
     return types.SimpleNamespace(**values)
+
+
+def job_config(options: PipelineOptions, job_cls, build):
+    """The one way a job's typed config is built from its flags: its own and the shared ones in
+    one namespace (`job_view`), the shared ones checked (`check_shared_flags`), then
+    `build(view)`, the job's own checks (its config.py). Raises JobError."""
+    view = job_view(options, job_cls)
+    check_shared_flags(view)
+    return build(view)
 
 
 def _local_runner(options: PipelineOptions):

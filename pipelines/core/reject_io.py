@@ -4,6 +4,8 @@
   parallel (no worker gathers every reject), each shard's lines sorted, each file atomic, names
   fixed by the shard count, so a re-run replaces every file of the run before it.
 - `WriteJsonlShards`: the same writer for any JSON records (remove_background's index).
+- `WriteJobRejects`: a job's rejects -> `OUT/_rejected/rejected-SSSSS-of-NNNNN.jsonl`, the one
+  layout of every job (preprocess, remove_background, evaluate).
 - `remove_files`: deletes a run's stale files.
 The records and their text are `pipelines/core/rejects.py` (no Beam there).
 """
@@ -15,7 +17,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.core import fileio
-from pipelines.core.rejects import json_line, shard_name, shard_of, shard_text
+from pipelines.core.rejects import (REJECTS_FOLDER, REJECTS_PREFIX, json_line, shard_name,
+                                    shard_of, shard_text)
 
 LINES_PER_SHARD = 100_000   # num_shards=None: about 30 MB a shard
 
@@ -34,6 +37,12 @@ def WriteRejects(folder: str, num_shards: Optional[int] = 1, prefix: str = "reje
                  lines_per_shard: int = LINES_PER_SHARD):
     """records -> FOLDER/<prefix>-SSSSS-of-NNNNN.jsonl (`WriteJsonlShards`)."""
     return WriteJsonlShards(folder, num_shards, prefix, lines_per_shard=lines_per_shard)
+
+
+def WriteJobRejects(output_dir: str, num_shards: Optional[int] = None):  # noqa: N802
+    """A job's reject records -> OUTPUT_DIR/_rejected/rejected-SSSSS-of-NNNNN.jsonl (every job's
+    layout; `num_shards=None`: one shard per `LINES_PER_SHARD` lines). Returns the paths written."""
+    return WriteRejects(fileio.join(output_dir, REJECTS_FOLDER), num_shards, REJECTS_PREFIX)
 
 
 def WriteJsonlShards(folder: str, num_shards: Optional[int] = 1,  # noqa: N802

@@ -10,6 +10,8 @@
   model/errors.py's class, re-exported: the pipelines and training raise the same one.
 - `json_line`, `shard_of`, `shard_name`, `shard_text`: the text of a reject file (one JSON object a
   line, sorted keys), and which shard a line goes to.
+- `REJECTS_FOLDER`: every job writes its rejects as `<its output folder>/_rejected/*.jsonl`,
+  sharded and written by the workers (`pipelines/core/reject_io.py`, `WriteJobRejects`).
 This module is the vocabulary only (no Beam): the writers are in `pipelines/core/reject_io.py`.
 """
 from __future__ import annotations
@@ -19,6 +21,9 @@ import zlib
 from typing import Iterable
 
 from model.errors import JobError  # noqa: F401 (re-exported: the one "this job can't run")
+
+REJECTS_FOLDER = "_rejected"   # <OUT>/_rejected/rejected-SSSSS-of-NNNNN.jsonl, in every job
+REJECTS_PREFIX = "rejected"
 
 # reason -> what it means. Grouped by where it arises; a job uses the reasons its inputs can meet.
 REASONS = {

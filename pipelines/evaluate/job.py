@@ -13,18 +13,18 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
-from model import export, schema
+from model import schema
 from pipelines.core import fileio
-from pipelines.core.options import job_view, make_pipeline, require_reachable, run_job_cli
+from pipelines.core.options import job_config, make_pipeline, require_reachable, run_job_cli
 from pipelines.core.rejects import JobError
 from pipelines.evaluate.config import MODE_MODEL, Config, EvaluateOptions
 from pipelines.evaluate.page import PAGE_FILE, summary_text
 from pipelines.evaluate.pairing import (Matching, folder_rejects, images_by_key, list_relative,
                                         match_files)
-from pipelines.evaluate.report import METRICS_FILE, REJECTS_FILE, WriteReport
+from pipelines.evaluate.report import METRICS_FILE, REJECTS_FILES, WriteReport
 from pipelines.evaluate.scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
-                                        ScoreModelOutput, failed_batch_rejects, shard_records)
-from pipelines.serving import model_files
+                                        ScoreModelOutput, shard_records)
+from pipelines.serving import inference, model_files
 
 # ---------------------------------------------------------------------------------------------
 # Composites (the per-image DoFns are in scoring.py, the report's in report.py)
@@ -67,7 +67,7 @@ class ScoreModel(beam.PTransform):
         predictions, dead = (examples
                              | "Predict" >> RunInference(self._handler).with_exception_handling())
         failed = (dead.failed_inferences
-                  | "FailedBatches" >> beam.FlatMap(failed_batch_rejects, c.data_dir))
+                  | "FailedBatches" >> beam.FlatMap(inference.failed_batch_rejects, c.data_dir))
         scored = (predictions
                   | "Score" >> beam.ParDo(ScoreModelOutput(
                       c.metric_names, c.baselines, c.sheet_cell, c.data_dir)).with_outputs(
@@ -100,12 +100,7 @@ def check_model_inputs(config: Config) -> dict:
         glob=lambda pattern: [path for path, _ in fileio.match(pattern)])
     image_size = manifest[schema.IMAGE_SIZE]
     model = config.model
-    for name in ("saved_model.pb", export.METADATA_FILE):
-        if not fileio.exists(fileio.join(model, name)):
-            raise JobError(f"{model} is not a model export ({name} is missing): give "
-                           "MODEL/export as written by model.train / model.export")
-    model_files.check_model(model, config.runtime)
-    model_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
+    model_size = model_files.check_export(model, config.runtime)["image_size"]
     resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
                   + ("" if model_size == image_size else
                      f" (the model's input is {model_size}x{model_size}: images were resized "
@@ -173,7 +168,7 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
 def run(argv=None) -> dict:
     """Runs the job; returns the metrics.json document it wrote."""
     options = PipelineOptions(argv)
-    config = Config.from_options(job_view(options, EvaluateOptions))
+    config = job_config(options, EvaluateOptions, Config.from_options)
     require_reachable(options, [config.report_dir, config.data_dir, config.model,
                                 config.pred_dir, config.gt_dir], JobError)
     matching = None
@@ -192,7 +187,7 @@ def run(argv=None) -> dict:
     report = json.loads(fileio.read_bytes(metrics_path))
     if report["count"] == 0:
         raise JobError(f"nothing was scored (see {config.report_dir}/{METRICS_FILE} and "
-                            f"{REJECTS_FILE}: {report['rejected_counts']})")
+                            f"{REJECTS_FILES}: {report['rejected_counts']})")
     print(summary_text(report, fileio.join(config.report_dir, PAGE_FILE)), flush=True)
     return report
 

@@ -10,7 +10,6 @@ never a crash.
 """
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from typing import Iterable, NamedTuple, Optional, Sequence
@@ -22,7 +21,7 @@ from apache_beam.ml.inference.base import PredictionResult
 from PIL import Image
 
 from model import metrics, schema
-from pipelines.core import fileio, imaging, rejects
+from pipelines.core import fileio, imaging, rejects, tfrecord
 from pipelines.evaluate.config import MODEL_SCORER, Config
 from pipelines.evaluate.contact_sheet import Thumbs, make_thumbs
 from pipelines.evaluate.pairing import source_of
@@ -171,26 +170,15 @@ class EvalModelHandler(SavedModelHandler):
         return NAMESPACE
 
 
-def failed_batch_rejects(failed, source: str):
-    """A batch the model failed on (RunInference's dead letter) -> a reject per example, so
-    one bad batch costs its examples, not the job."""
-    batch, (_, exc_repr, _) = failed
-    for example in batch:
-        yield rejects.record(source, example.key, "inference_failed", exc_repr, key=example.key)
-
-
 def shard_records(path: str, source: str):
     """A gzip TFRecord shard -> its records; a truncated or corrupt shard yields the records
     before the damage and then one `damaged_shard` reject naming the file (Beam's reader would
     stop the job with a hex dump of the bytes)."""
-    from apache_beam.io.tfrecordio import _TFRecordUtil
-
     count = 0
     try:
-        with fileio.open_read(path) as raw, gzip.GzipFile(fileobj=raw) as stream:
-            while (data := _TFRecordUtil.read_record(stream)) is not None:
-                count += 1
-                yield data
+        for data in tfrecord.read_shard(path):
+            count += 1
+            yield data
     except (OSError, EOFError, ValueError, zlib.error) as e:
         what = str(e).split(":")[0][:120]  # never the hex dump that follows
         yield beam.pvalue.TaggedOutput("rejected", rejects.record(

@@ -12,7 +12,7 @@ Writes (OUT must be empty or absent, local or gs://):
   (RGB JPEG and single-channel PNG alpha, both stretched to image_size square), sharded at about
   `--shard_mb` MB each.
 - OUT/transform/: the tf.Transform analysis of the training split (per-channel pixel mean and std).
-- OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl: one line per input image that did not become an
+- OUT/_rejected/rejected-SSSSS-of-NNNNN.jsonl: one line per input image that did not become an
   example ({source, path, reason, detail}; reasons in `core/rejects.py`): bad inputs, entries
   that must not be read (pipes, devices, broken links, tar link members, names that are not
   UTF-8, files over --max_file_bytes), and those left out on purpose (COD NonCAM, duplicates).

@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from model import schema
 from pipelines.core import fileio, progress
-from pipelines.core.options import (job_view, make_pipeline, require_reachable, run_job_cli,
+from pipelines.core.options import (job_config, make_pipeline, require_reachable, run_job_cli,
                                     shares_local_disk)
 from pipelines.core.rejects import JobError
 from pipelines.preprocess.analysis import AnalyzeNormalization
@@ -81,7 +81,7 @@ def build(pipeline: beam.Pipeline, config: Config, local_runner: bool,
 def run(argv=None) -> dict:
     """Runs the job; returns the manifest it wrote."""
     options = PipelineOptions(argv)
-    config = Config.from_options(job_view(options, PreprocessOptions))
+    config = job_config(options, PreprocessOptions, Config.from_options)
     try:
         fileio.ensure_empty_or_absent(config.output_dir)
     except ValueError as e:

@@ -12,13 +12,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines.core import fileio, reject_io, rejects
+from pipelines.core.rejects import REJECTS_FOLDER, REJECTS_PREFIX
 from pipelines.remove_background.config import JobConfig
 
 
 NAMESPACE = "remove_background"
-REJECTED_FOLDER = "_rejected"
-REJECTED_PREFIX = "rejected"
-REJECTED_FILES = f"{REJECTED_FOLDER}/{REJECTED_PREFIX}-*-of-*.jsonl"   # every shard
+REJECTED_FILES = f"{REJECTS_FOLDER}/{REJECTS_PREFIX}-*-of-*.jsonl"   # every shard
 SUMMARY_FILE = "_summary.json"
 JOB_FILE = "_job.json"
 TEMP_DIR = "_tmp"
@@ -171,8 +170,7 @@ class WriteBookkeeping(beam.PTransform):
             outcomes.append(planned | "P" >> beam.Map(lambda task: ("planned", len(task[1]))))
         if "below_review" in pcolls:
             outcomes.append(pcolls["below_review"] | "B" >> beam.Map(lambda _: ("below_review", 0)))
-        _ = pcolls["rejected"] | "WriteRejects" >> reject_io.WriteRejects(
-            fileio.join(cfg.dest, REJECTED_FOLDER), num_shards=None, prefix=REJECTED_PREFIX)
+        _ = pcolls["rejected"] | "WriteRejects" >> reject_io.WriteJobRejects(cfg.dest)
         return (tuple(outcomes)
                 | "Outcomes" >> beam.Flatten()
                 | "Count" >> beam.Map(_count)
@@ -192,4 +190,4 @@ def format_summary(summary: dict, dest: str) -> str:
             + (f", {summary['below_review']} with confidence under "
                f"{summary['options']['review_below']} (listed in {dest}/_review/)"
                if summary.get("options", {}).get("review_below") is not None else "")
-            + f"; outputs in {dest}, rejects in {dest}/{REJECTED_FOLDER}/")
+            + f"; outputs in {dest}, rejects in {dest}/{REJECTS_FOLDER}/")

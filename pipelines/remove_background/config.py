@@ -17,7 +17,6 @@ from typing import Optional
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model import export
 from pipelines.core import fileio, imaging, safe_files
 from pipelines.core.options import DEFAULT_RUNTIME
 from pipelines.core.rejects import JobError
@@ -116,12 +115,6 @@ def resolve_config(opts) -> JobConfig:
         raise JobError("give exactly one of --input or --input_list")
     if opts.max_batch_size < 1:
         raise JobError("--max_batch_size must be at least 1")
-    if opts.max_pixels < 1:
-        raise JobError("--max_pixels must be at least 1")
-    if opts.inference_threads < 0:
-        raise JobError("--inference_threads must be 0 (automatic) or more")
-    if opts.max_file_bytes < 1:
-        raise JobError("--max_file_bytes must be at least 1")
     if opts.review_below is not None and not 0 <= opts.review_below <= 1:
         raise JobError("--review_below must lie in [0, 1] (a confidence)")
     if opts.index_shards < 1:
@@ -133,17 +126,7 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    try:
-        image_size = 0 if opts.plan_only and not model else \
-            int(export.read_metadata(model, fileio.read_bytes)["image_size"])
-    except Exception as e:
-        hint = ""
-        if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
-            hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
-        raise JobError(f"no usable model export at {opts.model}{hint}: "
-                       f"{type(e).__name__}: {e}") from None
-    if model:
-        model_files.check_model(model, opts.runtime)
+    image_size = model_files.check_export(model, opts.runtime)["image_size"] if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:

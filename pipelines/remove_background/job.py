@@ -17,7 +17,7 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
 from pipelines.core import fileio, options as pipeline_options, progress
-from pipelines.core.rejects import JobError, Rejected, record
+from pipelines.core.rejects import JobError, Rejected
 from pipelines.remove_background.bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
                                                      format_summary, rejection, temp_dir)
 from pipelines.remove_background.config import JobConfig, RemoveBackgroundOptions, resolve_config
@@ -92,12 +92,6 @@ class _RenderAndWriteDoFn(beam.DoFn):
             confidence(result.inference), cfg.model, cfg.refine))
 
 
-def _failed_batch_to_rejects(failed, source: str):
-    batch, (exc_type, exc_repr, _) = failed
-    for prepared in batch:
-        yield record(source, prepared.uri, "inference_failed", exc_repr)
-
-
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
     return inference.SavedModelHandler(cfg.model, max_batch_size=cfg.max_batch_size,
                                        inference_threads=cfg.inference_threads,
@@ -125,7 +119,7 @@ class RemoveBackgrounds(beam.PTransform):
                             | "RunInference" >> RunInference(self._handler)
                             .with_exception_handling())
         failed = (dlq.failed_inferences
-                  | "FailedBatches" >> beam.FlatMap(_failed_batch_to_rejects, cfg.source))
+                  | "FailedBatches" >> beam.FlatMap(inference.failed_batch_rejects, cfg.source))
         rendered = (predictions
                     | "RenderAndWrite" >> beam.ParDo(_RenderAndWriteDoFn(cfg))
                     .with_outputs("rejected", "index", main="written"))
@@ -169,8 +163,8 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     """Runs the job; returns the summary (None when the runner does not wait for the job).
     Raises JobError when it can't run."""
     options = PipelineOptions(argv)
-    opts = pipeline_options.job_view(options, RemoveBackgroundOptions)
-    cfg = _auto_threads(options, resolve_config(opts))
+    cfg = _auto_threads(options, pipeline_options.job_config(options, RemoveBackgroundOptions,
+                                                             resolve_config))
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
     dry_run = options.view_as(TestOptions).dry_run

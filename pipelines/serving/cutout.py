@@ -35,7 +35,8 @@ from typing import Optional, Union
 
 from model.errors import report
 from pipelines.core import fileio, imaging, safe_files
-from pipelines.core.options import DEFAULT_RUNTIME, RUNTIME_HELP, RUNTIMES
+from pipelines.core.options import (DEFAULT_RUNTIME, RUNTIME_HELP, RUNTIMES,
+                                    check_shared_flags)
 from pipelines.serving import inference, model_files
 from pipelines.serving.refine import DEFAULT_REFINE, REFINE_MODES
 from pipelines.serving.outputs import OUTPUT_MODES, kinds_of, mask_path_beside
@@ -146,7 +147,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         targets = output_targets(args)
-        model_files.check_model(args.model, args.runtime)
+        check_shared_flags(args)
+        model_files.check_export(args.model, args.runtime)
         background = imaging.parse_color(args.background) if args.background else None
         data = fileio.read_bytes(args.input, args.max_file_bytes)
         pngs = remove_background_outputs(data, load_model(args.model, runtime=args.runtime),

@@ -40,6 +40,7 @@ from PIL import Image
 from model import export
 from pipelines.core import fileio, imaging
 from pipelines.core.options import DEFAULT_RUNTIME, RUNTIMES
+from pipelines.core.rejects import record
 from pipelines.serving import openvino_model, refine
 from pipelines.serving.refine import DEFAULT_REFINE
 
@@ -187,6 +188,18 @@ class SavedModelHandler(ModelHandler[Prepared, PredictionResult, LoadedModel]):
 
 # ---------------------------------------------------------------------------------------------
 # The image steps.
+
+def failed_batch_rejects(failed, source: str):
+    """A batch the model failed on (RunInference's dead letter: (batch, (type, repr, traceback)))
+    -> an `inference_failed` reject per element, so one bad batch costs its elements, not the
+    job. An element names itself by its `uri` (remove_background's `Prepared`) or its `key`
+    (evaluate's examples, whose records also carry `key`)."""
+    batch, (_, exc_repr, _) = failed
+    for element in batch:
+        key = getattr(element, "key", None)
+        extra = {} if key is None else {"key": key}
+        yield record(source, getattr(element, "uri", key), "inference_failed", exc_repr, **extra)
+
 
 def prepare_image(data: bytes, image_size: int,
                   max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> np.ndarray:

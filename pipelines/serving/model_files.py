@@ -1,6 +1,6 @@
-"""A start-up check of MODEL/export's files, so a damaged export is one line naming the file, before
-any work (TensorFlow would fail later, in every worker, with a protobuf hex dump or a data-loss
-trace).
+"""A start-up check of MODEL/export (`check_export`: its metadata and its files), so a damaged
+export is one line naming the file, before any work (TensorFlow would fail later, in every
+worker, with a protobuf hex dump or a data-loss trace).
 
 Checked without TensorFlow (the driver does not import it): `saved_model.pb` must be a protobuf
 message holding a meta graph; `variables/variables.index` a whole table (its footer's magic
@@ -17,6 +17,27 @@ import struct
 from model import export, openvino_export
 from pipelines.core import fileio
 from pipelines.core.rejects import JobError
+
+def check_export(model: str, runtime: str = "savedmodel") -> dict:
+    """MODEL/export checked before any work, by every job and tool that loads one: its metadata
+    read (returned, `image_size` an int) and its files whole (`check_export_files`), and for the
+    OpenVINO runtimes (`runtime`: `--runtime`) the OpenVINO model's files against the sizes and
+    SHA-256 that cutout_export.json records (model/openvino_export.py). Raises JobError naming
+    what is wrong (and MODEL/export when MODEL was given)."""
+    try:
+        metadata = export.read_metadata(model, fileio.read_bytes)
+        metadata["image_size"] = int(metadata["image_size"])
+    except Exception as e:
+        hint = ""
+        if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
+            hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
+        raise JobError(f"no usable model export at {model}{hint}: {type(e).__name__}: {e}: "
+                       "give MODEL/export as written by model.train") from None
+    check_export_files(model)
+    if runtime != "savedmodel":
+        openvino_export.check_artefact(model, metadata, fileio.read_bytes)
+    return metadata
+
 
 TABLE_MAGIC = 0xdb4775248b80fb57    # the last 8 bytes of a TensorFlow table (little-endian)
 FOOTER_BYTES = 48
@@ -101,16 +122,6 @@ def shard_extents(index: bytes) -> dict[int, int]:
             extents[shard] = max(extents.get(shard, 0),
                                  entry.get(4, [0])[0] + entry.get(5, [0])[0])
     return extents
-
-
-def check_model(model: str, runtime: str) -> None:
-    """The start-up check of MODEL/export for `runtime` (`--runtime`): the SavedModel's files,
-    and for the OpenVINO runtimes the OpenVINO model's files against the sizes and SHA-256 that
-    cutout_export.json records (model/openvino_export.py). Raises JobError, one line."""
-    check_export_files(model)
-    if runtime != "savedmodel":
-        openvino_export.check_artefact(model, export.read_metadata(model, fileio.read_bytes),
-                                       fileio.read_bytes)
 
 
 def check_export_files(model: str) -> None:

@@ -6,7 +6,7 @@
 
 - Before anything loads, the artefact's files are checked against the sizes and SHA-256 in
   cutout_export.json (one JobError line: the driver checks at start-up through
-  `model_files.check_model`, the workers again when they load).
+  `model_files.check_export`, the workers again when they load).
 - Files are read with Beam's FileSystems into memory and handed to OpenVINO as bytes: a gs://
   export needs no local copy.
 - Precision: float32 (`--runtime openvino`, the default): the SavedModel's masks (IoU 1.0 at

@@ -284,8 +284,7 @@ def _eval(gt, pred, report, *extra):
 
 
 def _eval_rejects(report) -> dict:
-    lines = open(os.path.join(report, "_rejected.jsonl")).read().splitlines()
-    return {(os.path.basename(r.get("path", "")), r["reason"]) for r in map(json.loads, lines)}
+    return {(os.path.basename(r.get("path", "")), r["reason"]) for r in cs.read_rejects(report)}
 
 
 @pytest.mark.timeout(300)

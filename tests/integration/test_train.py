@@ -28,10 +28,9 @@ from PIL import Image
 import tensorflow as tf
 
 from model import data as data_lib
-from model import checkpoints, export, losses, schema, train, transform
+from model import checkpoints, export, losses, schema, tfrecord, train, transform
 from model.architectures import ModelConfig, build_model
 from model.errors import JobError
-from pipelines.core import tfrecord
 from pipelines.core.imaging import encode_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

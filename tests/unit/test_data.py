@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from model import data, schema
+from model import data, schema, tfrecord
 from model.errors import JobError
-from pipelines.core import imaging, tfrecord
+from pipelines.core import imaging
 from pipelines.synthetic import datasets as synthetic
 
 SIZE = 32
