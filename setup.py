@@ -27,6 +27,10 @@ RUNTIME_PINS = [
     "pillow==12.3.0",
     "pandas==2.3.3",
     "google-cloud-storage==3.17.1",
+    # The fast CPU runtime (--runtime openvino; model/openvino_export.py converts at export time)
+    # and the `fastest` PNG writer's deflate (pipelines/core/png_writer.py): README, "Measured here".
+    "openvino==2026.4.1",
+    "isal==1.9.1",
 ]
 
 TEST_PINS = [

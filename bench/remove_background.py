@@ -1,4 +1,5 @@
-"""Benchmark: the background-removal pipeline against two loops on the same photos and model.
+"""Benchmark: the background-removal pipeline with today's and the fast runtime and PNG writer,
+against two loops, on the same photos and model.
 
 Runbook
 -------
@@ -6,26 +7,37 @@ Runbook
         [--workdir bench_out/remove_background] [--skip_pipeline]
 
 Makes (once, then reuses) `--images` synthetic 1080x1440 JPEG photos (pipelines.synthetic scenes)
-and a U-Net export (model.architectures.build_model, 16 base filters, random weights, with a fixed
-subject-shaped alpha as output: see make_model) through model.export, then times on the same
-photos:
+and, through model.export (so each carries the OpenVINO artefact too), a U-Net16 export with
+random weights and a fixed subject-shaped alpha as output (bench/bench_models.py: realistic
+outputs at the real compute) and the same U-Net trained a few CPU minutes on synthetic scenes
+(the first run trains it: a few minutes). Then, on the same photos:
 
-1. pipeline: `pipelines.remove_background` on the local runner, multi_processing with 2 workers
-   (TensorFlow 1 thread each), end to end (worker start-up, TF import and model load included) and
-   in steady state (rate between its first and last output file);
-2. bare: one process, TF on 1 thread, batches of 16: read, draft-decode + resize, model, full
-   decode, upsample, refine (`--refine guided`, the default), confidence, compose, PNG 'rle'
-   encode, write: the fastest plain loop with the same steps; it prints the split per photo
-   (model, refine, PNG, rest) and refine's cost against the per-photo time without it (the
-   issue-13 budget: <= 15%);
-3. per-image: one process, model loaded once, one image at a time, full decode + resize, model,
-   upsample, compose, Pillow's default PNG settings (what a first script would do).
+1. model: CPU ms per photo of each runtime (`savedmodel`, `openvino` (float32),
+   `openvino_bf16`), one thread, batches of 16, for the U-Net16 and for the pretrained-encoder
+   U-Net (`efficientnet_lite0_unet`) when model/architectures.py has it
+   (bench/runtime_compare.py);
+2. masks: the trained model's full-size masks (upsampled, refined) from each OpenVINO runtime
+   against the SavedModel's: IoU at 0.5 per photo (mean, min), mean alpha difference;
+3. bare: one process, 1 thread, batches of 16: read, draft-decode + resize, model, full decode,
+   upsample, refine (`--refine guided`), confidence, compose, PNG encode, write, with today's
+   runtime and writer (`savedmodel` + `rle`), with both fast (`openvino` + `fastest`) and with
+   both fast in bfloat16: the split per photo (model, refine, PNG, rest);
+4. per-image: one process, one image at a time, full decode + resize, model, upsample, compose,
+   Pillow's default PNG settings (what a first script would do);
+5. pipeline: `pipelines.remove_background` on the local runner, multi_processing with 2 workers
+   (1 thread each) in four configurations, interleaved: today (`--runtime savedmodel
+   --png_compression rle`), the fast runtime (`openvino` + `rle`), both fast (`openvino` +
+   `fastest`, the defaults) and both fast in bfloat16 (`openvino_bf16` + `fastest`); for each,
+   photos per CPU-second of every process without the fixed part (its own re-run over a
+   finished DEST: worker start-up, imports, model load), end to end, and the time to the first
+   output; plus today's bare loop in a pool of as many fresh processes.
 
-Prints images/s of each, the ratios (pipeline per core against bare; pipeline against per-image)
-and where the time goes per photo (CPU ms per step). The machine is shared, so besides wall-clock
-rates it reports CPU-based rates and a same-cores baseline (the bare loop in a pool of as many
-fresh processes as the pipeline has workers, each importing TF and loading the model too), and
-keeps the best of `--repeats` interleaved runs. Takes about 2.5 minutes on 2 cores.
+The machine is shared: rates are per CPU-second where it matters, every configuration runs in
+the same bench run, and the best of `--repeats` interleaved runs is kept. Its last two lines,
+read by a script: `mask IoU vs savedmodel: X` (`openvino`'s, mean over the photos) and
+`speed-up per core-second vs today: R` (both fast, the default configuration, against today,
+pipeline per CPU-second; the bfloat16 configuration's figures are on the lines before).
+Takes about 8 minutes on 2 cores (plus the trained model's few minutes, once).
 """
 from __future__ import annotations
 
@@ -44,8 +56,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bench import bench_models, pipeline_runs, runtime_compare  # noqa: E402
+from pipelines.serving import inference  # noqa: E402
+
 WIDTH, HEIGHT = 1080, 1440
-BATCH = 16
+BATCH = pipeline_runs.BATCH
+# Runtime and PNG writer of each configuration the pipeline is timed with.
+CONFIGS = {"today": ("savedmodel", "rle"), "fast runtime": ("openvino", "rle"),
+           "both fast": ("openvino", "fastest"),
+           "both fast, bfloat16": ("openvino_bf16", "fastest")}
+FAST_RUNTIME = "openvino"     # the default's: what the closing lines report
+PRETRAINED = "efficientnet_lite0_unet"   # the pretrained-encoder U-Net (issue 22), when present
 
 
 def make_photos(folder: str, count: int, seed: int = 0) -> list[str]:
@@ -66,59 +87,6 @@ def make_photos(folder: str, count: int, seed: int = 0) -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "*.jpg")))
 
 
-def subject_prior(size: int) -> np.ndarray:
-    """A soft ellipse around the centre covering about a quarter of the frame, float [S, S, 1]."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
-    r = ((xx - 0.5) / 0.28) ** 2 + ((yy - 0.5) / 0.36) ** 2
-    logits = np.clip(-40.0 * (1.0 - r), -60.0, 60.0)
-    return (1.0 / (1.0 + np.exp(logits)))[..., None].astype(np.float32)
-
-
-def make_model(export_dir: str, image_size: int) -> str:
-    """The U-Net of model/unet.py (random weights) for the compute, with a fixed subject-shaped
-    alpha as its output.
-
-    Why not the U-Net's own output: with random weights it says ~0.5 everywhere, so no pixel is
-    ever fully transparent, while a real model leaves most of a photo at alpha 0 (88% of the
-    synthetic scenes' true alpha), which is what makes the 'rle' PNG encoding fast (72 ms against
-    127 ms for a 1080x1440 cut-out here). The output is `min(prior + 1e-6 * unet(x), 1)`: the
-    U-Net runs in full (a product by 1e-6 can't be folded away the way a product by 0 could).
-    """
-    from model import export
-
-    if os.path.exists(os.path.join(export_dir, export.METADATA_FILE)):
-        meta = export.read_metadata(export_dir)
-        if meta["image_size"] == image_size and meta.get("bench_version") == 3:
-            return meta.get("architecture", "?")
-        shutil.rmtree(export_dir)
-    import keras
-
-    try:
-        from model.architectures import ModelConfig, build_model
-
-        body = build_model(ModelConfig(architecture="unet", image_size=image_size,
-                                       base_filters=16))
-        name = "unet16"
-    except ImportError:  # model/architectures.py not there: a small conv net of our own
-        inputs = keras.Input((image_size, image_size, 3))
-        x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
-        x = keras.layers.MaxPooling2D(2)(x)
-        x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
-        x = keras.layers.UpSampling2D(2)(x)
-        body = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(x))
-        name = "small_convnet"
-    prior = subject_prior(image_size)
-    inputs = keras.Input((image_size, image_size, 3))
-    alpha = keras.layers.Lambda(
-        lambda u: keras.ops.minimum(keras.ops.convert_to_tensor(prior) + 1e-6 * u, 1.0),
-        name="subject_prior")(body(inputs))
-    export.export_model(keras.Model(inputs, alpha), export_dir, image_size,
-                        mean=[124.0, 116.0, 104.0], std=[58.0, 57.0, 57.0],
-                        extra_metadata={"architecture": name + "+subject_prior",
-                                        "bench_version": 3})
-    return name + "+subject_prior"
-
-
 class Timer:
     """CPU seconds per step (this process; TF runs on one thread here): what each step costs,
     whatever else the machine is doing."""
@@ -132,7 +100,8 @@ class Timer:
         return now
 
 
-def bare_loop(photos: list[str], model, out_dir: str) -> tuple[float, dict, dict]:
+def bare_loop(photos: list[str], model, out_dir: str, png_compression: str
+              ) -> tuple[float, dict, dict]:
     """Batched, one process, the same steps as the pipeline, with a timer on each."""
     from pipelines.core import imaging
     from pipelines.serving import confidence, inference, refine
@@ -167,7 +136,7 @@ def bare_loop(photos: list[str], model, out_dir: str) -> tuple[float, dict, dict
             t = timer.add("confidence", t)
             cut = imaging.compose_cutout(rgb, inference.combine_alpha(alpha, own))
             t = timer.add("compose", t)
-            png = imaging.encode_png(cut, "rle")
+            png = imaging.encode_png(cut, png_compression)
             t = timer.add("encode_png", t)
             with open(os.path.join(out_dir, os.path.basename(path)[:-4] + ".png"), "wb") as f:
                 f.write(png)
@@ -206,76 +175,6 @@ def per_image_loop(photos: list[str], model, out_dir: str) -> tuple[float, dict]
     return time.perf_counter() - start, timer.totals
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the runner's worker processes)."""
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def pipeline_run(photo_dir: str, model_dir: str, out_dir: str, workers: int,
-                 fresh: bool = True, only: list[str] | None = None) -> dict:
-    """Runs the job (on `only` through --input_list when given); returns wall seconds, seconds
-    to the first output, steady-state images/s (from the outputs' modification times) and CPU
-    seconds of every process involved."""
-    from pipelines.remove_background import job as remove_background
-
-    if fresh:
-        shutil.rmtree(out_dir, ignore_errors=True)
-    inputs = ["--input", photo_dir]
-    if only is not None:
-        os.makedirs(out_dir + "_list", exist_ok=True)
-        listing = os.path.join(out_dir + "_list", "inputs.txt")
-        with open(listing, "w") as f:
-            f.write("\n".join(only) + "\n")
-        inputs = ["--input_list", listing, "--input_root", photo_dir]
-    cpu = _cpu_seconds()
-    start = time.time()
-    summary = remove_background.run(inputs + [
-        "--output_dir", out_dir, "--model", model_dir,
-        "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers),
-        "--inference_threads", "1", "--max_batch_size", str(BATCH)])
-    result = {"wall_s": time.time() - start, "cpu_s": _cpu_seconds() - cpu, "summary": summary}
-    if fresh:
-        assert summary["written"] == summary["inputs"], summary
-        mtimes = sorted(os.path.getmtime(p) for p in glob.glob(os.path.join(out_dir, "*.png")))
-        result["first_output_s"] = mtimes[0] - start
-        result["steady_images_per_s"] = (len(mtimes) - 1) / max(mtimes[-1] - mtimes[0], 1e-9)
-    else:
-        assert summary["skipped"] == summary["inputs"], summary
-    return result
-
-
-def _bare_worker(photos: list[str], model_dir: str, out_dir: str) -> None:
-    from pipelines.serving import inference
-
-    inference.configure_threads(1)
-    bare_loop(photos, inference.load_saved_model(model_dir), out_dir)
-
-
-def bare_pool(photos: list[str], model_dir: str, out_dir: str, workers: int) -> dict:
-    """The bare loop in `workers` fresh processes (each imports TF and loads the model), timed
-    like the pipeline: the same cores under the same load, so wall-clock ratios are fair."""
-    import concurrent.futures
-    import multiprocessing
-
-    shutil.rmtree(out_dir, ignore_errors=True)
-    cpu = _cpu_seconds()
-    start = time.time()
-    with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for future in [pool.submit(_bare_worker, photos[i::workers], model_dir, out_dir)
-                       for i in range(workers)]:
-            future.result()
-    result = {"wall_s": time.time() - start, "cpu_s": _cpu_seconds() - cpu}
-    mtimes = sorted(os.path.getmtime(p) for p in glob.glob(os.path.join(out_dir, "*.png")))
-    result["first_output_s"] = mtimes[0] - start
-    result["steady_images_per_s"] = (len(mtimes) - 1) / max(mtimes[-1] - mtimes[0], 1e-9)
-    return result
-
-
 def _per_photo_ms(totals: dict, n: int) -> str:
     return ", ".join(f"{k} {1000 * v / n:.0f}" for k, v in totals.items())
 
@@ -291,6 +190,118 @@ def refine_split(totals: dict, n: int) -> str:
             f"without it ({without:.0f} ms; goal <= 15%)")
 
 
+def _rates(runs: list[dict], fixed: dict, n: int) -> dict:
+    """One configuration's figures from its fresh runs and its no-op re-run: photos per
+    CPU-second of every process without the fixed part (what 10^8 photos cost), end to end,
+    steady images/s and seconds to the first output (best runs: the least disturbed)."""
+    best = min(runs, key=lambda r: r["cpu_s"])
+    return {"per_cpu_s": n / max(best["cpu_s"] - fixed["cpu_s"], 1e-9),
+            "per_cpu_s_end_to_end": n / best["cpu_s"],
+            "wall_s": min(r["wall_s"] for r in runs),
+            "steady": max(r["steady_images_per_s"] for r in runs),
+            "first_output_s": min(r["first_output_s"] for r in runs),
+            "fixed_cpu_s": fixed["cpu_s"], "fixed_wall_s": fixed["wall_s"]}
+
+
+def model_section(args, photos: list[str], model_dir: str) -> dict:
+    """Model CPU ms per photo of each runtime, for the default architecture and for the
+    pretrained-encoder one when this checkout has it."""
+    from model import architectures
+
+    inputs = runtime_compare.model_inputs(photos[:32], args.image_size)
+    dirs = {"unet16": model_dir}
+    if PRETRAINED in architectures.ARCHITECTURES:
+        other = os.path.join(args.workdir, f"model_{PRETRAINED}")
+        bench_models.make_model(other, args.image_size, PRETRAINED)
+        dirs[PRETRAINED] = other
+    result = {}
+    for name, folder in dirs.items():
+        ms = runtime_compare.runtime_ms(folder, inputs, BATCH, args.repeats)
+        result[name] = ms
+        print(f"model CPU ms per photo, {name} at {args.image_size} px (1 thread, batches of "
+              f"{BATCH}): " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()) + "; speed-up "
+              + ", ".join(f"{k} {ms['savedmodel'] / v:.2f}x" for k, v in ms.items()
+                          if k != "savedmodel"), flush=True)
+    if PRETRAINED not in dirs:
+        print(f"model CPU ms per photo, {PRETRAINED}: not measured (the architecture is not "
+              f"in model/architectures.py on this checkout)", flush=True)
+    return result
+
+
+def bare_section(args, photos: list[str], model_dir: str) -> dict:
+    """The bare batched loop with today's runtime and PNG writer and with both fast: rates and
+    where a photo's CPU time goes."""
+    result = {}
+    for name in ("today", "both fast", "both fast, bfloat16"):
+        runtime, png = CONFIGS[name]
+        start = time.perf_counter()
+        model = inference.load_model(model_dir, runtime, threads=1)  # warm-up call included
+        load_s = time.perf_counter() - start
+        runs = []
+        for _ in range(args.repeats):
+            cpu = time.process_time()
+            wall, totals, sizes = bare_loop(photos, model, os.path.join(args.workdir, "bare"),
+                                            png)
+            runs.append((wall, time.process_time() - cpu, totals))
+        wall, cpu, totals = min(runs, key=lambda r: r[1])
+        n = len(photos)
+        print(f"bare batched loop, {name} ({runtime} + {png} PNG; 1 process, 1 thread): "
+              f"{n / wall:.2f} images/s, {n / cpu:.2f} images per CPU-second (model load "
+              f"{load_s:.1f} s not counted); CPU ms per photo: {_per_photo_ms(totals, n)}",
+              flush=True)
+        print(refine_split(totals, n), flush=True)
+        result[name] = {"images_per_s": n / wall, "images_per_cpu_s": n / cpu,
+                        "cpu_ms_per_photo": {k: 1000 * v / n for k, v in totals.items()},
+                        "model_load_s": load_s}
+    print(f"carried through RunInference per photo: {sizes['encoded'] / n / 1e6:.2f} MB "
+          f"encoded + {args.image_size ** 2 * 3 / 1e6:.2f} MB model input, against "
+          f"{sizes['decoded'] / n / 1e6:.2f} MB decoded", flush=True)
+    return result
+
+
+def pipeline_section(args, photos: list[str], photo_dir: str, model_dir: str,
+                     bare: dict, per_ips: float, per_ipc: float) -> dict:
+    n, w = len(photos), args.workers
+    out = os.path.join(args.workdir, "pipeline")
+    runs = {name: [] for name in CONFIGS}
+    pools = []
+    for _ in range(args.repeats):  # interleaved, so every configuration sees the same neighbours
+        for name, (runtime, png) in CONFIGS.items():
+            runs[name].append(pipeline_runs.pipeline_run(photo_dir, model_dir, out, w,
+                                                         runtime=runtime, png_compression=png))
+        pools.append(pipeline_runs.bare_pool(photos, model_dir,
+                                             os.path.join(args.workdir, "bare_pool"), w))
+    rates = {}
+    for name, (runtime, png) in CONFIGS.items():
+        pipeline_runs.pipeline_run(photo_dir, model_dir, out, w, runtime=runtime,
+                                   png_compression=png)  # leaves this configuration's outputs
+        fixed = pipeline_runs.pipeline_run(photo_dir, model_dir, out, w, fresh=False,
+                                           runtime=runtime, png_compression=png)
+        r = rates[name] = _rates(runs[name], fixed, n)
+        print(f"pipeline, {name} ({runtime} + {png} PNG), local runner, multi_processing x{w} "
+              f"(1 thread each): {r['per_cpu_s']:.2f} photos per CPU-second without the fixed "
+              f"part ({r['per_cpu_s_end_to_end']:.2f} end to end); {n / r['wall_s']:.2f} "
+              f"images/s end to end ({r['wall_s']:.1f} s), {r['steady']:.2f} steady; first "
+              f"output after {r['first_output_s']:.1f} s (fixed part: a re-run with nothing to "
+              f"do, {r['fixed_wall_s']:.1f} s, {r['fixed_cpu_s']:.1f} CPU-s)", flush=True)
+    today = rates["today"]
+    pool = min(pools, key=lambda r: r["wall_s"])
+    pool_steady = max(r["steady_images_per_s"] for r in pools)
+    bare_ips, bare_ipc = bare["today"]["images_per_s"], bare["today"]["images_per_cpu_s"]
+    print(f"today's bare loop in a pool of {w} fresh processes (each imports TF, loads the "
+          f"model): {n / pool['wall_s']:.2f} images/s end to end ({pool['wall_s']:.1f} s, "
+          f"first output after {pool['first_output_s']:.1f} s), {pool_steady:.2f} steady",
+          flush=True)
+    print(f"today: pipeline / bare pool of {w} (same cores): "
+          f"{pool['wall_s'] / today['wall_s']:.2f} end to end, {today['steady'] / pool_steady:.2f}"
+          f" steady; pipeline per core / bare loop (goal >= 0.8): "
+          f"{today['steady'] / w / bare_ips:.2f} steady, per CPU-second "
+          f"{today['per_cpu_s'] / bare_ipc:.2f}; pipeline per core / per-image loop (goal >= 3):"
+          f" {today['steady'] / w / per_ips:.2f} steady, per CPU-second "
+          f"{today['per_cpu_s'] / per_ipc:.2f}", flush=True)
+    return rates
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=80)
@@ -300,99 +311,75 @@ def main(argv=None) -> int:
     parser.add_argument("--image_size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2,
-                        help="best of this many runs for the bare loops and the pipeline "
+                        help="best of this many runs for the loops and the pipeline "
                              "(interleaved): the machine is shared, the best run is the least "
                              "disturbed")
     parser.add_argument("--workdir", default=os.path.join(ROOT, "bench_out", "remove_background"))
     parser.add_argument("--skip_pipeline", action="store_true")
     args = parser.parse_args(argv)
 
-    from pipelines.serving import inference
-
     inference.configure_threads(1)  # one core for the loops: the baseline is per core
     t0 = time.time()
     photo_dir = os.path.join(args.workdir, "photos")
     photos = make_photos(photo_dir, args.images)
     model_dir = os.path.join(args.workdir, "model_export")
-    arch = make_model(model_dir, args.image_size)
-    n, w = len(photos), args.workers
-    print(f"setup: {n} photos {WIDTH}x{HEIGHT}, model {arch} at {args.image_size} px "
-          f"({time.time() - t0:.1f} s); best of {args.repeats} runs each", flush=True)
+    arch = bench_models.make_model(model_dir, args.image_size)
+    trained_dir = os.path.join(args.workdir, "model_trained")
+    trained = bench_models.make_trained_model(trained_dir, args.image_size)
+    n = len(photos)
+    print(f"setup: {n} photos {WIDTH}x{HEIGHT}, model {arch} at {args.image_size} px, masks "
+          f"compared on {trained} ({time.time() - t0:.1f} s); best of {args.repeats} runs each",
+          flush=True)
 
-    start = time.perf_counter()
-    model = inference.load_saved_model(model_dir)  # includes a warm-up call
-    load_s = time.perf_counter() - start
+    result = {"photos": n, "image_size": args.image_size, "model": arch,
+              "model_ms": model_section(args, photos, model_dir)}
+    agreement = result["mask_agreement"] = runtime_compare.mask_agreement(
+        trained_dir, photos, args.image_size, BATCH)
+    for runtime, a in agreement.items():
+        print(f"{runtime}'s full-size masks (upsampled, refined) against the savedmodel's, "
+              f"{trained}, {n} photos: IoU at 0.5 mean {a['iou_mean']:.4f}, min "
+              f"{a['iou_min']:.4f}; mean |alpha difference| {a['alpha_mad']:.2f} of 255; "
+              f"{100 * a['flipped_share']:.3f}% of pixels on the other side of 0.5; model "
+              f"output off by up to {a['small_max_diff']:.2g}", flush=True)
 
-    bare_runs = []
-    for _ in range(args.repeats):
-        cpu = time.process_time()
-        bare_s, bare_totals, sizes = bare_loop(photos, model, os.path.join(args.workdir, "bare"))
-        bare_runs.append((bare_s, time.process_time() - cpu, bare_totals))
-    bare_s, bare_cpu, bare_totals = min(bare_runs, key=lambda r: r[0])
-    bare_ips, bare_ipc = n / bare_s, n / bare_cpu
-    print(f"bare batched loop (1 process, TF 1 thread): {bare_ips:.2f} images/s, "
-          f"{bare_ipc:.2f} images per CPU-second (model load {load_s:.1f} s not counted); "
-          f"CPU ms per photo: {_per_photo_ms(bare_totals, n)}", flush=True)
-    print(refine_split(bare_totals, n), flush=True)
-    print(f"carried through RunInference per photo: {sizes['encoded'] / n / 1e6:.2f} MB encoded "
-          f"+ {args.image_size ** 2 * 3 / 1e6:.2f} MB model input, against "
-          f"{sizes['decoded'] / n / 1e6:.2f} MB decoded", flush=True)
-
+    bare = result["bare"] = bare_section(args, photos, model_dir)
     subset = photos[:args.per_image_images]
+    model = inference.load_saved_model(model_dir)
     cpu = time.process_time()
     per_s, per_totals = per_image_loop(subset, model, os.path.join(args.workdir, "per_image"))
-    per_cpu = time.process_time() - cpu
-    per_ips, per_ipc = len(subset) / per_s, len(subset) / per_cpu
+    per_ips, per_ipc = len(subset) / per_s, len(subset) / (time.process_time() - cpu)
     print(f"per-image loop, Pillow default PNG (1 process, TF 1 thread): {per_ips:.2f} images/s, "
           f"{per_ipc:.2f} images per CPU-second; CPU ms per photo: "
           f"{_per_photo_ms(per_totals, len(subset))}", flush=True)
+    result.update({"per_image_images_per_s": per_ips, "per_image_images_per_cpu_s": per_ipc})
 
-    result = {"photos": n, "image_size": args.image_size, "model": arch,
-              "bare_images_per_s": bare_ips, "bare_images_per_cpu_s": bare_ipc,
-              "per_image_images_per_s": per_ips, "per_image_images_per_cpu_s": per_ipc,
-              "bare_cpu_ms_per_photo": {k: 1000 * v / n for k, v in bare_totals.items()}}
-    if not args.skip_pipeline:
-        out_dir = os.path.join(args.workdir, "pipeline")
-        pipes, pools = [], []
-        for _ in range(args.repeats):  # interleaved, so both see the same neighbours
-            pipes.append(pipeline_run(photo_dir, model_dir, out_dir, w))
-            pools.append(bare_pool(photos, model_dir, os.path.join(args.workdir, "bare_pool"), w))
-        # The same job again: every output exists, so it costs only the fixed part (worker
-        # processes, Beam + TF imports, model load per worker, listings).
-        fixed = pipeline_run(photo_dir, model_dir, out_dir, w, fresh=False)
-        pipe = min(pipes, key=lambda r: r["wall_s"])
-        pool = min(pools, key=lambda r: r["wall_s"])
-        pipe_steady = max(r["steady_images_per_s"] for r in pipes)
-        pool_steady = max(r["steady_images_per_s"] for r in pools)
-        pipe_ipc = n / max(pipe["cpu_s"] - fixed["cpu_s"], 1e-9)
-        print(f"pipeline, local runner, multi_processing x{w} (TF 1 thread each): "
-              f"{n / pipe['wall_s']:.2f} images/s end to end ({pipe['wall_s']:.1f} s, first "
-              f"output after {pipe['first_output_s']:.1f} s), {pipe_steady:.2f} images/s steady; "
-              f"{pipe_ipc:.2f} images per CPU-second without the fixed part (a re-run with "
-              f"nothing to do: {fixed['wall_s']:.1f} s, {fixed['cpu_s']:.1f} CPU-s)", flush=True)
-        print(f"bare loop in a pool of {w} fresh processes (each imports TF, loads the model): "
-              f"{n / pool['wall_s']:.2f} images/s end to end ({pool['wall_s']:.1f} s, first "
-              f"output after {pool['first_output_s']:.1f} s), {pool_steady:.2f} images/s steady",
-              flush=True)
-        print(f"pipeline / bare pool of {w} (same cores): {pool['wall_s'] / pipe['wall_s']:.2f} "
-              f"end to end, {pipe_steady / pool_steady:.2f} steady", flush=True)
-        print(f"pipeline per core / bare loop (goal >= 0.8): {pipe_steady / w / bare_ips:.2f} "
-              f"steady, {n / pipe['wall_s'] / w / bare_ips:.2f} end to end; per CPU-second "
-              f"{pipe_ipc / bare_ipc:.2f}", flush=True)
-        print(f"pipeline per core / per-image loop (goal >= 3): {pipe_steady / w / per_ips:.2f} "
-              f"steady, {n / pipe['wall_s'] / w / per_ips:.2f} end to end; per CPU-second "
-              f"{pipe_ipc / per_ipc:.2f}", flush=True)
-        result.update({
-            "workers": w, "pipeline_images_per_s": n / pipe["wall_s"],
-            "pipeline_steady_images_per_s": pipe_steady,
-            "pipeline_first_output_s": pipe["first_output_s"],
-            "pipeline_images_per_cpu_s_without_fixed": pipe_ipc,
-            "pipeline_noop_rerun_s": fixed["wall_s"],
-            "bare_pool_images_per_s": n / pool["wall_s"],
-            "bare_pool_steady_images_per_s": pool_steady})
+    if args.skip_pipeline:
+        speed = {name: b["images_per_cpu_s"] / bare["today"]["images_per_cpu_s"]
+                 for name, b in bare.items()}
+        basis = "bare loop (--skip_pipeline)"
+    else:
+        rates = result["pipeline"] = pipeline_section(args, photos, photo_dir, model_dir, bare,
+                                                      per_ips, per_ipc)
+        speed = {name: r["per_cpu_s"] / rates["today"]["per_cpu_s"] for name, r in rates.items()}
+        basis = "pipeline photos per CPU-second without the fixed part"
+        print("speed-up per CPU-second vs today: " + ", ".join(
+            f"{name} {speed[name]:.2f}x (end to end "
+            f"{r['per_cpu_s_end_to_end'] / rates['today']['per_cpu_s_end_to_end']:.2f}x, first "
+            f"output {r['first_output_s']:.1f} s)" for name, r in rates.items()
+            if name != "today") + f"; today's first output {rates['today']['first_output_s']:.1f}"
+            f" s", flush=True)
+        bf16 = "both fast, bfloat16"
+        print(f"fastest: {max(speed, key=speed.get)}; {bf16}: {speed[bf16]:.2f}x at mask IoU "
+              f"{agreement['openvino_bf16']['iou_mean']:.4f} (under the 0.995 goal: a user's "
+              f"choice, not the default)", flush=True)
+    result["speedup_per_core_second"] = speed
     with open(os.path.join(args.workdir, "results.json"), "w") as f:
         json.dump(result, f, indent=2)
-    print(f"total bench time {time.time() - t0:.0f} s", flush=True)
+    print(f"total bench time {time.time() - t0:.0f} s; the closing lines are the default "
+          f"configuration (both fast: {FAST_RUNTIME} + fastest PNG) against today, {basis} "
+          f"(goal >= 2), and its mask IoU (mean over the photos; goal >= 0.995)", flush=True)
+    print(f"mask IoU vs savedmodel: {agreement[FAST_RUNTIME]['iou_mean']:.4f}")
+    print(f"speed-up per core-second vs today: {speed['both fast']:.2f}")
     return 0
 
 

@@ -15,6 +15,11 @@ cores; `model.train` exports with it by default). The normalisation constants
 of the tf.Transform analysis are baked in, so the export needs nothing else from the data or
 model folders. A plain `tf.saved_model.save` of a `tf.Module` keeps
 it loadable without Keras (the Keras 2/3 trap: the README's "What the code relies on").
+
+Beside the SavedModel, `openvino/` holds the same `serve_resized` function converted for
+OpenVINO, the fast runtime of CPU workers (`--runtime openvino`), with its files' sizes and
+SHA-256 in `cutout_export.json` (model/openvino_export.py; `cutout export MODEL/export` adds it to
+an export made before).
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import json
 import os
 
 import numpy as np
+
+from model import openvino_export
 
 SERVING_SIGNATURE = "serving_default"
 RESIZED_SIGNATURE = "serve_resized"
@@ -113,8 +120,10 @@ def export_model(keras_model, export_dir: str, image_size: int, mean, std,
                 "signatures": [SERVING_SIGNATURE, RESIZED_SIGNATURE], "tta": tta,
                 CHECKSUMS_KEY: file_checksums(export_dir)}
     metadata.update(extra_metadata or {})
-    with tf.io.gfile.GFile(os.path.join(export_dir, METADATA_FILE), "w") as f:
-        f.write(json.dumps(metadata, indent=2, sort_keys=True))
+    # The fast CPU runtime's artefact, from the same function and weights (module doc).
+    metadata[openvino_export.METADATA_KEY] = openvino_export.write_openvino(
+        module.serve_resized.get_concrete_function(), export_dir)
+    write_metadata(export_dir, metadata)
     return export_dir
 
 
@@ -137,6 +146,14 @@ def file_checksums(export_dir: str) -> dict:
             with tf.io.gfile.GFile(path, "rb") as f:
                 sums[rel] = hashlib.sha256(f.read()).hexdigest()
     return dict(sorted(sums.items()))
+
+
+def write_metadata(export_dir: str, metadata: dict) -> None:
+    """Writes cutout_export.json (tf.io.gfile: local or gs://)."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(export_dir.rstrip("/") + "/" + METADATA_FILE, "w") as f:
+        f.write(json.dumps(metadata, indent=2, sort_keys=True))
 
 
 def read_metadata(export_dir: str, read_bytes=None) -> dict:

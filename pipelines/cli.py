@@ -6,6 +6,7 @@
     cutout evaluate   --data_dir OUT --model MODEL/export --split test --report_dir R
     cutout one        photo.jpg photo.png --model MODEL/export
     cutout review     DEST [--below 0.5]
+    cutout export     MODEL/export      (adds the fast CPU runtime's model to an older export)
 
 Each subcommand runs the same `main` as `python -m pipelines.<job>`, with the same flags and help
 (`cutout remove --help`). `--verbose` anywhere shows the native libraries' start-up notices,
@@ -30,6 +31,8 @@ COMMANDS = {
     "evaluate": ("pipelines.evaluate.job",
                  "score a model, or any tool's masks, with the field's metrics"),
     "one": ("pipelines.serving.cutout", "one image's background removed, without Beam"),
+    "export": ("model.openvino_export",
+               "add the OpenVINO model (--runtime openvino) to an export made before it"),
     "review": ("pipelines.remove_background.review_page",
                "DEST's low-confidence cut-outs as a page: DEST/_review/index.html"),
 }

@@ -14,12 +14,14 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps
 
+from pipelines.core import png_writer
 from pipelines.core.rejects import Rejected
 
 RESAMPLE = Image.Resampling.BILINEAR
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own decompression-bomb limit
 MASK_ENCODINGS = ("alpha", "binary255", "binary01", "auto")
-PNG_COMPRESSIONS = ("rle", "fast", "default")
+PNG_COMPRESSIONS = ("fastest", "rle", "fast", "default")
+DEFAULT_PNG_COMPRESSION = "fastest"
 
 
 def _let_pillow_open(max_pixels: int | None) -> None:
@@ -206,16 +208,24 @@ def compose_cutout(rgb: Image.Image, alpha: np.ndarray, own_alpha: Image.Image |
     return rgba
 
 
-def encode_png(img: Image.Image, compression: str = "rle") -> bytes:
+def encode_png(img: Image.Image, compression: str = DEFAULT_PNG_COMPRESSION) -> bytes:
     """PNG bytes. Encoding dominates bulk background removal, so it is chosen on purpose:
 
+    - 'fastest' (the default): the same pixels as 'rle', written by the project's own writer
+      (pipelines/core/png_writer.py: rows Up-filtered in numpy, deflated by ISA-L): about 5x
+      faster than 'rle' at about its size. Modes other than RGBA, RGB and L go to Pillow as 'rle'.
     - 'rle': RGB under fully transparent pixels set to 0 (invisible, so nothing a viewer sees
-      changes), zlib level 1 with the RLE strategy: the fastest, and about half the size of 'fast'.
+      changes), Pillow's zlib level 1 with the RLE strategy: about half the size of 'fast'.
     - 'fast': every byte kept, zlib level 1 (about 5x faster than 'default', ~9% larger).
     - 'default': Pillow's default compression (level 6): smallest for photos, slowest.
     """
     if compression not in PNG_COMPRESSIONS:
         raise ValueError(f"unknown PNG compression {compression!r}; one of {PNG_COMPRESSIONS}")
+    if compression == "fastest":
+        png = png_writer.encode(img)
+        if png is not None:
+            return png
+        compression = "rle"
     buf = io.BytesIO()
     if compression == "rle":
         if img.mode == "RGBA":

@@ -34,6 +34,14 @@ from pipelines.core.rejects import JobError
 from pipelines.core.safe_files import DEFAULT_MAX_FILE_BYTES
 
 LOCAL_RUNNER_NAMES = (None, "", "DirectRunner", "SwitchingDirectRunner")
+# How the model runs (pipelines/serving/inference.py loads each; README "Measured here").
+RUNTIMES = ("openvino", "openvino_bf16", "savedmodel")
+DEFAULT_RUNTIME = "openvino"
+RUNTIME_HELP = ("openvino (default): the export's OpenVINO model in float32 on the CPU: the "
+                "SavedModel's masks, faster, and workers import no TensorFlow; openvino_bf16: "
+                "bfloat16 where the CPU computes it natively, about 2x faster again, masks at "
+                "IoU ~0.98-0.99 against the SavedModel's; savedmodel: TensorFlow, the runtime "
+                "for GPU workers.")
 
 
 class SharedJobOptions(PipelineOptions):
@@ -52,8 +60,11 @@ class SharedJobOptions(PipelineOptions):
                             help="Reject any input file or archive member larger than this "
                                  "(too_large); every read stops there. Default: 256 MiB.")
         parser.add_argument("--inference_threads", type=int, default=0,
-                            help="TensorFlow threads per worker process (0: its default, or "
-                                 "cores/workers on the local runner in multi_processing mode).")
+                            help="Model threads per worker process (0: the runtime's default, "
+                                 "or cores/workers on the local runner in multi_processing "
+                                 "mode).")
+        parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
+                            help=RUNTIME_HELP)
 
 
 # The shared flags' lowest allowed values, checked once for every job and tool that takes them.

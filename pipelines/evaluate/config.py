@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from model import metrics, schema
 from pipelines.core import fileio, imaging, safe_files
+from pipelines.core.options import DEFAULT_RUNTIME
 from pipelines.core.rejects import JobError
 from pipelines.serving.refine import add_refine_argument
 
@@ -62,6 +63,7 @@ class Config:
     pred_encoding: str = "alpha"
     batch_size: int = 16
     inference_threads: int = 0
+    runtime: str = DEFAULT_RUNTIME
     sheet_rows: int = 12
     sheet_cell: int = 128
     max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
@@ -94,6 +96,7 @@ class Config:
             gt_dir=opts.gt_dir.rstrip("/") if opts.gt_dir else None,
             gt_encoding=opts.gt_encoding, pred_encoding=opts.pred_encoding,
             batch_size=opts.batch_size, inference_threads=opts.inference_threads,
+            runtime=opts.runtime,
             sheet_rows=opts.sheet_rows, sheet_cell=opts.sheet_cell,
             max_file_bytes=opts.max_file_bytes,
             refine=opts.refine or "none",

@@ -102,7 +102,7 @@ def check_model_inputs(config: Config) -> dict:
         glob=lambda pattern: [path for path, _ in fileio.match(pattern)])
     image_size = manifest[schema.IMAGE_SIZE]
     model = config.model
-    model_size = model_files.check_export(model)["image_size"]
+    model_size = model_files.check_export(model, runtime=config.runtime)["image_size"]
     resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
                   + ("" if model_size == image_size else
                      f" (the model's input is {model_size}x{model_size}: images were resized "
@@ -148,7 +148,8 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
     if config.mode == MODE_MODEL:
         read = pipeline | "Read" >> ReadExamples(config.data_dir, config.split)
         handler = EvalModelHandler(config.model, max_batch_size=config.batch_size,
-                                   inference_threads=config.inference_threads)
+                                   inference_threads=config.inference_threads,
+                                   runtime=config.runtime)
         model = read["examples"] | "Model" >> ScoreModel(handler, config)
         scored, rejects = model["scored"], ((read["rejected"], model["rejected"])
                                             | "AllRejects" >> beam.Flatten())

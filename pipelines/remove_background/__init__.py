@@ -4,8 +4,9 @@ Runbook
 -------
     python -m pipelines.remove_background --input PATTERN_OR_FOLDER --output_dir DEST \\
         --model MODEL/export [--output cutout|mask|both] [--background COLOR] \\
-        [--max_batch_size 16] [--png_compression rle|fast|default] [--max_pixels N] \\
-        [--max_file_bytes N] [--overwrite] [--inference_threads N] [--refine guided|none] \\
+        [--max_batch_size 16] [--png_compression fastest|rle|fast|default] [--max_pixels N] \\
+        [--runtime openvino|openvino_bf16|savedmodel] [--max_file_bytes N] [--overwrite] \\
+        [--inference_threads N] [--refine guided|none] \\
         [--review_below X] [--index_shards N] [standard Beam options]
     python -m pipelines.remove_background --input_list FILE_OR_GLOB --input_root PREFIX \\
         [--input_list_column NAME] ...
@@ -109,15 +110,17 @@ odd bookkeeping entries, no inputs matched, bad options; or one line and a non-z
 write fails mid-run (a full disk): the outputs written are kept and indexed by the next run.
 
 Performance (bench/remove_background.py: 80 synthetic 1080x1440 JPEGs, U-Net 16 at 256 px, CPU,
-one TF thread per process): per photo on one core, model ~70 ms, PNG 'rle' ~60 ms, draft decode +
-resize 4 ms, full decode 5 ms, upsample 9 ms, refine (`--refine guided`) ~16 ms, confidence
-1 ms, compose 3 ms: ~6.5 photos/s per core in steady
-state, the same as a bare batched loop (Pillow's default PNG alone costs ~470 ms a photo). Fixed
-costs: ~12 s before the first output with 2 local worker processes (Beam and TF imports, model
-load in each), and ~10-15 s for a re-run with nothing left to do. On the local runner use
-`--direct_running_mode multi_processing --direct_num_workers <cores>` (TensorFlow then gets
+one model thread per process): per photo on one core, model 68 ms (`--runtime openvino`; 74 with
+`savedmodel`, 33 with `openvino_bf16`), PNG 12 ms (`fastest`; 66 with `rle`), draft decode +
+resize 5 ms, full decode 6 ms, upsample 6 ms, refine (`--refine guided`) ~15 ms, confidence 1 ms,
+compose 3 ms: ~8.6 photos per CPU-second (5.7 with the SavedModel and `rle`; Pillow's default
+PNG alone costs ~470 ms a photo). Fixed costs: seconds before the first output with 2 local
+worker processes (Beam imports and model load in each; the OpenVINO runtimes import no
+TensorFlow), and ~10-15 s for a re-run with nothing left to do. On the local runner use
+`--direct_running_mode multi_processing --direct_num_workers <cores>` (the model then gets
 cores/workers threads per process); on Dataflow CPU workers (one SDK process per core) pass
-`--inference_threads 1`, and use a worker image with TensorFlow (infra/). Memory per in-flight
+`--inference_threads 1`; GPU workers take `--runtime savedmodel` and the image with TensorFlow's
+GPU build (infra/). Memory per in-flight
 image: its encoded bytes plus an S x S x 3 array (pipelines/serving/inference.py); a batch holds
 `--max_batch_size` of them.
 

@@ -175,6 +175,7 @@ def summary_options(cfg: JobConfig) -> dict:
             "output_dir": cfg.dest, "model": cfg.model, "image_size": cfg.image_size,
             "output": cfg.output, "background": list(cfg.background) if cfg.background else None,
             "max_batch_size": cfg.max_batch_size, "png_compression": cfg.png_compression,
+            "runtime": cfg.runtime,
             "max_pixels": cfg.max_pixels, "overwrite": cfg.overwrite, "refine": cfg.refine,
             "review_below": cfg.review_below, "plan_only": cfg.plan_only}
 

@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from model import mistakes
 from pipelines.core import fileio, imaging, safe_files
+from pipelines.core.options import DEFAULT_RUNTIME
 from pipelines.core.rejects import JobError
 from pipelines.serving import model_proof
 from pipelines.serving.outputs import OUTPUT_MODES
@@ -57,9 +58,11 @@ class RemoveBackgroundOptions(PipelineOptions):
                             help="Composite cut-outs onto this colour (name, #RRGGBB or R,G,B).")
         parser.add_argument("--max_batch_size", type=int, default=16,
                             help="Images per model call.")
-        parser.add_argument("--png_compression", default="rle",
+        parser.add_argument("--png_compression", default=imaging.DEFAULT_PNG_COMPRESSION,
                             choices=imaging.PNG_COMPRESSIONS,
-                            help="rle (fastest), fast (zlib level 1), default (Pillow's).")
+                            help="fastest (default: the project's writer, the pixels of rle), "
+                                 "rle (Pillow, invisible RGB zeroed, RLE), fast (zlib level 1), "
+                                 "default (Pillow's).")
         parser.add_argument("--overwrite", action="store_true", default=False,
                             help="Redo inputs whose outputs exist.")
         add_refine_argument(parser, "guided (default): the alpha's edges follow the photo's; "
@@ -83,10 +86,11 @@ class JobConfig:
     output: str = "cutout"
     background: Optional[tuple] = None
     max_batch_size: int = 16
-    png_compression: str = "rle"
+    png_compression: str = imaging.DEFAULT_PNG_COMPRESSION
     max_pixels: int = imaging.DEFAULT_MAX_PIXELS
     overwrite: bool = False
     inference_threads: int = 0
+    runtime: str = DEFAULT_RUNTIME
     exclude_prefix: Optional[str] = None   # DEST/ when DEST lies inside the input root
     max_file_bytes: int = safe_files.DEFAULT_MAX_FILE_BYTES
     dest_resolved: Optional[str] = None    # a local DEST with its links resolved
@@ -123,7 +127,8 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    image_size = model_proof.recorded_image_size(model, opts.model) if model else 0
+    image_size = (model_proof.recorded_image_size(model, opts.model, opts.runtime) if model
+                  else 0)
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -151,13 +156,13 @@ def resolve_config(opts) -> JobConfig:
         # DEST in the input root's terms, as the listing names files.
         exclude = root.rstrip("/") + "/" + real_dest[len(real_root.rstrip("/")) + 1:] + "/"
     if model and not opts.plan_only:  # last: it takes seconds (serving/model_proof.py)
-        model_proof.prove_model(model, opts.inference_threads)
+        model_proof.prove_model(model, opts.inference_threads, opts.runtime)
     return JobConfig(
         source=source, input_kind=kind, pattern=pattern, root=root, dest=dest, model=model,
         image_size=image_size, output=opts.output, background=background,
         max_batch_size=opts.max_batch_size, png_compression=opts.png_compression,
         max_pixels=opts.max_pixels, overwrite=bool(opts.overwrite),
-        inference_threads=opts.inference_threads, exclude_prefix=exclude,
+        inference_threads=opts.inference_threads, runtime=opts.runtime, exclude_prefix=exclude,
         max_file_bytes=opts.max_file_bytes,
         dest_resolved=None if fileio.is_gcs(dest) else fileio.resolved(dest),
         list_column=opts.input_list_column, plan_only=bool(opts.plan_only),

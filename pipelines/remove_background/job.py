@@ -103,7 +103,8 @@ class _RenderAndWriteDoFn(beam.DoFn):
 
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
     return inference.SavedModelHandler(cfg.model, max_batch_size=cfg.max_batch_size,
-                                       inference_threads=cfg.inference_threads)
+                                       inference_threads=cfg.inference_threads,
+                                       runtime=cfg.runtime)
 
 
 class RemoveBackgrounds(beam.PTransform):

@@ -4,7 +4,8 @@ Runbook
 -------
     cutout one IN OUT.png -m MODEL/export            (python -m pipelines.cutout IN OUT.png ...)
     cutout one IN [IN ...] -o DIR -m MODEL/export    (each IN -> DIR/<IN's name>.png)
-        [--output cutout|mask|both] [--background COLOR] [--png_compression rle|fast|default]
+        [--output cutout|mask|both] [--background COLOR]
+        [--png_compression fastest|rle|fast|default] [--runtime openvino|openvino_bf16|savedmodel]
         [--max_pixels N] [--max_file_bytes N] [--refine guided|none]
 
 IN, OUT and DIR may be local paths or gs:// URIs. Writes each output (atomically; content type
@@ -12,12 +13,13 @@ image/png on gs://): the RGBA cut-out, or with `--output mask` the single-channe
 `--output both` the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the
 names `pipelines.remove_background` uses; prints each file it wrote. `--refine guided` (default)
 snaps the upsampled alpha onto the photo's edges (`pipelines/serving/refine.py`), `none` keeps
-the plain bilinear upsampling. Before the model loads (seconds: TensorFlow's import), every output and
-input is checked. Exit status 2 with one line when it can't run: an input that does not exist,
+the plain bilinear upsampling. `--runtime` as in the Beam jobs (`openvino`, the default,
+imports no TensorFlow: about a second; `savedmodel` a few seconds, most of it importing
+TensorFlow). Before the model loads, every output and input is checked. Exit status 2 with one line when it can't run: an input that does not exist,
 an output that is an input (links resolved), a folder or not a .png name, no regular file (a
 device such as /dev/null, a FIFO, a socket, a link to one: never opened), two inputs that would
-write one name, a damaged, foreign or mis-described model (`pipelines/serving/model_proof.py`), a training folder given for its export ("did you mean
-MODEL/export?"). Exit status 1 when an input can't be turned into a cut-out (`not_an_image`,
+write one name, a damaged, foreign or mis-described model (`pipelines/serving/model_proof.py`),
+a training folder given for its export ("did you mean MODEL/export?"). Exit status 1 when an input can't be turned into a cut-out (`not_an_image`,
 `undecodable`, `too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`),
 ...: one line each, naming it; the others are written). 130/143 on Ctrl-C/SIGTERM.
 
@@ -39,17 +41,18 @@ from typing import Optional, Union
 from model import feedback, flags, interrupts, mistakes
 from model.errors import report
 from pipelines.core import fileio, imaging, safe_files
-from pipelines.core.options import check_shared_flags
+from pipelines.core.options import (DEFAULT_RUNTIME, RUNTIME_HELP, RUNTIMES,
+                                    check_shared_flags)
 from pipelines.core.rejects import JobError, Rejected, printable
 from pipelines.serving import inference, model_files, model_proof
 from pipelines.serving.outputs import OUTPUT_MODES, kinds_of, mask_path_beside
 from pipelines.serving.refine import DEFAULT_REFINE, REFINE_MODES
 
 
-def load_model(path: str, threads: int = 0) -> inference.LoadedModel:
+def load_model(path: str, threads: int = 0, runtime: str = DEFAULT_RUNTIME):
     """Loads MODEL/export (local or gs://) once, to pass to every call as `model`. `threads`:
-    TensorFlow's threads (0: its default)."""
-    return inference.load_saved_model(path, threads)
+    the runtime's threads (0: its default); `runtime`: `--runtime`'s values."""
+    return inference.load_model(path, runtime, threads)
 
 
 # A path passed again means a loop that reloads the model (seconds) for every image: warn once.
@@ -82,7 +85,7 @@ def _caller_stacklevel() -> int:
 
 def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedModel],
                               kinds=("cutout",), background: Optional[tuple] = None,
-                              png_compression: str = "rle",
+                              png_compression: str = imaging.DEFAULT_PNG_COMPRESSION,
                               max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
                               refine_mode: str = DEFAULT_REFINE) -> dict[str, bytes]:
     """{kind: PNG bytes} for kinds 'cutout' and/or 'mask'. Raises rejects.Rejected."""
@@ -96,7 +99,7 @@ def remove_background_outputs(data: bytes, model: Union[str, inference.LoadedMod
 
 def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel],
                             output: str = "cutout", background: Optional[tuple] = None,
-                            png_compression: str = "rle",
+                            png_compression: str = imaging.DEFAULT_PNG_COMPRESSION,
                             max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
                             refine_mode: str = DEFAULT_REFINE) -> bytes:
     """Encoded image bytes -> PNG bytes of its cut-out (`output='cutout'`, RGBA, or RGB on
@@ -127,7 +130,9 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
                              "<OUT without .png>.mask.png)")
     parser.add_argument("--background", default=None,
                         help="composite onto this colour (name, #RRGGBB or R,G,B)")
-    parser.add_argument("--png_compression", default="rle", choices=imaging.PNG_COMPRESSIONS)
+    parser.add_argument("--png_compression", default=imaging.DEFAULT_PNG_COMPRESSION,
+                        choices=imaging.PNG_COMPRESSIONS)
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES, help=RUNTIME_HELP)
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
     parser.add_argument("--max_file_bytes", type=int, default=safe_files.DEFAULT_MAX_FILE_BYTES,
                         help="refuse a larger input")
@@ -209,7 +214,7 @@ def run(args: argparse.Namespace, label: str) -> int:
     plan = plan_outputs(args)
     check_shared_flags(args)
     background = imaging.parse_color(args.background) if args.background else None
-    model_files.check_export(args.model, args.model)
+    model_files.check_export(args.model, args.model, args.runtime)
     ready, failed = [], 0
     for path, targets in plan:  # every input checked before the model's seconds of loading
         try:
@@ -224,7 +229,7 @@ def run(args: argparse.Namespace, label: str) -> int:
     interrupts.on_interrupt(count=lambda: written[0])
     where = args.output_dir or ready[0][1]["cutout" if "cutout" in ready[0][1] else "mask"]
     feedback.say(f"{len(ready)} input(s) -> {where}; loading the model {args.model}")
-    model = model_proof.prove_model(args.model)  # one line (exit 2) for a bad model
+    model = model_proof.prove_model(args.model, runtime=args.runtime)  # a bad model: exit 2
     for path, targets in ready:
         try:
             data = _check_input(path, args)

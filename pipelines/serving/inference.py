@@ -39,8 +39,9 @@ from PIL import Image
 
 from model import export
 from pipelines.core import fileio, imaging
+from pipelines.core.options import DEFAULT_RUNTIME, RUNTIMES
 from pipelines.core.rejects import record
-from pipelines.serving import refine
+from pipelines.serving import openvino_model, refine
 from pipelines.serving.refine import DEFAULT_REFINE
 
 _log = logging.getLogger(__name__)
@@ -136,6 +137,18 @@ def load_saved_model(model_uri: str, threads: int = 0) -> LoadedModel:
     return model
 
 
+def load_model(model_uri: str, runtime: str = DEFAULT_RUNTIME, threads: int = 0):
+    """MODEL/export loaded for `runtime` (one of RUNTIMES, `--runtime`): an object with
+    `.image_size` and `.predict(uint8 [N, S, S, 3]) -> float32 [N, S, S, 1]`. The OpenVINO
+    runtimes never import TensorFlow."""
+    if runtime == "savedmodel":
+        return load_saved_model(model_uri, threads)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; one of {RUNTIMES}")
+    precision = "bf16" if runtime == "openvino_bf16" else "f32"
+    return openvino_model.load_openvino_model(model_uri, threads, precision)
+
+
 class Prepared(NamedTuple):
     """One image on its way through RunInference: its URI (the key), the outputs still to write
     as (kind, relative name) pairs, its encoded bytes, and the model's input."""
@@ -146,7 +159,8 @@ class Prepared(NamedTuple):
 
 
 class SavedModelHandler(ModelHandler[Prepared, PredictionResult, LoadedModel]):
-    """Beam's way to our SavedModel: loaded once per worker process (Beam's `Shared` handle),
+    """Beam's way to our export, in any of its runtimes (`runtime`: `load_model`): loaded once
+    per worker process (Beam's `Shared` handle) and shared by its threads,
     batched by `beam.BatchElements` up to `max_batch_size`, elements carried whole so each alpha
     finds its image again (`PredictionResult.example` is the `Prepared` element).
 
@@ -156,7 +170,7 @@ class SavedModelHandler(ModelHandler[Prepared, PredictionResult, LoadedModel]):
     """
 
     def __init__(self, model_uri: str, max_batch_size: int = 16, inference_threads: int = 0,
-                 large_model: bool = False):
+                 large_model: bool = False, runtime: str = DEFAULT_RUNTIME):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         # min = max: steady batches of that size (the last one of a bundle may be smaller).
@@ -164,9 +178,10 @@ class SavedModelHandler(ModelHandler[Prepared, PredictionResult, LoadedModel]):
                          large_model=large_model)
         self._model_uri = model_uri
         self._threads = inference_threads
+        self._runtime = runtime
 
     def load_model(self) -> LoadedModel:
-        return load_saved_model(self._model_uri, self._threads)
+        return load_model(self._model_uri, self._runtime, self._threads)
 
     def run_inference(self, batch: Sequence[Prepared], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None
@@ -225,7 +240,7 @@ def full_size_alpha(data: bytes, alpha_small: np.ndarray, refine_mode: str = DEF
 
 def encode_outputs(rgb: Image.Image, own_alpha: Optional[Image.Image], alpha: np.ndarray,
                    kinds: Iterable[str], background: Optional[tuple[int, int, int]] = None,
-                   png_compression: str = "rle") -> dict[str, bytes]:
+                   png_compression: str = imaging.DEFAULT_PNG_COMPRESSION) -> dict[str, bytes]:
     """{kind: PNG bytes} for kinds 'cutout' (RGBA, or RGB on `background`) and 'mask' (single
     channel: exactly the cut-out's alpha, the input's own transparency included)."""
     kinds = set(kinds)
@@ -241,7 +256,7 @@ def encode_outputs(rgb: Image.Image, own_alpha: Optional[Image.Image], alpha: np
 
 def render_outputs(data: bytes, alpha_small: np.ndarray, kinds: Iterable[str],
                    background: Optional[tuple[int, int, int]] = None,
-                   png_compression: str = "rle",
+                   png_compression: str = imaging.DEFAULT_PNG_COMPRESSION,
                    max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS,
                    refine_mode: str = DEFAULT_REFINE) -> dict[str, bytes]:
     """{kind: PNG bytes}: `full_size_alpha` then `encode_outputs`. Raises Rejected."""

@@ -14,15 +14,17 @@ from __future__ import annotations
 import posixpath
 import struct
 
-from model import export, mistakes
+from model import export, mistakes, openvino_export
 from pipelines.core import fileio
 from pipelines.core.rejects import JobError
 
-def check_export(model: str, given: str = "") -> dict:
+def check_export(model: str, given: str = "", runtime: str = "savedmodel") -> dict:
     """MODEL/export checked before any work, by every job and tool that loads one: its files
-    whole (`check_export_files`) and its metadata read (returned, `image_size` an int). Raises
-    JobError in the one wording of each mistake (model/mistakes.py): a training folder given for
-    its export says "did you mean MODEL/export?" (with the path as the user gave it, `given`)."""
+    whole (`check_export_files`) and its metadata read (returned, `image_size` an int), and for the
+    OpenVINO runtimes (`runtime`: `--runtime`) the OpenVINO model's files against the sizes and
+    SHA-256 that cutout_export.json records (model/openvino_export.py). Raises JobError in the one
+    wording of each mistake (model/mistakes.py): a training folder given for its export says "did
+    you mean MODEL/export?" (with the path as the user gave it, `given`)."""
     needed = [fileio.join(model, name) for name in (export.METADATA_FILE, "saved_model.pb")]
     if not all(fileio.exists(path) for path in needed):
         inside = fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE))
@@ -35,6 +37,8 @@ def check_export(model: str, given: str = "") -> dict:
     except Exception as e:
         raise JobError(f"{needed[0]} is unreadable ({type(e).__name__}: {e}): export the model "
                        "again") from None
+    if runtime != "savedmodel":
+        openvino_export.check_artefact(model, metadata, fileio.read_bytes)
     return metadata
 
 

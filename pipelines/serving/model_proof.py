@@ -30,11 +30,11 @@ from pipelines.serving import inference, model_files
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 2048
 
 
-def recorded_image_size(model: str, given: str = "") -> int:
+def recorded_image_size(model: str, given: str = "", runtime: str = "savedmodel") -> int:
     """Steps 1 and 2 (`model_files.check_export`: the metadata read, the files whole), and
     `image_size` in range. `given`: the path as the user typed it (for the mistake's wording).
     Raises JobError."""
-    size = model_files.check_export(model, given)["image_size"]
+    size = model_files.check_export(model, given, runtime)["image_size"]
     if not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
         raise JobError(f"the model at {model} is mis-described: image_size {size} in "
                        f"{export.METADATA_FILE} is not in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}]: "
@@ -60,20 +60,21 @@ def check_checksums(model: str) -> bool:
     return True
 
 
-def prove_model(model: str, threads: int = 0) -> inference.LoadedModel:
-    """Steps 1 to 4; returns the loaded model. Raises JobError."""
-    size = recorded_image_size(model)
+def prove_model(model: str, threads: int = 0, runtime: str = "savedmodel"):
+    """Steps 1 to 4 for `runtime` (`--runtime`); returns the loaded model. Raises JobError."""
+    size = recorded_image_size(model, runtime=runtime)
     check_checksums(model)
     try:
-        loaded = inference.load_saved_model(model, threads)
+        loaded = inference.load_model(model, runtime, threads)
     except KeyError:
         raise JobError(f"the model at {model} is not a Cutout export: it has no "
                        f"{export.RESIZED_SIGNATURE!r} signature") from None
-    except Exception as e:  # noqa: BLE001 - TensorFlow's many error types: one line
+    except Exception as e:  # noqa: BLE001 - the runtimes' many error types: one line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise JobError(f"the model at {model} can't be loaded ({type(e).__name__}: {first}): "
                        "export it again") from None
-    if export.SERVING_SIGNATURE not in loaded.signature_names:
+    names = getattr(loaded, "signature_names", None)  # a SavedModel's; OpenVINO has one graph
+    if names is not None and export.SERVING_SIGNATURE not in names:
         raise JobError(f"the model at {model} is not a Cutout export: it has no "
                        f"{export.SERVING_SIGNATURE!r} signature")
     if loaded.image_size != size:

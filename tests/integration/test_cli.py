@@ -36,7 +36,8 @@ def _assert_quiet(output):
 def test_every_subcommand_prints_its_flags(command, tmp_path):
     out = _run([command, "--help"], cwd=tmp_path)
     expected = {"preprocess": "--source", "train": "--data_dir", "remove": "--input_list",
-                "evaluate": "--pred_dir", "one": "--output", "review": "--below"}[command]
+                "evaluate": "--pred_dir", "one": "--output", "review": "--below",
+                "export": "export_dir"}[command]
     assert expected in out
     _assert_quiet(out)
 

@@ -5,7 +5,7 @@ import warnings
 import pytest
 from PIL import Image
 
-from pipelines.serving import cutout, inference
+from pipelines.serving import cutout, inference, openvino_model
 from tests import cutout_support as cs
 
 
@@ -23,7 +23,8 @@ def fresh_warning_state(monkeypatch):
 def test_a_loaded_model_serves_every_call_without_a_warning(model_dir):
     data = cs.encode(Image.fromarray(cs.scene()), "PNG")
     model = cutout.load_model(model_dir)
-    assert isinstance(model, inference.LoadedModel)
+    assert isinstance(model, openvino_model.OpenVinoModel)  # the default runtime
+    assert isinstance(cutout.load_model(model_dir, runtime="savedmodel"), inference.LoadedModel)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pngs = [cutout.remove_background_bytes(data, model) for _ in range(3)]

@@ -115,7 +115,7 @@ def test_png_compressions_round_trip_visible_pixels():
         visible = arr[..., 3] > 0
         assert np.array_equal(back[visible], arr[visible])
         assert np.array_equal(back[..., 3], arr[..., 3])
-        if mode != "rle":
+        if mode not in ("rle", "fastest"):  # those two zero the RGB of invisible pixels
             assert np.array_equal(back, arr)
     with pytest.raises(ValueError):
         imaging.encode_png(img, "best")

@@ -1,0 +1,81 @@
+"""Timed runs of the remove_background job and of a bare pool doing the same work, for
+bench/remove_background.py: wall and CPU seconds of every process involved, the time to the
+first output, and the steady rate between the first and the last output."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import time
+
+BATCH = 16
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the runner's worker processes)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _output_times(out_dir: str, start: float) -> dict:
+    mtimes = sorted(os.path.getmtime(p) for p in glob.glob(os.path.join(out_dir, "*.png")))
+    return {"first_output_s": mtimes[0] - start,
+            "steady_images_per_s": (len(mtimes) - 1) / max(mtimes[-1] - mtimes[0], 1e-9)}
+
+
+def pipeline_run(photo_dir: str, model_dir: str, out_dir: str, workers: int,
+                 fresh: bool = True, runtime: str = "savedmodel",
+                 png_compression: str = "rle") -> dict:
+    """Runs the job with that runtime and PNG writer; returns wall seconds, seconds to the first
+    output, steady-state images/s (from the outputs' modification times) and CPU seconds of
+    every process involved. `fresh=False`: the same job again over a DEST that has every
+    output, which costs only the fixed part (worker processes, imports, model load, listings)."""
+    from pipelines.remove_background import job as remove_background
+
+    if fresh:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    cpu = cpu_seconds()
+    start = time.time()
+    summary = remove_background.run([
+        "--input", photo_dir, "--output_dir", out_dir, "--model", model_dir,
+        "--runtime", runtime, "--png_compression", png_compression,
+        "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers),
+        "--inference_threads", "1", "--max_batch_size", str(BATCH)])
+    result = {"wall_s": time.time() - start, "cpu_s": cpu_seconds() - cpu, "summary": summary}
+    if fresh:
+        assert summary["written"] == summary["inputs"], summary
+        result.update(_output_times(out_dir, start))
+    else:
+        assert summary["skipped"] == summary["inputs"], summary
+    return result
+
+
+def _bare_worker(photos: list[str], model_dir: str, out_dir: str) -> None:
+    from bench.remove_background import bare_loop
+    from pipelines.serving import inference
+
+    inference.configure_threads(1)
+    bare_loop(photos, inference.load_saved_model(model_dir), out_dir, "rle")
+
+
+def bare_pool(photos: list[str], model_dir: str, out_dir: str, workers: int) -> dict:
+    """Today's bare loop in `workers` fresh processes (each imports TF and loads the model),
+    timed like the pipeline: the same cores under the same load, so wall-clock ratios are
+    fair."""
+    import concurrent.futures
+    import multiprocessing
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    cpu = cpu_seconds()
+    start = time.time()
+    with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for future in [pool.submit(_bare_worker, photos[i::workers], model_dir, out_dir)
+                       for i in range(workers)]:
+            future.result()
+    result = {"wall_s": time.time() - start, "cpu_s": cpu_seconds() - cpu}
+    result.update(_output_times(out_dir, start))
+    return result
