@@ -111,8 +111,6 @@ def _index_lines(dest) -> dict:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(reason="needs the trust helper's repair of outputs without index lines "
-                          "(issue 20); passes once it lands", strict=False)
 def test_after_an_interrupt_and_a_rerun_every_output_has_exactly_one_index_line(
         photos, model_dir, tmp_path):
     dest = tmp_path / "dest"
