@@ -44,7 +44,7 @@ from pipelines.core import fileio, imaging, safe_files
 from pipelines.core.options import (DEFAULT_RUNTIME, RUNTIME_HELP, RUNTIMES,
                                     check_shared_flags)
 from pipelines.core.rejects import JobError, Rejected, printable
-from pipelines.serving import inference, model_files, model_proof
+from pipelines.serving import inference, model_proof
 from pipelines.serving.outputs import OUTPUT_MODES, kinds_of, mask_path_beside
 from pipelines.serving.refine import DEFAULT_REFINE, REFINE_MODES
 
@@ -168,13 +168,14 @@ def plan_outputs(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
             raise JobError(f"the output {out} is a folder: give a file name (OUT.png), or "
                            f"-o {out} to write {out}/<name>.png")
         targets = _targets(out, args.mode)
-        if not out.lower().endswith(".png"):
-            raise JobError(f"the output {out} is not a .png name: a cut-out is a PNG; give "
-                           f"{os.path.splitext(out)[0]}.png")
         for target in targets.values():
             for other in inputs:
                 if fileio.resolved(target) == fileio.resolved(other):
                     raise JobError(mistakes.output_is_input(target, other))
+        if not out.lower().endswith(".png"):
+            raise JobError(f"the output {out} is not a .png name: a cut-out is a PNG; give "
+                           f"{os.path.splitext(out)[0]}.png")
+        for target in targets.values():
             check_target(target)
             if target in claimed:
                 raise JobError(f"{claimed[target]} and {path} would both be written as "
@@ -214,7 +215,10 @@ def run(args: argparse.Namespace, label: str) -> int:
     plan = plan_outputs(args)
     check_shared_flags(args)
     background = imaging.parse_color(args.background) if args.background else None
-    model_files.check_export(args.model, args.model, args.runtime)
+    # The proof's cheap steps (files, checksums, image_size) before the inputs are read: a bad
+    # model is one line before anything is said or loaded (serving/model_proof.py).
+    model_proof.recorded_image_size(args.model, args.model, args.runtime)
+    model_proof.check_checksums(args.model)
     ready, failed = [], 0
     for path, targets in plan:  # every input checked before the model's seconds of loading
         try:

@@ -96,8 +96,8 @@ def test_cutout_export_adds_it_to_an_older_export(tmp_path, capsys):
     del metadata[openvino_export.METADATA_KEY]
     export.write_metadata(model_dir, metadata)
     with pytest.raises(JobError, match="has no OpenVINO model.*cutout export"):
-        model_files.check_export(model_dir, "openvino")
-    model_files.check_export(model_dir, "savedmodel")   # the SavedModel alone is whole
+        model_files.check_export(model_dir, runtime="openvino")
+    model_files.check_export(model_dir, runtime="savedmodel")   # the SavedModel alone is whole
 
     assert openvino_export.main([model_dir]) == 0
     assert "openvino/" in capsys.readouterr().out
@@ -132,7 +132,7 @@ def damage_artefact(model_dir: str, damage: str) -> str:
 def test_a_damaged_artefact_is_one_line_naming_the_file(tmp_path, damage):
     model_dir = export_brightness_model(str(tmp_path / "export"))
     path = damage_artefact(model_dir, damage)
-    for check in (lambda: model_files.check_export(model_dir, "openvino"),   # the driver
+    for check in (lambda: model_files.check_export(model_dir, runtime="openvino"),   # the driver
                   lambda: openvino_model.load_openvino_model(model_dir)):   # a worker
         with pytest.raises(JobError) as info:
             check()
@@ -140,7 +140,7 @@ def test_a_damaged_artefact_is_one_line_naming_the_file(tmp_path, damage):
         assert "\n" not in message and path in message and "cutout export" in message
         assert {"truncate_bin": "bytes", "flip_xml": "SHA-256", "delete_bin": "missing"}[damage] \
             in message
-    model_files.check_export(model_dir, "savedmodel")   # the other runtime still runs
+    model_files.check_export(model_dir, runtime="savedmodel")   # the other runtime still runs
 
 
 def test_the_commands_stop_before_any_work_on_a_damaged_artefact(tmp_path, capsys):
