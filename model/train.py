@@ -177,7 +177,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
                                         repeat=True)
     with strategy.scope():
         model = _compiled_model(config, lr, config.epochs * steps_per_epoch,
-                                round(config.warmup_epochs * steps_per_epoch))
+                                round(config.warmup_epochs * steps_per_epoch), mean, std)
         if plan.multi_worker:
             keras_internals.work_around_keras_multi_worker(model, train_ds.element_spec)
     resolved["runtime"]["output_dtype"] = str(model.output.dtype)   # float32 whatever the policy
@@ -186,7 +186,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
 
     # Export a float32 copy outside the strategy: no distributed variables, no float16.
     keras.mixed_precision.set_global_policy("float32")
-    serving_model = architectures.build_model(config.model_config())
+    serving_model = architectures.build_model(config.model_config(mean=mean, std=std))
     serving_model.set_weights(model.get_weights())
     export_dir = (_export_best(serving_model, config, resolved, mean, std) if plan.is_chief
                   else None)
@@ -200,15 +200,21 @@ def _tf_version() -> str:
     return tf.__version__
 
 
-def _compiled_model(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int):
+def _compiled_model(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int,
+                    mean, std):
     """Built, compiled and with its optimizer state, inside the caller's strategy scope. Built
     for any input side when it trains on crops (it validates on whole S x S images); the
     exported model is built at S and takes its weights."""
     model = architectures.build_model(config.model_config(
-        variable_size=config.crop_size() < config.image_size))
+        variable_size=config.crop_size() < config.image_size, mean=mean, std=std))
+    encoder = architectures.encoder_of(model)
+    pretrained = encoder is not None and config.encoder_weights != "none"
+    optimizer = train_config.make_optimizer(
+        config, lr, total_steps, warmup_steps,
+        encoder.trainable_variables if pretrained else ())
     # weighted_metrics, not metrics: Keras 3 updates `metrics` without the sample weights
     # (padded validation batches: model.data.make_eval_dataset).
-    model.compile(optimizer=train_config.make_optimizer(config, lr, total_steps, warmup_steps),
+    model.compile(optimizer=optimizer,
                   loss=losses.make_loss(config.boundary_weight),
                   weighted_metrics=losses.make_metrics())
     model.optimizer.build(model.trainable_variables)
