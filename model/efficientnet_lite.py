@@ -81,9 +81,10 @@ def _bn(x, name: str, momentum: float, frozen_stats: bool):
 
 
 def frozen_stats_bn_class():
-    """The class (made on first use: keras is imported late) of a BatchNormalization that always normalises with its moving statistics (the pretrained
-    ones) while its scale and offset still train: fine-tuning at a small batch without
-    re-estimating ImageNet statistics from 8 images a step."""
+    """The class (made on first use: keras is imported late) of a BatchNormalization that
+    always normalises with its moving statistics (the pretrained ones) while its scale and
+    offset still train: fine-tuning at a small batch without re-estimating ImageNet statistics
+    from 8 images a step."""
     global _FROZEN_BN
     if _FROZEN_BN is None:
         import keras

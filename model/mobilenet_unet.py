@@ -13,10 +13,11 @@ enough for fine-tuning.
 Skips at 1/2, 1/4, 1/8 and 1/16 of the input (the expansion ReLUs of blocks 1, 3, 6 and 13),
 bottleneck `block_16_project` at 1/32 (320 channels, not the 1280-channel head: a quarter of
 the decoder's cost), and model/blocks.py's `light_decoder` (bilinear up-sampling, skip
-concatenation, two conv blocks per level, the input image at full resolution). Every BatchNorm, the encoder's included, uses
-`config.bn_momentum` (0.9): keras.applications' 0.999 leaves the moving averages far from the
-batch statistics after a short CPU run (see model/blocks.py and STACK.md). S must be a multiple of
-32. Built through `model.architectures.build_model`, which checks the config first.
+concatenation, two conv blocks per level, the input image at full resolution). Every
+BatchNorm, the encoder's included, uses `config.bn_momentum` (0.9): keras.applications' 0.999
+leaves the moving averages far from the batch statistics after a short CPU run (see
+model/blocks.py and STACK.md). S must be a multiple of 32. Built through
+`model.architectures.build_model`, which checks the config first.
 """
 from __future__ import annotations
 

