@@ -42,6 +42,7 @@ class Architecture:
     # weights files it reads
     weights_names: tuple = ()
     weights_suffixes: tuple = ()
+    default_weights: str = "none"   # what `model.train` uses without --encoder_weights
 
     @property
     def has_encoder(self) -> bool:
@@ -54,7 +55,8 @@ BUILDERS = {
                                    mobilenet_unet.SIZE_MULTIPLE, ("imagenet",), (".h5",)),
     "efficientnet_lite0_unet": Architecture(
         efficientnet_unet.build_efficientnet_unet, efficientnet_unet.SIZE_MULTIPLE,
-        efficientnet_unet.PRETRAINED_NAMES, efficientnet_unet.WEIGHTS_SUFFIXES),
+        efficientnet_unet.PRETRAINED_NAMES, efficientnet_unet.WEIGHTS_SUFFIXES,
+        default_weights=efficientnet_unet.PRETRAINED_NAMES[0]),   # offline, from the package
 }
 ARCHITECTURES = tuple(BUILDERS)
 ENCODER_BN_MODES = efficientnet_unet.ENCODER_BN_MODES
@@ -80,6 +82,14 @@ class ModelConfig:
 def size_multiple(architecture: str, levels: int = unet.UNET_LEVELS) -> int:
     """The image side must be a multiple of this (the total down-sampling factor)."""
     return 2 ** levels if architecture == "unet" else BUILDERS[architecture].size_multiple
+
+
+def default_encoder_weights(architecture: str) -> str:
+    """An architecture's encoder weights when none are asked for: the ones that need no
+    download (efficientnet_lite0_unet: the installed package's; mobilenet_unet's would download:
+    none)."""
+    arch = BUILDERS.get(architecture)
+    return arch.default_weights if arch else "none"
 
 
 def check_encoder_weights(architecture: str, encoder_weights: str) -> None:

