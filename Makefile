@@ -25,7 +25,8 @@ $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==24.3.1
 	# compat mode: a path in a .pth file, so the project's packages win over a `model/` folder
-	# in the current directory (the default editable finder loses to it; see STACK.md).
+	# in the current directory (the default editable finder loses to it; see the README's
+	# "What the code relies on").
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]' --config-settings editable_mode=compat
 	$(PY) -m pip check
 	touch $(STAMP)
@@ -50,7 +51,7 @@ demo: install
 	$(CUTOUT) train --data_dir $(DEMO_DIR)/data --model_dir $(DEMO_DIR)/model \
 	    --cpu_replicas 2 --epochs $(DEMO_EPOCHS) 2>&1 | tee -a $(DEMO_LOG)
 	$(CUTOUT) remove --input $(DEMO_DIR)/raw/photos \
-	    --output_dir $(DEMO_DIR)/cutouts --model $(DEMO_DIR)/model/export \
+	    --output_dir $(DEMO_DIR)/cutouts --model $(DEMO_DIR)/model/export --review_below 0.8 \
 	    --direct_num_workers 2 --direct_running_mode multi_processing 2>&1 | tee -a $(DEMO_LOG)
 	$(CUTOUT) evaluate --data_dir $(DEMO_DIR)/data --model $(DEMO_DIR)/model/export \
 	    --split test --report_dir $(DEMO_DIR)/report 2>&1 | tee -a $(DEMO_LOG)
@@ -65,6 +66,10 @@ demo: install
 	@echo "demo: shards in $(DEMO_DIR)/data, model in $(DEMO_DIR)/model (training_curves.png),"
 	@echo "      cut-outs in $(DEMO_DIR)/cutouts, report in $(DEMO_DIR)/report/metrics.json,"
 	@echo "      picture in $(DEMO_DIR)/report/contact_sheet.png"
+	@test -f $(DEMO_DIR)/report/report.html && test -f $(DEMO_DIR)/cutouts/_review/index.html
+	@echo "demo: pages to look at (open in a browser):"
+	@echo "      $(DEMO_DIR)/report/report.html"
+	@echo "      $(DEMO_DIR)/cutouts/_review/index.html"
 
 bench: install
 	$(PY) bench/run_all.py

@@ -47,7 +47,10 @@ setuptools.setup(
     name="cutout",
     version="0.1.0",
     description="Background removal at data-centre scale: preprocess, train, remove backgrounds.",
-    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "model", "model.*"]),
+    # The synthetic-data generator is for tests and the demo (run from the checkout): workers
+    # get only what the jobs run.
+    packages=setuptools.find_packages(include=["pipelines", "pipelines.*", "model", "model.*"],
+                                      exclude=["pipelines.synthetic", "pipelines.synthetic.*"]),
     python_requires=">=3.10,<3.13",
     install_requires=RUNTIME_PINS,
     extras_require={"test": TEST_PINS},

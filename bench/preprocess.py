@@ -31,8 +31,10 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pipelines import preprocess, synthetic, tfrecord  # noqa: E402
-from pipelines.preprocessing import examples, pairing  # noqa: E402
+from pipelines.core import tfrecord  # noqa: E402
+from pipelines.preprocess import examples, pairing  # noqa: E402
+from pipelines.preprocess import job as preprocess  # noqa: E402
+from pipelines.synthetic import datasets as synthetic  # noqa: E402
 
 
 def make_archive(path: str, count: int, seed: int = 0) -> None:

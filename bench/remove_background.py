@@ -49,7 +49,7 @@ BATCH = 16
 
 
 def make_photos(folder: str, count: int, seed: int = 0) -> list[str]:
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     marker = folder.rstrip("/") + f".made-{count}-{seed}"  # beside it: it would be an input
     if not os.path.exists(marker):
@@ -134,7 +134,8 @@ class Timer:
 
 def bare_loop(photos: list[str], model, out_dir: str) -> tuple[float, dict, dict]:
     """Batched, one process, the same steps as the pipeline, with a timer on each."""
-    from pipelines import confidence, imaging, inference, refine
+    from pipelines.core import imaging
+    from pipelines.serving import confidence, inference, refine
 
     os.makedirs(out_dir, exist_ok=True)
     timer = Timer()
@@ -219,7 +220,7 @@ def pipeline_run(photo_dir: str, model_dir: str, out_dir: str, workers: int,
     """Runs the job (on `only` through --input_list when given); returns wall seconds, seconds
     to the first output, steady-state images/s (from the outputs' modification times) and CPU
     seconds of every process involved."""
-    from pipelines import remove_background
+    from pipelines.remove_background import job as remove_background
 
     if fresh:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -248,7 +249,7 @@ def pipeline_run(photo_dir: str, model_dir: str, out_dir: str, workers: int,
 
 
 def _bare_worker(photos: list[str], model_dir: str, out_dir: str) -> None:
-    from pipelines import inference
+    from pipelines.serving import inference
 
     inference.configure_threads(1)
     bare_loop(photos, inference.load_saved_model(model_dir), out_dir)
@@ -306,7 +307,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip_pipeline", action="store_true")
     args = parser.parse_args(argv)
 
-    from pipelines import inference
+    from pipelines.serving import inference
 
     inference.configure_threads(1)  # one core for the loops: the baseline is per core
     t0 = time.time()

@@ -163,7 +163,7 @@ def _peak_rss_mb(pid: int) -> float:
 def _child_pipeline(workers: int):
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines import options
+    from pipelines.core import options
 
     return options.make_pipeline(PipelineOptions([
         "--direct_running_mode", "multi_processing", "--direct_num_workers", str(workers)]))
@@ -174,13 +174,13 @@ def child_listing(folder: str, workers: int, out: str, inputs: str) -> None:
     parallel), its URIs counted."""
     import apache_beam as beam
 
-    from pipelines import rb_inputs
-    from pipelines.remove_background import JobConfig
+    from pipelines.remove_background import inputs as rb_inputs
+    from pipelines.remove_background.config import JobConfig, resolve_input
 
     if inputs == "list":
         kind, pattern, root = "list", os.path.join(folder, "*.txt"), LIST_ROOT
     else:
-        kind, pattern, root = rb_inputs.resolve_input(folder)
+        kind, pattern, root = resolve_input(folder)
     cfg = JobConfig(source=folder, input_kind=kind, pattern=pattern, root=root, dest=out,
                     model="", image_size=0, plan_only=True)
     p = _child_pipeline(workers)
@@ -210,7 +210,7 @@ def child_floor(n: int, workers: int, out: str) -> None:
 def child_plan(folder: str, workers: int, dest: str, inputs: str) -> None:
     """remove_background --plan_only, in this process (so its runner can be given streamed
     hand-offs)."""
-    from pipelines import remove_background
+    from pipelines.remove_background import job as remove_background
 
     code = remove_background.main(_input_args(folder, inputs) + [
         "--output_dir", dest, "--plan_only",

@@ -38,7 +38,9 @@ def write_data_dir(out_dir: str, image_size: int, images: int, seed: int = 0) ->
     from PIL import Image
 
     from model import schema, transform
-    from pipelines import analysis, imaging, synthetic, tfrecord
+    from pipelines.core import imaging, tfrecord
+    from pipelines.preprocess import analysis
+    from pipelines.synthetic import datasets as synthetic
 
     rng = np.random.default_rng(seed)
     stats = []

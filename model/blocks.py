@@ -2,8 +2,9 @@
 
 BatchNorm momentum is 0.9, not Keras' 0.99 (0.999 in keras.applications): on short CPU runs
 (a few hundred steps) the moving averages don't converge at 0.99, and the model in inference mode
-(the one that is exported and scored) is far worse than in training mode. STACK.md: 0.566 IoU
-with batch statistics and 0.010 in inference mode after 128 steps at 0.99; 0.656 at 0.9.
+(the one that is exported and scored) is far worse than in training mode: 0.566 IoU with batch
+statistics and 0.010 in inference mode after 128 steps at 0.99; 0.656 at 0.9 (the README's "What
+the code relies on").
 Every BatchNorm is synchronized: batch statistics over all replicas, so every replica's moving
 averages are the same, and what validation reports is what the saved (exported) weights do.
 """

@@ -27,17 +27,15 @@ import dataclasses
 import gzip
 import os
 import struct
+import zlib
 
 from model import schema
+from model.errors import JobError
 from model.augment import (AugmentConfig, augment, colour_jitter, degrade,  # noqa: F401
                            geometric_augment)
 
 TRAIN, VAL = "train", "val"
 DEFAULT_SHUFFLE_BUFFER = 512      # serialized (compressed) records: ~30 KB each at 256 px
-
-
-class DataError(ValueError):
-    """The data folder can't be trained on; the message says why and what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,20 +63,24 @@ def list_shards(data_dir: str, split: str) -> list[str]:
 
 def read_first_record(path: str) -> bytes | None:
     """The first record of a gzip TFRecord file, or None if it has none (TFRecord framing:
-    uint64 length, uint32 CRC, data, uint32 CRC)."""
-    with _gfile().GFile(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
-        header = f.read(12)
-        if len(header) < 12:
-            return None
-        (length,) = struct.unpack("<Q", header[:8])
-        data = f.read(length)
-        if len(data) < length:
-            raise DataError(f"{path}: truncated record")
-        return data
+    uint64 length, uint32 CRC, data, uint32 CRC). A damaged file raises JobError naming it."""
+    try:
+        with _gfile().GFile(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
+            header = f.read(12)
+            if len(header) < 12:
+                return None
+            (length,) = struct.unpack("<Q", header[:8])
+            data = f.read(length)
+    except (EOFError, OSError, zlib.error) as e:  # gzip's own errors: a cut or garbled file
+        raise JobError(f"{path} is a truncated or corrupt shard ({type(e).__name__}: {e}): "
+                       "re-run pipelines.preprocess into a new folder") from None
+    if len(data) < length:
+        raise JobError(f"{path}: truncated record")
+    return data
 
 
 def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
-    """Checks the data folder before any work; raises DataError with what is wrong.
+    """Checks the data folder before any work; raises JobError with what is wrong.
 
     The folder, manifest and shard checks are `model.schema.check_data_folder` (which evaluate
     runs too, over Beam's FileSystems); training adds the transform analysis and a look at the
@@ -89,29 +91,26 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
         with gfile.GFile(path, "rb") as f:
             return f.read()
 
-    try:
-        manifest, shards = schema.check_data_folder(
-            data_dir, splits, exists=gfile.exists, read_bytes=read_bytes,
-            is_dir=lambda p: gfile.exists(p) and gfile.isdir(p) and bool(gfile.listdir(p)),
-            glob=lambda pattern: sorted(gfile.glob(pattern)))
-    except schema.DataFolderError as e:
-        raise DataError(str(e)) from None
+    manifest, shards = schema.check_data_folder(
+        data_dir, splits, exists=gfile.exists, read_bytes=read_bytes,
+        is_dir=lambda p: gfile.exists(p) and gfile.isdir(p) and bool(gfile.listdir(p)),
+        glob=lambda pattern: sorted(gfile.glob(pattern)))
     image_size = manifest[schema.IMAGE_SIZE]
     if not gfile.exists(os.path.join(data_dir, schema.TRANSFORM_DIR)):
-        raise DataError(
+        raise JobError(
             f"{data_dir}/{schema.TRANSFORM_DIR}/ (the normalisation analysis) is missing")
     for files in shards.values():
         first = read_first_record(files[0])
         if first is None:
-            raise DataError(f"{files[0]} holds no records")
+            raise JobError(f"{files[0]} holds no records")
         features = schema.decode_example(first)
         if features.get(schema.VERSION) != schema.SCHEMA_VERSION:
-            raise DataError(f"{files[0]}: first record has schema_version "
-                            f"{features.get(schema.VERSION)!r}, this code reads "
-                            f"{schema.SCHEMA_VERSION}: re-run pipelines.preprocess")
+            raise JobError(f"{files[0]}: first record has schema_version "
+                           f"{features.get(schema.VERSION)!r}, this code reads "
+                           f"{schema.SCHEMA_VERSION}: re-run pipelines.preprocess")
         if features.get(schema.IMAGE_SIZE) != image_size:
-            raise DataError(f"{files[0]}: first record has image_size "
-                            f"{features.get(schema.IMAGE_SIZE)!r}, the manifest says {image_size}")
+            raise JobError(f"{files[0]}: first record has image_size "
+                           f"{features.get(schema.IMAGE_SIZE)!r}, the manifest says {image_size}")
     return DataInfo(data_dir=data_dir, image_size=image_size, manifest=manifest, shards=shards)
 
 
@@ -146,7 +145,7 @@ def normalize(image, mean, std):
 
 def count_records(files: list[str]) -> int:
     """Number of records in gzip TFRecord shards (reads them, without parsing: a few s per GB).
-    A truncated or corrupt shard raises DataError naming it, before any training."""
+    A truncated or corrupt shard raises JobError naming it, before any training."""
     import tensorflow as tf
 
     total = 0
@@ -156,8 +155,8 @@ def count_records(files: list[str]) -> int:
             total += int(ds.reduce(tf.constant(0, tf.int64), _plus_one).numpy())
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
             cause = "truncated" if "truncated" in str(e) else "corrupt"
-            raise DataError(f"{path} is a {cause} shard ({type(e).__name__}): re-run "
-                            "pipelines.preprocess into a new folder") from None
+            raise JobError(f"{path} is a {cause} shard ({type(e).__name__}): re-run "
+                           "pipelines.preprocess into a new folder") from None
     return total
 
 

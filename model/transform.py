@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.errors import JobError
+
 PIXEL_MEAN = "pixel_mean"        # float32 [3]: one image's per-channel mean, 0..255
 PIXEL_SQ_MEAN = "pixel_sq_mean"  # float32 [3]: one image's per-channel mean of squares
 IMAGE_MEAN = "image_mean"        # outputs: the dataset's per-channel mean and std, 0..255
@@ -45,11 +47,18 @@ def preprocessing_fn(inputs: dict) -> dict:
 
 
 def load_normalization(transform_dir: str) -> tuple[np.ndarray, np.ndarray]:
-    """The analysis' (mean, std), each float32 [3] on the 0..255 scale."""
+    """The analysis' (mean, std), each float32 [3] on the 0..255 scale. Raises JobError when the
+    folder is not a whole tf.Transform output (a cut copy, a run that did not finish)."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
     output = tft.TFTransformOutput(transform_dir)
+    try:
+        output.transform_features_layer()  # loads it here, where a damaged folder's errors are
+    except (OSError, ValueError, KeyError, tf.errors.OpError) as e:  # plain, not autograph's
+        raise JobError(f"{transform_dir} is not a readable tf.Transform analysis "
+                       f"({type(e).__name__}: {e}): re-run pipelines.preprocess into a new "
+                       "folder") from None
 
     @tf.function
     def constants():

@@ -5,8 +5,9 @@
     cutout remove     --input photos/ --output_dir cutouts/ --model MODEL/export
     cutout evaluate   --data_dir OUT --model MODEL/export --split test --report_dir R
     cutout one        photo.jpg photo.png --model MODEL/export
+    cutout review     DEST [--below 0.5]
 
-Each subcommand runs the same `main` as `python -m <module>`, with the same flags and help
+Each subcommand runs the same `main` as `python -m pipelines.<job>`, with the same flags and help
 (`cutout remove --help`). `--verbose` anywhere shows the native libraries' start-up notices,
 which are filtered out by default (model/console.py). A console script never puts the current
 folder first on sys.path, so a user's own `model/` folder there can't shadow the project.
@@ -20,12 +21,15 @@ from model import console
 
 # subcommand -> (module, one line of help). Modules are imported only when their job runs.
 COMMANDS = {
-    "preprocess": ("pipelines.preprocess", "raw dataset archives -> TFRecord shards + analysis"),
+    "preprocess": ("pipelines.preprocess.job",
+                   "raw dataset archives -> TFRecord shards + analysis"),
     "train": ("model.train", "shards -> a trained, exported model (MirroredStrategy)"),
-    "remove": ("pipelines.remove_background", "a collection of images -> cut-outs (Beam)"),
-    "evaluate": ("pipelines.evaluate",
+    "remove": ("pipelines.remove_background.job", "a collection of images -> cut-outs (Beam)"),
+    "evaluate": ("pipelines.evaluate.job",
                  "score a model, or any tool's masks, with the field's metrics"),
-    "one": ("pipelines.cutout", "one image's background removed, without Beam"),
+    "one": ("pipelines.serving.cutout", "one image's background removed, without Beam"),
+    "review": ("pipelines.remove_background.review_page",
+               "DEST's low-confidence cut-outs as a page: DEST/_review/index.html"),
 }
 
 

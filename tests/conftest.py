@@ -108,7 +108,7 @@ def gcs_bucket(gcs_emulator):
 @pytest.fixture(scope="session")
 def synthetic_raw(tmp_path_factory):
     """Synthetic archives in the published layouts; returns (folder, write_all's dict)."""
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     folder = tmp_path_factory.mktemp("raw")
     written = synthetic.write_all(str(folder), pairs=90, seed=7)
@@ -118,10 +118,24 @@ def synthetic_raw(tmp_path_factory):
 @pytest.fixture(scope="session")
 def preprocessed(synthetic_raw, tmp_path_factory):
     """One real run of the preprocess job over the synthetic archives: (OUT folder, manifest)."""
-    from pipelines import preprocess
+    from pipelines.preprocess import job as preprocess
     from tests.cutout_support import preprocess_args
 
     raw, _ = synthetic_raw
     out = tmp_path_factory.mktemp("preprocessed") / "out"
     manifest = preprocess.run(preprocess_args(raw, out))
     return out, manifest
+
+
+# --- A real browser for the project's pages (tests/browser.py). ---
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium over a pipe, its profile in the test's tmp folder. Not a skip when the
+    package is missing: these tests are what proves the pages work (.ci/run installs it)."""
+    from tests.browser import HeadlessChromium, available
+
+    if not available():
+        pytest.fail("chromium is not installed: `apt-get install -y chromium` (.ci/run does)")
+    with HeadlessChromium(tmp_path / "chromium-profile") as chromium:
+        yield chromium

@@ -55,7 +55,7 @@ def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
 
 def reason_of(fn, *args) -> str:
     """The reason of the Rejected that fn(*args) must raise."""
-    from pipelines.rejects import Rejected
+    from pipelines.core.rejects import Rejected
 
     with pytest.raises(Rejected) as info:
         fn(*args)
@@ -73,7 +73,7 @@ def local_test_pipeline():
 
 def job_config(tmp_path, model="/unused", **kw):
     """A remove_background JobConfig over tmp_path/in -> tmp_path/out."""
-    from pipelines.remove_background import JobConfig
+    from pipelines.remove_background.config import JobConfig
 
     values = dict(source="test", input_kind="folder", pattern=str(tmp_path / "in") + "/**",
                   root=str(tmp_path / "in"), dest=str(tmp_path / "out"), model=model,
@@ -159,7 +159,7 @@ def read_rejects(out) -> list:
 
 def upload_tree(local_root, gcs_root) -> None:
     """Copies a local folder to gs:// (the emulator), keeping relative paths."""
-    from pipelines import fileio
+    from pipelines.core import fileio
 
     for folder, _, names in os.walk(local_root):
         for name in names:
@@ -189,7 +189,7 @@ def single_listing(pattern, root, exclude_prefix=None):
 
     from apache_beam.io.filesystems import FileSystems
 
-    from pipelines.sources import is_junk
+    from pipelines.core.safe_files import is_junk
 
     prefix = root.rstrip("/") + "/"
     uris, ignored = set(), set()
@@ -213,7 +213,8 @@ def fanned_out(cfg, levels):
     """ListInputs' fan-out at `levels` -> (uris, ignored, rejects)."""
     import apache_beam as beam
 
-    from pipelines import listing, rb_inputs
+    from pipelines.core import listing
+    from pipelines.remove_background import inputs as rb_inputs
 
     walker = rb_inputs.InputWalker(cfg.pattern, cfg.root, cfg.exclude_prefix, cfg.source)
     _FOUND.clear()
@@ -228,7 +229,8 @@ def fanned_out(cfg, levels):
 
 def single_dest_listing(dest, folders_matter):
     """DEST's claims before the fan-out: one listing."""
-    from pipelines import fileio, output_plan
+    from pipelines.core import fileio
+    from pipelines.remove_background import output_plan
 
     prefix = dest.rstrip("/") + "/"
     claims, folders = set(), set()

@@ -18,5 +18,5 @@ for job in preprocess remove_background evaluate; do
   gcloud dataflow flex-template build "$BUCKET/templates/$job.json" --project "$PROJECT" \
       --image "$image" --sdk-language PYTHON \
       --metadata-file "$ROOT/infra/dataflow/templates/$job.metadata.json" \
-      --env "FLEX_TEMPLATE_PYTHON_PY_FILE=/app/pipelines/$job.py"
+      --env "FLEX_TEMPLATE_PYTHON_PY_FILE=/app/pipelines/$job/__main__.py"
 done

@@ -1,9 +1,9 @@
 """Fixtures for the training tests: a tiny data folder laid out as pipelines.preprocess writes it.
 
 `OUT/{train,val,test}/<split>-00000-of-00001.tfrecord.gz` (gzip TFRecords of
-`model.schema.make_example` records, framed by `pipelines.tfrecord.frame`), `OUT/transform/`
+`model.schema.make_example` records, framed by `pipelines.core.tfrecord.frame`), `OUT/transform/`
 (the real tf.Transform analysis, run on the training images' statistics) and `OUT/manifest.json`.
-Scenes come from `pipelines.synthetic.render_scene` (one to three objects on a textured background,
+Scenes come from `synthetic.datasets.render_scene` (one to three objects on a textured background,
 alpha = the objects' exact coverage).
 """
 from __future__ import annotations
@@ -26,7 +26,9 @@ def write_data_dir(out_dir: str, counts: dict, image_size: int, seed: int = 0,
     `schema_version` overrides the version written into both the examples and the manifest (for
     tests of the version check)."""
     from model import schema, transform
-    from pipelines import analysis, imaging, synthetic, tfrecord
+    from pipelines.core import imaging, tfrecord
+    from pipelines.preprocess import analysis
+    from pipelines.synthetic import datasets as synthetic
 
     rng = np.random.default_rng(seed)
     images, masks, stats = {}, {}, []

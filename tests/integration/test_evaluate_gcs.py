@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import eval_report, evaluate, fileio
-from pipelines.eval_contact_sheet import contact_sheet_size
+from pipelines.core import fileio
+from pipelines.evaluate import report as eval_report, job as evaluate
+from pipelines.evaluate.contact_sheet import contact_sheet_size
 
 
 def _png(arr, mode):
@@ -33,7 +34,9 @@ def test_folder_mode_on_gcs(gcs_bucket):
     on_gcs = json.loads(fileio.read_bytes(f"{report_dir}/metrics.json"))
     assert on_gcs["count"] == 1
     names = {p.rsplit("/", 1)[-1] for p, _ in fileio.list_files(report_dir)}
-    assert names == {"metrics.json", "per_image.csv", "contact_sheet.png", "_rejected.jsonl"}
+    assert names == {"metrics.json", "per_image.csv", "contact_sheet.png", "_rejected.jsonl",
+                     "report.html", "worst-01-ground-truth.png", "worst-01-prediction.png",
+                     "worst-01-errors.png"}     # the page and its pictures (test_pages.py)
     lines = fileio.read_bytes(f"{report_dir}/_rejected.jsonl").decode().splitlines()
     assert [json.loads(line)["reason"] for line in lines] == ["missing_prediction"]
     per_image = fileio.read_bytes(f"{report_dir}/per_image.csv").decode().splitlines()
@@ -52,7 +55,7 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     from apache_beam.portability import common_urns, python_urns
     from apache_beam.portability.api import beam_runner_api_pb2
 
-    from pipelines.options import job_view, make_pipeline
+    from pipelines.core.options import job_view, make_pipeline
     from tests.cutout_support import export_brightness_model
 
     out, _ = preprocessed
@@ -80,7 +83,7 @@ def test_model_mode_graph_builds_for_dataflow_offline(preprocessed, gcs_bucket, 
     modules = {type(fn).__module__.split(".")[0] for fn in dofns.values()}
     assert modules <= {"pipelines", "apache_beam"} and "pipelines" in modules
     [writer] = [fn for name, fn in dofns.items() if name == "Report/Write"]
-    assert type(writer).__module__ == "pipelines.eval_report"
+    assert type(writer).__module__ == "pipelines.evaluate.report"
     report = eval_report.build_report(writer._config, {}, [], writer._context)
     assert report["mode"] == "model" and report["split"] == "test" and report["count"] == 0
     assert report["options"]["report_dir"] == f"{gcs_bucket}/report"

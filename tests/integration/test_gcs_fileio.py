@@ -3,7 +3,7 @@ import os
 
 from google.cloud import storage
 
-from pipelines import fileio
+from pipelines.core import fileio
 
 
 def test_write_read_list_through_emulator(gcs_bucket):

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import cutout, evaluate, remove_background as rb
-from pipelines.rejects import REASONS, JobError
+from pipelines.evaluate import job as evaluate
+from pipelines.remove_background import job as rb
+from pipelines.serving import cutout
+from pipelines.core.rejects import REASONS, JobError
 from tests import cutout_support as cs
 
 ROOT = cs.REPO_ROOT

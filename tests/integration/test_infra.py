@@ -45,7 +45,7 @@ def _option_names(module_name):
     module = importlib.import_module(module_name)
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.options import SharedJobOptions, option_names
+    from pipelines.core.options import SharedJobOptions, option_names
 
     names = set(option_names(SharedJobOptions))
     for value in vars(module).values():
@@ -62,7 +62,7 @@ def _option_names(module_name):
 @pytest.mark.parametrize("job", ["preprocess", "remove_background", "evaluate"])
 def test_flex_template_parameters_are_real_options(job):
     spec = json.load(open(os.path.join(INFRA, "dataflow", "templates", f"{job}.metadata.json")))
-    options = _option_names(f"pipelines.{job}")
+    options = _option_names(f"pipelines.{job}.config")
     assert options, job
     for param in spec["parameters"]:
         assert param["name"] in options, f"{job}: template parameter {param['name']} unknown"
@@ -88,7 +88,7 @@ def test_scripts_parse():
 
 def test_submit_preprocess_dry_run(synthetic_raw, gcs_bucket):
     """The exact submission command builds the Dataflow job (DRY_RUN=1: nothing is submitted)."""
-    from pipelines import fileio
+    from pipelines.core import fileio
 
     raw, _ = synthetic_raw
     with open(raw / "P3M-10k.zip", "rb") as f:

@@ -4,7 +4,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import fileio, output_plan, rb_inputs
+from pipelines.core import fileio
+from pipelines.remove_background import config as rb_config, output_plan
 from tests import cutout_support as cs
 
 NAMES = ["a.jpg", "b.png", "sub/c.jpg", "sub/deeper/d.jpg", "sub/deeper/e/f/g.png",
@@ -19,7 +20,7 @@ def test_fan_out_on_gcs_lists_the_same_uris_as_one_match(tmp_path, gcs_bucket, l
         fileio.write_bytes(f"{root}/{name}", b"x")
     fileio.write_bytes(f"{gcs_bucket}/in2/not_this.jpg", b"x")  # shares the prefix 'in'
     for spec in ("", "/*.jpg", "/**.png", "/s*/**", "/we[[]ird]/*"):
-        kind, pattern, list_root = rb_inputs.resolve_input(root + spec)
+        kind, pattern, list_root = rb_config.resolve_input(root + spec)
         cfg = cs.job_config(tmp_path, source=root, input_kind=kind, pattern=pattern,
                             root=list_root, exclude_prefix=root + "/out/")
         uris, ignored, rejects = cs.fanned_out(cfg, levels)
@@ -41,7 +42,7 @@ def test_dest_listing_on_gcs_gives_the_claims_of_one_listing(gcs_bucket):
 
 
 def test_one_level_of_gcs_is_its_objects_and_its_folders(gcs_bucket):
-    from pipelines import listing
+    from pipelines.core import listing
 
     for name in ("top.jpg", "sub/a.jpg", "sub/deeper/b.jpg", "other/c.jpg"):
         fileio.write_bytes(f"{gcs_bucket}/in/{name}", b"x")

@@ -10,7 +10,7 @@ PORTABLE = ["--runner", "PortableRunner", "--job_endpoint", "embed",
 
 
 def test_preprocess_same_outputs_on_portable_runner(synthetic_raw, preprocessed, tmp_path):
-    from pipelines import preprocess
+    from pipelines.preprocess import job as preprocess
     from tests.cutout_support import preprocess_args
 
     raw, _ = synthetic_raw
@@ -27,7 +27,7 @@ def test_preprocess_same_outputs_on_portable_runner(synthetic_raw, preprocessed,
 
 
 def test_evaluate_same_report_on_portable_runner(preprocessed, tmp_path):
-    from pipelines import evaluate
+    from pipelines.evaluate import job as evaluate
     from tests.cutout_support import export_brightness_model
 
     out, _ = preprocessed
@@ -47,7 +47,7 @@ def test_evaluate_same_report_on_portable_runner(preprocessed, tmp_path):
 def test_remove_background_same_outputs_on_portable_runner(tmp_path):
     from PIL import Image
 
-    from pipelines import remove_background
+    from pipelines.remove_background import job as remove_background
     from tests import cutout_support as cs
 
     model_dir = cs.export_brightness_model(str(tmp_path / "export"))

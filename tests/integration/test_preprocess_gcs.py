@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from pipelines import fileio, preprocess
+from pipelines.core import fileio
+from pipelines.preprocess import job as preprocess
 from tests.cutout_support import upload_tree
 
 

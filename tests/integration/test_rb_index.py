@@ -1,5 +1,5 @@
 """remove_background's index and review list: one line per output, kept across re-runs,
-cleared by --overwrite (pipelines/rb_index.py)."""
+cleared by --overwrite (pipelines/remove_background/index.py)."""
 import json
 import os
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import remove_background as rb
-from pipelines.rb_index import INDEX_DIR, REVIEW_DIR, read_index
+from pipelines.remove_background import job as rb
+from pipelines.remove_background.index import INDEX_DIR, REVIEW_DIR, read_index
 from tests import cutout_support as cs
 
 
@@ -18,7 +18,9 @@ def model_dir(tmp_path_factory):
 
 
 def files_in(folder):
-    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    """The index's or review list's files (_review/ also holds the review page)."""
+    return sorted(n for n in os.listdir(folder) if n.endswith(".jsonl")) \
+        if os.path.isdir(folder) else []
 
 
 def lines(folder):
@@ -40,6 +42,7 @@ def test_index_review_rerun_and_overwrite(tmp_path, model_dir, capsys):
     first = rb.run(args)
     assert first["below_review"] == 2
     assert "2 with confidence under 0.7" in capsys.readouterr().out
+    assert (dest / REVIEW_DIR / "index.html").is_file()      # the review page (test_pages.py)
     index = {r["input"]: r for r in lines(dest / INDEX_DIR)}
     assert set(index) == {str(src / n) for n in ("a/sure.jpg", "a/two.png", "b/grey.png")}
     sure = index[str(src / "a" / "sure.jpg")]
@@ -75,6 +78,7 @@ def test_index_review_rerun_and_overwrite(tmp_path, model_dir, capsys):
     # --overwrite without --review_below clears the earlier review lists too.
     rb.run(args[:-2] + ["--overwrite", "--refine", "none"])
     assert files_in(dest / REVIEW_DIR) == []
+    assert [p for p in (dest / REVIEW_DIR).rglob("*") if p.is_file()] == []   # page too
     assert {r["refine"] for r in lines(dest / INDEX_DIR)} == {"none"}
 
 

@@ -13,7 +13,9 @@ import pytest
 from google.cloud import storage
 from PIL import Image
 
-from pipelines import cutout, fileio, inference, remove_background as rb
+from pipelines.core import fileio
+from pipelines.remove_background import job as rb
+from pipelines.serving import cutout, inference
 from tests import cutout_support as cs
 
 ROOT = cs.REPO_ROOT

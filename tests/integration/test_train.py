@@ -30,9 +30,9 @@ import tensorflow as tf
 from model import data as data_lib
 from model import checkpoints, export, losses, schema, train, transform
 from model.architectures import ModelConfig, build_model
-from model.data import DataError
-from pipelines import tfrecord
-from pipelines.imaging import encode_png
+from model.errors import JobError
+from pipelines.core import tfrecord
+from pipelines.core.imaging import encode_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -358,18 +358,21 @@ def _bad_data_dir(root, manifest=None, version_in_record=None, size=32):
     return str(root)
 
 
-@pytest.mark.parametrize("case, error, message", [
-    ("missing_dir", DataError, "does not exist"),
-    ("empty_dir", DataError, "is empty"),
-    ("no_shards", DataError, "no shards match"),
-    ("manifest_version", DataError, "schema_version 0"),
-    ("record_version", DataError, "first record has schema_version 7"),
-    ("batch_not_divisible", train.ConfigError, "does not divide by the 2 replicas"),
-    ("size_not_multiple", train.ConfigError, "multiple of 32"),
-    ("other_model_in_model_dir", train.ConfigError, "architecture: 'mobilenet_unet'"),
-    ("epochs", train.ConfigError, "--epochs must be >= 1"),
+@pytest.mark.parametrize("case, message", [
+    ("missing_dir", "does not exist"),
+    ("empty_dir", "is empty"),
+    ("no_shards", "no shards match"),
+    ("manifest_version", "schema_version 0"),
+    ("record_version", "first record has schema_version 7"),
+    ("truncated_shard", "train-00000-of-00001.tfrecord.gz is a truncated or corrupt shard"),
+    ("damaged_transform", "transform is not a readable tf.Transform analysis"),
+    ("batch_not_divisible", "does not divide by the 2 replicas"),
+    ("size_not_multiple", "multiple of 32"),
+    ("other_model_in_model_dir", "architecture: 'mobilenet_unet'"),
+    ("unreadable_config_in_model_dir", "config.json is unreadable"),
+    ("epochs", "--epochs must be >= 1"),
 ])
-def test_bad_inputs_fail_before_any_work(tmp_path, case, error, message):
+def test_bad_inputs_fail_before_any_work(tmp_path, case, message):
     data_dir = str(tmp_path / "data")
     model_dir = str(tmp_path / "model")
     args = []
@@ -393,20 +396,74 @@ def test_bad_inputs_fail_before_any_work(tmp_path, case, error, message):
         os.makedirs(model_dir)
         json.dump({"architecture": "mobilenet_unet", "base_filters": 16, "bn_momentum": 0.9,
                    "image_size": 32}, open(os.path.join(model_dir, "config.json"), "w"))
+    elif case == "unreadable_config_in_model_dir":
+        _bad_data_dir(data_dir)
+        os.makedirs(model_dir)
+        open(os.path.join(model_dir, "config.json"), "w").write('{"architecture": "un')
+    elif case == "truncated_shard":
+        _truncate(os.path.join(_bad_data_dir(data_dir), "train",
+                               "train-00000-of-00001.tfrecord.gz"))
+    elif case == "damaged_transform":  # every other check passes; OUT/transform/ is empty
+        _bad_data_dir(data_dir)
     elif case == "epochs":
         _bad_data_dir(data_dir)
         args = ["--epochs", "0"]
     before = sorted(os.listdir(model_dir)) if os.path.exists(model_dir) else None
-    with pytest.raises(error, match=message):
+    with pytest.raises(JobError, match=message):
         train.run(["--data_dir", data_dir, "--model_dir", model_dir, *args])
     after = sorted(os.listdir(model_dir)) if os.path.exists(model_dir) else None
     assert after == before                     # nothing written
 
 
-def test_command_line_error_is_one_clear_line(tmp_path):
-    proc = subprocess.run(_cmd(str(tmp_path / "nowhere"), str(tmp_path / "model")), cwd=REPO,
-                          env=_env(), capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0
-    assert "model.train: error: data dir" in proc.stderr and "does not exist" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not os.path.exists(tmp_path / "model")
+def _truncate(path):
+    """Cuts a gzip shard in the middle of its compressed stream."""
+    with open(path, "rb") as f:
+        whole = f.read()
+    with open(path, "wb") as f:
+        f.write(whole[:len(whole) // 2])
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing_data_dir", "model.train: error: data dir {data} does not exist or is empty "
+                         "(run pipelines.preprocess first)"),
+    ("not_a_preprocess_folder", "model.train: error: {data}/manifest.json is missing: {data} is "
+                                "not a pipelines.preprocess output (or the run did not finish)"),
+    ("bad_flag_value", "model.train: error: --crop_fraction must be in (0, 1], got 1.5"),
+    ("truncated_shard", "model.train: error: {data}/val/val-00000-of-00001.tfrecord.gz is a "
+                        "truncated or corrupt shard"),
+    ("model_dir_is_a_file", "model.train: error: --model_dir {model} is a file, not a folder"),
+    ("flag_argparse_refuses", "python -m model.train: error: argument --epochs: invalid int "
+                              "value: 'ten'"),
+])
+def test_a_users_mistake_is_one_line_on_stderr_and_exit_2(tmp_path, case, expected):
+    """As users run it (`python -m model.train`, through the quiet-logs filter): exit status 2,
+    and stderr is exactly one line, starting with the expected message, no traceback."""
+    data_dir, model_dir = str(tmp_path / "data"), str(tmp_path / "model")
+    args = []
+    if case == "not_a_preprocess_folder":
+        os.makedirs(os.path.join(data_dir, "photos"))
+        open(os.path.join(data_dir, "photos", "a.jpg"), "wb").write(b"jpeg")
+    elif case == "bad_flag_value":
+        _bad_data_dir(data_dir)
+        args = ["--crop_fraction", "1.5"]
+    elif case == "truncated_shard":
+        _truncate(os.path.join(_bad_data_dir(data_dir), "val", "val-00000-of-00001.tfrecord.gz"))
+    elif case == "model_dir_is_a_file":
+        _bad_data_dir(data_dir)
+        open(model_dir, "w").write("not a folder")
+    elif case == "flag_argparse_refuses":
+        _bad_data_dir(data_dir)
+        args = ["--epochs", "ten"]
+    env = _env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL")  # as users run it: the notices are model/console.py's to hide
+    proc = subprocess.run(_cmd(data_dir, model_dir, *args), cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.splitlines()
+    if case == "flag_argparse_refuses":  # argparse prints its usage first, then the one line
+        lines = [line for line in lines if not line.startswith(("usage:", " "))]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert lines[0].startswith(expected.format(data=data_dir, model=model_dir)), lines[0]
+    assert proc.stdout == ""
+    if case != "model_dir_is_a_file":
+        assert not os.path.exists(model_dir)  # refused before any work

@@ -17,7 +17,7 @@ import tensorflow as tf
 from model import checkpoints, efficientnet_lite, export, transform
 from model.architectures import ModelConfig, build_model, encoder_of
 from model.torch_legacy import read_state_dict
-from pipelines.imaging import encode_png
+from pipelines.core.imaging import encode_png
 from tests.integration.test_train import _served, _train
 
 ARCH = "efficientnet_lite0_unet"

@@ -5,7 +5,7 @@ import warnings
 import pytest
 from PIL import Image
 
-from pipelines import cutout, inference
+from pipelines.serving import cutout, inference
 from tests import cutout_support as cs
 
 

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from model import metrics
-from pipelines import evaluate
-from pipelines.eval_contact_sheet import contact_sheet_size
-from pipelines.eval_scoring import EvalExample, EvalModelHandler
+from pipelines.evaluate import config as evaluate_config, job as evaluate
+from pipelines.evaluate.contact_sheet import contact_sheet_size
+from pipelines.evaluate.scoring import EvalExample, EvalModelHandler
 
 
 def _export_constant_model(export_dir, image_size, value=1.0):
@@ -219,7 +219,7 @@ def test_folder_mode_with_no_predictions_fails_but_reports(tmp_path):
 # A model whose input size differs from the stored one; options that trim the work
 
 def test_model_of_another_size_is_resized_to_and_from(preprocessed, tmp_path):
-    from pipelines.inference import load_saved_model
+    from pipelines.serving.inference import load_saved_model
     from tests.cutout_support import IMAGE_SIZE, export_brightness_model, scene
 
     out, manifest = preprocessed
@@ -250,10 +250,10 @@ def test_model_of_another_size_is_resized_to_and_from(preprocessed, tmp_path):
 
 
 def test_parse_metric_names():
-    assert evaluate.parse_metric_names("mae, dice") == ("iou", "dice", "mae")
-    assert evaluate.parse_metric_names("") == tuple(metrics.METRICS)
+    assert evaluate_config.parse_metric_names("mae, dice") == ("iou", "dice", "mae")
+    assert evaluate_config.parse_metric_names("") == tuple(metrics.METRICS)
     with pytest.raises(evaluate.JobError, match="unknown metric"):
-        evaluate.parse_metric_names("iou,nope")
+        evaluate_config.parse_metric_names("iou,nope")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def test_a_failed_batch_is_dead_lettered_not_fatal(preprocessed, constant_one_mo
 
 def _test_keys(out):
     from model import schema
-    from pipelines.eval_scoring import shard_records
+    from pipelines.evaluate.scoring import shard_records
 
     return [schema.decode_example(r)[schema.KEY].decode()
             for path in sorted((out / "test").glob("*.tfrecord.gz"))

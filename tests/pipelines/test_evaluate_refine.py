@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import evaluate
-from pipelines.rejects import JobError
+from pipelines.evaluate import job as evaluate
+from pipelines.core.rejects import JobError
 
 
 def _save(path, array, mode):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipelines import inference
+from pipelines.serving import inference
 from tests import cutout_support as cs
 
 

@@ -1,4 +1,4 @@
-"""The fan-out listing (pipelines/listing.py) on local folders: the same URIs as one
+"""The fan-out listing (pipelines/core/listing.py) on local folders: the same URIs as one
 FileSystems.match, at every fan-out depth; hostile entries become rejects at the listing; DEST's
 listing gives the same claims as one listing; list files given as a glob and as CSV."""
 import gzip
@@ -8,7 +8,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import output_plan, rb_inputs
+from pipelines.core.rejects import JobError
+from pipelines.remove_background import config as rb_config, inputs as rb_inputs, output_plan
 from tests import cutout_support as cs
 
 
@@ -27,7 +28,7 @@ def make_tree(root):
 def test_fan_out_lists_the_same_uris_as_one_match(tmp_path, spec, levels):
     root = str(tmp_path / "in")
     make_tree(root)
-    kind, pattern, list_root = rb_inputs.resolve_input(root + spec)
+    kind, pattern, list_root = rb_config.resolve_input(root + spec)
     exclude = root + "/out/"
     cfg = cs.job_config(tmp_path, input_kind=kind, pattern=pattern, root=list_root,
                         exclude_prefix=exclude)
@@ -40,7 +41,7 @@ def test_a_folder_whose_name_holds_brackets_is_listed_literally(tmp_path):
     root = str(tmp_path / "in[1]")
     make_tree(root)
     cs.write(str(tmp_path / "in1" / "not_this.jpg"), b"x")
-    kind, pattern, list_root = rb_inputs.resolve_input(root)
+    kind, pattern, list_root = rb_config.resolve_input(root)
     assert kind == "folder"
     cfg = cs.job_config(tmp_path, input_kind=kind, pattern=pattern, root=list_root)
     uris, ignored, _ = cs.fanned_out(cfg, 2)
@@ -65,7 +66,7 @@ def test_hostile_entries_become_rejects_at_the_listing(tmp_path):
     os.symlink(root / "ok.jpg", root / "alias.jpg")              # a file link: followed
     os.symlink("/dev/null", root / "device.jpg")
     os.mkfifo(root / "pipe.jpg")
-    kind, pattern, list_root = rb_inputs.resolve_input(str(root))
+    kind, pattern, list_root = rb_config.resolve_input(str(root))
     cfg = cs.job_config(tmp_path, input_kind=kind, pattern=pattern, root=list_root)
     for levels in (0, 2):
         uris, ignored, rejects = cs.fanned_out(cfg, levels)
@@ -105,12 +106,12 @@ def test_list_files_as_a_glob_and_as_csv_columns(tmp_path):
     (tmp_path / "inv" / "0.csv").write_text('bucket,name,size\nb,a.jpg,1\nb,"odd, name.jpg",2\n')
     with gzip.open(tmp_path / "inv" / "1.csv.gz", "wt") as f:
         f.write("name,bucket\nsub/b.jpg,b\n")
-    text_pattern = rb_inputs.resolve_input_list(str(tmp_path / "lists" / "*.txt"))
-    csv_pattern = rb_inputs.resolve_input_list(str(tmp_path / "inv" / "*"), "name")
-    with pytest.raises(rb_inputs.JobError, match="not a column .* bucket, name, size"):
-        rb_inputs.resolve_input_list(str(tmp_path / "inv" / "0.csv"), "object")
-    with pytest.raises(rb_inputs.JobError, match="does not exist"):
-        rb_inputs.resolve_input_list(str(tmp_path / "nothing*.txt"))
+    text_pattern = rb_config.resolve_input_list(str(tmp_path / "lists" / "*.txt"))
+    csv_pattern = rb_config.resolve_input_list(str(tmp_path / "inv" / "*"), "name")
+    with pytest.raises(JobError, match="not a column .* bucket, name, size"):
+        rb_config.resolve_input_list(str(tmp_path / "inv" / "0.csv"), "object")
+    with pytest.raises(JobError, match="does not exist"):
+        rb_config.resolve_input_list(str(tmp_path / "nothing*.txt"))
     p = cs.local_test_pipeline()
     assert_that(p | "Text" >> rb_inputs.ReadInputLists(text_pattern, root),
                 equal_to([f"{root}/a.jpg", f"{root}/sub/b.jpg", f"{root}/c.jpg"]), label="text")

@@ -2,7 +2,7 @@
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import output_plan
+from pipelines.remove_background import output_plan
 from tests import cutout_support as cs
 
 

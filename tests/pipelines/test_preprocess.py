@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from model import schema, transform
-from pipelines import preprocess, sources
+from pipelines.preprocess import job as preprocess, sources
+from pipelines.core.rejects import JobError
 from tests.cutout_support import preprocess_args, read_examples, read_rejects
 
 
@@ -176,24 +177,24 @@ def test_zip_and_extracted_folder_give_the_same_keys_and_splits(synthetic_raw, p
 def test_refuses_a_non_empty_output_and_bad_options(synthetic_raw, preprocessed, tmp_path):
     raw, _ = synthetic_raw
     out, _ = preprocessed
-    with pytest.raises(ValueError, match="not empty"):
+    with pytest.raises(JobError, match="not empty"):
         preprocess.run(preprocess_args(raw, out))
-    with pytest.raises(ValueError, match="unknown kind"):
+    with pytest.raises(JobError, match="unknown kind"):
         preprocess.run(["--source", "imagenet=/x", "--output_dir", str(tmp_path / "o")])
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(JobError, match="does not exist"):
         preprocess.run(["--source", "folder=/no/such/folder", "--output_dir", str(tmp_path / "o")])
-    with pytest.raises(ValueError, match="share the name"):
+    with pytest.raises(JobError, match="share the name"):
         preprocess.run(["--source", f"folder={raw}", "--source", f"folder={raw}/photos",
                         "--output_dir", str(tmp_path / "o")])
     (tmp_path / "data.7z").write_bytes(b"7z\xbc\xaf\x27\x1c")
-    with pytest.raises(ValueError, match="not a supported archive"):
+    with pytest.raises(JobError, match="not a supported archive"):
         preprocess.run(["--source", f"folder={tmp_path}/data.7z", "--output_dir",
                         str(tmp_path / "o")])
-    with pytest.raises(ValueError, match="shard_mb"):
+    with pytest.raises(JobError, match="shard_mb"):
         preprocess.run(["--source", f"folder={raw}", "--output_dir", str(tmp_path / "o"),
                         "--shard_mb", "0"])
     # Training needs a validation split: a source that has none of its own can't go without.
-    with pytest.raises(ValueError, match="--val_fraction 0 leaves cod10k, mine without a "
+    with pytest.raises(JobError, match="--val_fraction 0 leaves cod10k, mine without a "
                                          "validation split"):
         preprocess.run(["--source", f"cod10k={raw}/COD10K-v3.tar.gz", "--source",
                         f"folder:mine={raw}", "--output_dir", str(tmp_path / "o"),
@@ -203,7 +204,7 @@ def test_refuses_a_non_empty_output_and_bad_options(synthetic_raw, preprocessed,
 
 
 def test_generic_folder_source_with_hash_splits(tmp_path):
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     rng = np.random.default_rng(3)
     for sub in ("images", "masks"):

@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import preprocess, rejects
+from pipelines.core import rejects
+from pipelines.preprocess import job as preprocess
 from tests.cutout_support import read_examples, read_rejects
 
 GOOD = ("g0", "g1", "g2", "g3")
 
 
 def _pair_bytes(seed):
-    from pipelines import synthetic
+    from pipelines.synthetic import datasets as synthetic
 
     rgb, alpha = synthetic.render_scene(np.random.default_rng(seed), 40, 50)
     img, msk = io.BytesIO(), io.BytesIO()
@@ -209,7 +210,7 @@ def test_a_tar_gz_bomb_stays_under_1_5_gb(tmp_path):
     _tar_bomb(tmp_path / "bomb.tar.gz")
     assert os.path.getsize(tmp_path / "bomb.tar.gz") < 5 * 2**20
     out = tmp_path / "out"
-    code = ("import sys; from pipelines import preprocess; "
+    code = ("import sys; from pipelines.preprocess import job as preprocess; "
             "sys.exit(preprocess.main(sys.argv[1:]))")
     start = time.monotonic()
     proc = subprocess.Popen(

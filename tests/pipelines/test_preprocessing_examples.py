@@ -1,13 +1,13 @@
-"""The MakeExamples stage of preprocess (`pipelines/preprocessing/examples.py`) alone, fed by
+"""The MakeExamples stage of preprocess (`pipelines/preprocess/examples.py`) alone, fed by
 beam.Create."""
 import io
 
 import numpy as np
 from PIL import Image
 
-from pipelines import containers, preprocess
-from pipelines.preprocessing.examples import MakeExamples
-from pipelines.preprocessing.pairing import Pair
+from pipelines.preprocess import containers, job as preprocess
+from pipelines.preprocess.examples import MakeExamples
+from pipelines.preprocess.pairing import Pair
 
 
 def _pair(key, split, image, mask, source="mine"):
@@ -25,8 +25,8 @@ def test_make_examples_stage_dedups_and_rejects():
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.testing.util import assert_that, equal_to
 
-    from pipelines import synthetic
-    from pipelines.options import make_pipeline
+    from pipelines.synthetic import datasets as synthetic
+    from pipelines.core.options import make_pipeline
 
     rng = np.random.default_rng(0)
     encoded = []

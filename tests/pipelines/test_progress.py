@@ -5,8 +5,8 @@ import re
 
 from PIL import Image
 
-from pipelines import progress
-from pipelines import remove_background as rb
+from pipelines.core import progress
+from pipelines.remove_background import job as rb
 from tests import cutout_support as cs
 
 LINE = re.compile(r"^remove_background: ([\d,]+) / ([\d,]+) images")

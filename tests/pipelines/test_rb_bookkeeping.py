@@ -8,8 +8,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines import rb_bookkeeping, rejects, remove_background
-from pipelines.rejects import record
+from pipelines.core import reject_io, rejects
+from pipelines.remove_background import bookkeeping as rb_bookkeeping, job as remove_background
+from pipelines.core.rejects import record
 from tests import cutout_support as cs
 
 
@@ -52,7 +53,7 @@ def test_sharded_rejects_hold_todays_records(tmp_path, shards, per_shard):
     folder = tmp_path / "_rejected"
     kw = {"lines_per_shard": per_shard} if per_shard else {}
     p = cs.local_test_pipeline()
-    _ = p | beam.Create(records) | rejects.WriteRejects(str(folder), shards, **kw)
+    _ = p | beam.Create(records) | reject_io.WriteRejects(str(folder), shards, **kw)
     p.run().wait_until_finish()
     names = sorted(os.listdir(folder))
     expected_count = shards or -(-len(records) // per_shard)

@@ -7,7 +7,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines import rejects
+from pipelines.core import reject_io, rejects
 
 
 def test_record_and_rejected_refuse_unknown_reasons():
@@ -37,7 +37,7 @@ def test_json_line_keeps_undecodable_names_readable():
 def _write(records, folder, shards):
     # FnApiRunner: local and offline (the DirectRunner would try to fetch Prism first).
     with TestPipeline(runner=fn_runner.FnApiRunner()) as p:
-        _ = p | beam.Create(records) | rejects.WriteRejects(str(folder), shards)
+        _ = p | beam.Create(records) | reject_io.WriteRejects(str(folder), shards)
 
 
 def _read(folder):

@@ -8,7 +8,8 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from pipelines import inference, remove_background as rb
+from pipelines.remove_background import job as rb
+from pipelines.serving import inference
 from tests import cutout_support as cs
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from model import augment
-from pipelines import synthetic
+from pipelines.synthetic import datasets as synthetic
 
 SIZE = 64
 STRONG_GEOMETRY = dict(min_scale=0.7, max_scale=1.4, max_rotation=15.0, max_aspect=1.2)

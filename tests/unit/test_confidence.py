@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipelines import confidence
+from pipelines.serving import confidence
 
 
 def disc(size=64, radius=20, centre=(32, 32), soft=1.0):

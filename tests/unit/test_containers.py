@@ -1,4 +1,4 @@
-"""The containers' readers (`pipelines/containers.py`): zip, tar, compressed tar and folder list
+"""The containers' readers (`preprocess/containers.py`): zip, tar, compressed tar and folder list
 and read the same; entries that must not be read are listed as BadEntry with their reason."""
 import io
 import os
@@ -7,8 +7,9 @@ import zipfile
 
 import pytest
 
-from pipelines import containers, sources
-from pipelines.rejects import Rejected
+from pipelines.preprocess import containers
+from pipelines.preprocess.config import SourceSpec
+from pipelines.core.rejects import Rejected
 
 
 def _files():
@@ -33,13 +34,13 @@ def test_zip_tar_targz_and_folder_list_and_read_the_same(tmp_path):
         (tmp_path / "d" / name).write_bytes(data)
     reader = containers.MemberReader()
     for path in ("d.zip", "d.tar", "d.tar.gz", "d.tar.bz2", "d.tar.xz", "d"):
-        spec = sources.SourceSpec("folder", "f", str(tmp_path / path))
+        spec = SourceSpec("folder", "f", str(tmp_path / path))
         members = {m.name: m for m in containers.list_members(spec)}
         assert set(members) == set(files), path
         assert {n: reader.read(m) for n, m in members.items()} == files, path
     reader.close()
     # A .tar.gz carries bytes only for the members asked for.
-    spec = sources.SourceSpec("folder", "f", str(tmp_path / "d.tar.gz"))
+    spec = SourceSpec("folder", "f", str(tmp_path / "d.tar.gz"))
     carried = {m.name: m.data for m in containers.list_members(spec, wanted=lambda n: "masks" in n)}
     assert carried["top/masks/a.png"] == b"MMM" and carried["top/images/a.jpg"] is None
 
@@ -68,7 +69,7 @@ def _hostile_folder(root):
 @pytest.mark.timeout(30)
 def test_folder_lists_what_must_not_be_read_as_bad_entries(tmp_path):
     expected = _hostile_folder(tmp_path / "d")
-    spec = sources.SourceSpec("folder", "f", str(tmp_path / "d"))
+    spec = SourceSpec("folder", "f", str(tmp_path / "d"))
     listed = list(containers.list_members(spec, max_bytes=10))
     bad = {e.name: e.reason for e in listed if isinstance(e, containers.BadEntry)}
     good = {m.name: m for m in listed if isinstance(m, containers.Member)}
@@ -107,7 +108,7 @@ def _tar_with_links(path, mode, big=1000):
 @pytest.mark.parametrize("suffix,mode", [("t.tar", "w"), ("t.tar.gz", "w:gz")])
 def test_tar_link_members_and_members_over_the_cap_are_bad_entries(tmp_path, suffix, mode):
     _tar_with_links(tmp_path / suffix, mode)
-    spec = sources.SourceSpec("folder", "f", str(tmp_path / suffix))
+    spec = SourceSpec("folder", "f", str(tmp_path / suffix))
     listed = list(containers.list_members(spec, max_bytes=100))
     assert {e.name: e.reason for e in listed if isinstance(e, containers.BadEntry)} == {
         "d/images/big.jpg": "too_large", "d/images/sym.jpg": "link_member",
@@ -128,7 +129,7 @@ def test_zip_sizes_are_checked_before_reading_and_the_read_is_bounded(tmp_path):
         link = zipfile.ZipInfo("d/images/link.jpg")
         link.external_attr = 0o120777 << 16  # a symbolic link, as `zip --symlinks` stores it
         zf.writestr(link, "a.jpg")
-    spec = sources.SourceSpec("folder", "f", str(tmp_path / "z.zip"))
+    spec = SourceSpec("folder", "f", str(tmp_path / "z.zip"))
     listed = list(containers.list_members(spec, max_bytes=100))
     assert {e.name: e.reason for e in listed if isinstance(e, containers.BadEntry)} == {
         "d/images/big.jpg": "too_large", "d/images/link.jpg": "link_member"}

@@ -12,7 +12,9 @@ import tensorflow as tf
 from PIL import Image
 
 from model import data, schema
-from pipelines import imaging, synthetic, tfrecord
+from model.errors import JobError
+from pipelines.core import imaging, tfrecord
+from pipelines.synthetic import datasets as synthetic
 
 SIZE = 32
 MEAN = np.array([100.0, 110.0, 120.0], np.float32)
@@ -209,7 +211,7 @@ def test_inspect_rejects_bad_folders_clearly(tmp_path, case, message):
         _data_dir(root, splits=("train",))
     elif case == "empty_shard":
         _data_dir(root, records=0)
-    with pytest.raises(data.DataError, match=message):
+    with pytest.raises(JobError, match=message):
         data.inspect_data_dir(str(root))
 
 
@@ -224,6 +226,6 @@ def test_a_truncated_shard_is_one_error_naming_it(tmp_path):
         whole = f.read()
     with open(path, "wb") as f:
         f.write(whole[:len(whole) // 2])
-    with pytest.raises(data.DataError, match=r"train-00000-of-00001.tfrecord.gz is a truncated "
-                                             r"shard .*re-run pipelines.preprocess"):
+    with pytest.raises(JobError, match=r"train-00000-of-00001.tfrecord.gz is a truncated "
+                                       r"shard .*re-run pipelines.preprocess"):
         data.count_records([path])

@@ -10,7 +10,8 @@ import pytest
 import skimage.data
 
 from model import efficientnet_lite
-from model.torch_legacy import WeightsFileError, read_state_dict
+from model.errors import JobError
+from model.torch_legacy import read_state_dict
 
 CAT_CLASSES = set(range(281, 286))           # tabby, tiger cat, Persian, Siamese, Egyptian cat
 CUP_CLASSES = {967, 968, 504}                # espresso, cup, coffee mug
@@ -83,6 +84,6 @@ def test_a_model_that_is_not_lite0_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not EfficientNet-Lite0"):
         efficientnet_lite.load_pytorch_weights(keras.Model(inputs, outputs),
                                                efficientnet_lite.package_weights_path())
-    with pytest.raises(WeightsFileError, match="no such weights file"):
+    with pytest.raises(JobError, match="no such weights file"):
         efficientnet_lite.load_pytorch_weights(keras.Model(inputs, outputs),
                                                str(tmp_path / "none.pth"))

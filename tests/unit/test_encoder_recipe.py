@@ -9,6 +9,7 @@ import pytest
 import keras
 
 from model import efficientnet_lite, train_config
+from model.errors import JobError
 from model.architectures import ModelConfig, build_model, encoder_of
 
 
@@ -96,9 +97,9 @@ def test_the_encoder_sees_the_pixels_scale_it_was_trained_on():
 
 
 def test_the_recipe_options_are_checked():
-    with pytest.raises(train_config.ConfigError, match="encoder_lr_multiplier"):
+    with pytest.raises(JobError, match="encoder_lr_multiplier"):
         _config(encoder_lr_multiplier=2.0).validate()
-    with pytest.raises(train_config.ConfigError, match="encoder_bn"):
+    with pytest.raises(JobError, match="encoder_bn"):
         _config(encoder_bn="sometimes").validate()
     parsed = train_config.parse_args(["--data_dir", "d", "--model_dir", "m"])
     assert (parsed.encoder_lr_multiplier, parsed.encoder_bn) == (0.1, "frozen")

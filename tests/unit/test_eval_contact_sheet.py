@@ -1,8 +1,8 @@
-"""pipelines.eval_contact_sheet: thumbnails and the sheet of worst images."""
+"""pipelines.evaluate.contact_sheet: thumbnails and the sheet of worst images."""
 import numpy as np
 import pytest
 
-from pipelines import eval_contact_sheet
+from pipelines.evaluate import contact_sheet as eval_contact_sheet
 
 
 @pytest.mark.parametrize("with_image", [True, False])

@@ -1,5 +1,5 @@
-"""pipelines.eval_pairing: folder mode's pairing of predictions with ground truth."""
-from pipelines import eval_pairing
+"""pipelines.evaluate.pairing: folder mode's pairing of predictions with ground truth."""
+from pipelines.evaluate import pairing as eval_pairing
 
 
 def test_match_files():

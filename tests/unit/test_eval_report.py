@@ -1,9 +1,10 @@
-"""pipelines.eval_report: aggregation of scored images and the report's files."""
+"""pipelines.evaluate.report: aggregation of scored images and the report's files."""
 import numpy as np
 import pytest
 
 from model import metrics
-from pipelines import eval_report, eval_scoring, rejects
+from pipelines.core import rejects
+from pipelines.evaluate import report as eval_report, scoring as eval_scoring
 
 
 def test_score_and_aggregate():
@@ -38,7 +39,7 @@ def test_per_image_csv_and_rejects_lines():
 
 
 def test_build_report_in_folder_mode():
-    from pipelines.evaluate import Config
+    from pipelines.evaluate.config import Config
 
     gt = np.zeros((10, 10))
     gt[2:8, 2:8] = 1

@@ -1,4 +1,4 @@
-"""pipelines.eval_scoring: decoding a stored example, reading a prediction file, scoring one
+"""pipelines.evaluate.scoring: decoding a stored example, reading a prediction file, scoring one
 prediction with the baselines."""
 import io
 
@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from model import metrics, schema
-from pipelines import eval_scoring, rejects
+from pipelines.core import rejects
+from pipelines.evaluate import scoring as eval_scoring
 
 
 def _png(arr, mode=None):

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipelines import imaging
-from pipelines.rejects import Rejected
+from pipelines.core import imaging
+from pipelines.core.rejects import Rejected
 
 
 def _jpeg(img, **kw):
@@ -175,7 +175,8 @@ def test_importing_imaging_leaves_pillows_bomb_check_alone():
     import subprocess
     import sys
 
-    code = ("from PIL import Image; default = Image.MAX_IMAGE_PIXELS; import pipelines.imaging; "
+    code = ("from PIL import Image; default = Image.MAX_IMAGE_PIXELS; "
+            "import pipelines.core.imaging; "
             "assert default and Image.MAX_IMAGE_PIXELS == default, Image.MAX_IMAGE_PIXELS")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import inference
+from pipelines.serving import inference
 from tests import cutout_support as cs
 
 

@@ -3,8 +3,8 @@ import struct
 
 import pytest
 
-from pipelines import model_files
-from pipelines.rejects import JobError
+from pipelines.serving import model_files
+from pipelines.core.rejects import JobError
 
 
 def _field(number, wire, payload):

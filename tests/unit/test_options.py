@@ -6,7 +6,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.options import is_local, make_pipeline
+from pipelines.core.options import is_local, make_pipeline
 
 
 def test_no_runner_means_local_fn_api_runner():

@@ -2,8 +2,8 @@
 verdicts."""
 import pytest
 
-from pipelines import output_plan
-from pipelines.remove_background import JobConfig
+from pipelines.remove_background import output_plan
+from pipelines.remove_background.config import JobConfig
 from tests import cutout_support as cs
 
 

@@ -1,5 +1,5 @@
 """remove_background's bookkeeping: the summary's counts."""
-from pipelines import rb_bookkeeping
+from pipelines.remove_background import bookkeeping as rb_bookkeeping
 
 
 def test_summary_counts_add_up():

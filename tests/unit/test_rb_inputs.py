@@ -1,5 +1,5 @@
 """remove_background's input resolution: lines of an --input_list."""
-from pipelines import rb_inputs
+from pipelines.remove_background import inputs as rb_inputs
 
 
 def test_list_lines():

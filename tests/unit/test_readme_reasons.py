@@ -2,7 +2,7 @@
 drift apart."""
 import os
 
-from pipelines import rejects
+from pipelines.core import rejects
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "README.md")

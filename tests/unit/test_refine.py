@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import refine
+from pipelines.serving import refine
 
 
 def box_mean_loops(x, r):

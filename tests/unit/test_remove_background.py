@@ -10,16 +10,16 @@ def test_options_coexist_with_the_other_jobs_options(first):
     import subprocess
     import sys
 
-    others = [m for m in ("pipelines.preprocess", "pipelines.evaluate")
+    others = [m for m in ("pipelines.preprocess.config", "pipelines.evaluate.config")
               if importlib.util.find_spec(m) is not None]
-    order = (["pipelines.remove_background"] + others if first == "remove_background"
-             else others + ["pipelines.remove_background"])
+    order = (["pipelines.remove_background.config"] + others if first == "remove_background"
+             else others + ["pipelines.remove_background.config"])
     code = (
         "import importlib, sys\n"
         f"for m in {order!r}: importlib.import_module(m)\n"
         "from apache_beam.options.pipeline_options import PipelineOptions\n"
-        "from pipelines.options import job_view\n"
-        "from pipelines.remove_background import RemoveBackgroundOptions\n"
+        "from pipelines.core.options import job_view\n"
+        "from pipelines.remove_background.config import RemoveBackgroundOptions\n"
         "o = PipelineOptions(['--input', 'x', '--output_dir', 'd', '--model', 'm',"
         " '--max_pixels', '7'])\n"
         "o.get_all_options()\n"

@@ -1,4 +1,4 @@
-"""pipelines.scenes: the photo-like people scenes are deterministic, sized like their masks, have
+"""synthetic/scenes: the photo-like people scenes are deterministic, sized like their masks, have
 soft hair edges, people cut by the border and several people in some; the figures' fields are
 distances; scikit-image's pictures load offline and only when a people scene is rendered."""
 import socket
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from pipelines import scenes
-from pipelines.scenes import figures, photos
+from pipelines.synthetic import scenes
+from pipelines.synthetic.scenes import figures, photos
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 H, W = 360, 480
@@ -115,7 +115,8 @@ def test_every_photo_source_loads_without_the_network(monkeypatch):
 
 
 def test_scikit_image_is_imported_only_to_render_people():
-    code = ("import sys, numpy as np; import pipelines.synthetic, pipelines.scenes as s; "
+    code = ("import sys, numpy as np; import pipelines.synthetic.datasets; "
+            "import pipelines.synthetic.scenes as s; "
             "s.render_scene(np.random.default_rng(0), 32, 48); "
             "print('skimage' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,

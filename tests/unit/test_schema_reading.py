@@ -5,6 +5,7 @@ import json
 import pytest
 
 from model import schema
+from model.errors import JobError
 
 
 def test_parse_example_inverts_the_schema_encoder():
@@ -67,5 +68,5 @@ def test_check_data_folder_returns_the_manifest_and_shards():
      r"no shards match D/test/\*.tfrecord.gz: the 'test' split is empty"),
 ])
 def test_check_data_folder_says_what_is_wrong(files, data_dir, message):
-    with pytest.raises(schema.DataFolderError, match=message):
+    with pytest.raises(JobError, match=message):
         _check(files, data_dir)

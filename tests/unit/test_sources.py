@@ -1,7 +1,9 @@
 """Layout classification, root finding at any depth, splits, and source specs."""
 import pytest
 
-from pipelines import sources
+from model.errors import JobError
+from pipelines.core import safe_files
+from pipelines.preprocess import config, sources
 
 
 @pytest.mark.parametrize("name,kind,group,split,relpath", [
@@ -60,19 +62,19 @@ def test_hash_split_is_stable_and_near_its_fractions():
 
 
 def test_junk():
-    assert sources.is_junk("__MACOSX/P3M-10k/train/mask/._p.png")
-    assert sources.is_junk("people/images/.DS_Store")
-    assert sources.is_junk("x/._p.jpg")
-    assert not sources.is_junk("P3M-10k/train/mask/p.png")
+    assert safe_files.is_junk("__MACOSX/P3M-10k/train/mask/._p.png")
+    assert safe_files.is_junk("people/images/.DS_Store")
+    assert safe_files.is_junk("x/._p.jpg")
+    assert not safe_files.is_junk("P3M-10k/train/mask/p.png")
 
 
 def test_parse_source():
-    spec = sources.parse_source("folder:mine=gs://b/x/")
+    spec = config.parse_source("folder:mine=gs://b/x/")
     assert (spec.kind, spec.name, spec.path) == ("folder", "mine", "gs://b/x")
-    assert sources.parse_source("p3m10k=/d/P3M.zip").name == "p3m10k"
+    assert config.parse_source("p3m10k=/d/P3M.zip").name == "p3m10k"
     for bad in ("p3m10k", "nope=/x", "p3m10k:n=/x", "folder:a/b=/x", "cod10k="):
-        with pytest.raises(ValueError):
-            sources.parse_source(bad)
+        with pytest.raises(JobError):
+            config.parse_source(bad)
 
 
 def test_folder_sources_with_several_roots_keep_distinct_keys():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from pipelines import synthetic
+from pipelines.synthetic import datasets as synthetic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAIRS, SEED = 30, 1

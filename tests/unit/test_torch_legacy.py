@@ -14,7 +14,8 @@ import types
 import numpy as np
 import pytest
 
-from model.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, WeightsFileError, read_state_dict
+from model.errors import JobError
+from model.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, read_state_dict
 
 STORAGE_NAMES = {np.dtype("<f4"): "FloatStorage", np.dtype("<f8"): "DoubleStorage",
                  np.dtype("<i8"): "LongStorage"}
@@ -113,7 +114,7 @@ def test_a_legacy_file_reads_back_exactly(monkeypatch, tmp_path):
 def test_a_truncated_file_is_one_clear_error_naming_it(monkeypatch, tmp_path, cut):
     path, data, _, _ = _sample(monkeypatch, tmp_path)
     path.write_bytes(data[:cut])
-    with pytest.raises(WeightsFileError) as raised:
+    with pytest.raises(JobError) as raised:
         read_state_dict(str(path))
     message = str(raised.value)
     assert message.startswith(str(path)) and "\n" not in message
@@ -122,20 +123,20 @@ def test_a_truncated_file_is_one_clear_error_naming_it(monkeypatch, tmp_path, cu
 
 def test_other_files_are_refused_clearly(tmp_path):
     missing = tmp_path / "missing.pth"
-    with pytest.raises(WeightsFileError, match="no such weights file"):
+    with pytest.raises(JobError, match="no such weights file"):
         read_state_dict(str(missing))
     zipped = tmp_path / "new.pth"
     zipped.write_bytes(b"PK\x03\x04" + b"\0" * 40)
-    with pytest.raises(WeightsFileError, match="zip-format"):
+    with pytest.raises(JobError, match="zip-format"):
         read_state_dict(str(zipped))
     # A pickle that names anything but torch's tensor machinery never runs it.
     evil = tmp_path / "evil.pth"
     evil.write_bytes(pickle.dumps(MAGIC_NUMBER, protocol=2) +
                      pickle.dumps(PROTOCOL_VERSION, protocol=2) + pickle.dumps({}, protocol=2) +
                      b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueq\x00\x85R.")
-    with pytest.raises(WeightsFileError, match="os.system"):
+    with pytest.raises(JobError, match="os.system"):
         read_state_dict(str(evil))
     other = tmp_path / "other.pth"
     other.write_bytes(pickle.dumps(123, protocol=2))
-    with pytest.raises(WeightsFileError, match="magic number"):
+    with pytest.raises(JobError, match="magic number"):
         read_state_dict(str(other))

@@ -1,0 +1,10 @@
+"""`python -m pipelines.evaluate`: the runbook is the package's docstring."""
+import sys
+
+from model import console
+
+sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
+
+from pipelines.evaluate.job import main  # noqa: E402  (after console.start)
+
+sys.exit(main())

@@ -1,0 +1,210 @@
+"""evaluate's pipeline: reading the examples or file pairs, scoring, the report, and `run`.
+
+The runbook (modes, flags, what it writes, exit status, speed) is the package's docstring,
+`pipelines/evaluate/__init__.py`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
+
+from model import export, schema
+from pipelines.core import fileio
+from pipelines.core.options import job_view, make_pipeline, require_reachable, run_job_cli
+from pipelines.core.rejects import JobError
+from pipelines.evaluate.config import MODE_MODEL, Config, EvaluateOptions
+from pipelines.evaluate.page import PAGE_FILE, summary_text
+from pipelines.evaluate.pairing import (Matching, folder_rejects, images_by_key, list_relative,
+                                        match_files)
+from pipelines.evaluate.report import METRICS_FILE, REJECTS_FILE, WriteReport
+from pipelines.evaluate.scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
+                                        ScoreModelOutput, failed_batch_rejects, shard_records)
+from pipelines.serving import model_files
+
+# ---------------------------------------------------------------------------------------------
+# Composites (the per-image DoFns are in scoring.py, the report's in report.py)
+
+class ReadExamples(beam.PTransform):
+    """OUT/<split>/*.tfrecord.gz -> EvalExample, plus a 'rejected' output."""
+
+    def __init__(self, data_dir: str, split: str):
+        super().__init__()
+        self._pattern = schema.shard_pattern(data_dir, split)
+        self._source = data_dir
+
+    def expand(self, pbegin):
+        """-> {'examples': EvalExample, 'rejected': records}. A shard is read whole by one
+        worker (gzip can't be split anyway); a damaged one costs its records from the damage on
+        (a `damaged_shard` reject naming it), not the job."""
+        records, bad_shards = (
+            pbegin
+            | "Pattern" >> beam.Create([self._pattern], reshuffle=False)
+            | "Shards" >> beam.FlatMap(lambda pattern: [p for p, _ in fileio.match(pattern)])
+            | "Spread" >> beam.Reshuffle()
+            | "ReadShards" >> beam.FlatMap(shard_records, self._source).with_outputs(
+                "rejected", main="records"))
+        decoded = records | "Decode" >> beam.ParDo(DecodeRecords(self._source)).with_outputs(
+            "rejected", main="examples")
+        rejected = (bad_shards, decoded.rejected) | "ReadRejects" >> beam.Flatten()
+        return {"examples": decoded.examples, "rejected": rejected}
+
+
+class ScoreModel(beam.PTransform):
+    """EvalExample -> Scored (model and baselines at the stored resolution), plus 'rejected'."""
+
+    def __init__(self, handler: EvalModelHandler, config: Config):
+        super().__init__()
+        self._handler, self._config = handler, config
+
+    def expand(self, examples):
+        c = self._config
+        # A batch the model fails on becomes rejects (inference_failed), as in remove_background.
+        predictions, dead = (examples
+                             | "Predict" >> RunInference(self._handler).with_exception_handling())
+        failed = (dead.failed_inferences
+                  | "FailedBatches" >> beam.FlatMap(failed_batch_rejects, c.data_dir))
+        scored = (predictions
+                  | "Score" >> beam.ParDo(ScoreModelOutput(
+                      c.metric_names, c.baselines, c.sheet_cell, c.data_dir)).with_outputs(
+                          "rejected", main="scored"))
+        rejected = (scored.rejected, failed) | "Rejected" >> beam.Flatten()
+        return {"scored": scored.scored, "rejected": rejected}
+
+
+class ScoreFiles(beam.PTransform):
+    """(key, gt_path, pred_path) -> Scored at full resolution, plus 'rejected'."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self._config = config
+
+    def expand(self, pairs):
+        return pairs | "ScorePairs" >> beam.ParDo(ScoreFilePair(self._config)).with_outputs(
+            "rejected", main="scored")
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring and checks before any work
+
+def check_model_inputs(config: Config) -> dict:
+    """Validates the data folder, split and model; returns the report's context."""
+    data_dir = config.data_dir
+    manifest, _ = schema.check_data_folder(  # raises JobError
+        data_dir, [config.split], is_dir=fileio.is_dir, exists=fileio.exists,
+        read_bytes=fileio.read_bytes,
+        glob=lambda pattern: [path for path, _ in fileio.match(pattern)])
+    image_size = manifest[schema.IMAGE_SIZE]
+    model = config.model
+    for name in ("saved_model.pb", export.METADATA_FILE):
+        if not fileio.exists(fileio.join(model, name)):
+            raise JobError(f"{model} is not a model export ({name} is missing): give "
+                           "MODEL/export as written by model.train / model.export")
+    model_files.check_export_files(model)
+    model_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
+    resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
+                  + ("" if model_size == image_size else
+                     f" (the model's input is {model_size}x{model_size}: images were resized "
+                     "to it and its masks back)"))
+    return {"resolution": resolution, "extra": {
+        "image_size": image_size, "model_input_size": model_size, "split": config.split,
+        "data_dir": data_dir, "model": model,
+        "split_examples_in_manifest": manifest.get("totals", {}).get(config.split)}}
+
+
+def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
+    for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir)):
+        if not fileio.is_dir(path):
+            raise JobError(f"{flag} {path} does not exist or is empty")
+    if config.image_dir and not fileio.is_dir(config.image_dir):
+        raise JobError(f"--image_dir {config.image_dir} does not exist or is empty")
+    gt_rels, gt_problems = list_relative(config.gt_dir)
+    pred_rels, pred_problems = list_relative(config.pred_dir)
+    matching = match_files(gt_rels, pred_rels)
+    # Entries that must not be read (pipes, devices, broken links, names that are not UTF-8).
+    matching.unreadable = ([("ground_truth", p) for p in gt_problems]
+                           + [("prediction", p) for p in pred_problems])
+    if not matching.pairs and not matching.missing_predictions:
+        raise JobError(f"no ground-truth masks (image files) under {config.gt_dir}")
+    resolution = "scored at full resolution (each ground-truth mask's own size)"
+    if config.refine != "none":
+        resolution += f", predictions refined ({config.refine}) with the photos of --image_dir"
+    context = {"resolution": resolution,
+               "extra": {
+                   "gt_dir": config.gt_dir, "pred_dir": config.pred_dir,
+                   "missing_predictions": matching.missing_predictions,
+                   "unmatched_predictions": matching.unmatched_predictions,
+                   "ignored_predictions": matching.ignored_predictions,
+                   "ignored_ground_truth": matching.ignored_ground_truth,
+                   "skipped_files": matching.skipped_files,
+               }}
+    return matching, context
+
+
+def build(pipeline: beam.Pipeline, config: Config, context: dict,
+          matching: Optional[Matching] = None):
+    """Adds the job to `pipeline`; returns the PCollection holding the metrics.json document."""
+    if config.mode == MODE_MODEL:
+        read = pipeline | "Read" >> ReadExamples(config.data_dir, config.split)
+        handler = EvalModelHandler(config.model, max_batch_size=config.batch_size,
+                                   inference_threads=config.inference_threads)
+        model = read["examples"] | "Model" >> ScoreModel(handler, config)
+        scored, rejects = model["scored"], ((read["rejected"], model["rejected"])
+                                            | "AllRejects" >> beam.Flatten())
+    else:
+        images = images_by_key(config.image_dir) if config.refine != "none" else {}
+        pairs = [(key, fileio.join(config.gt_dir, g), fileio.join(config.pred_dir, p),
+                  images.get(key))
+                 for key, g, p in matching.pairs]
+        files = (pipeline
+                 | "Pairs" >> beam.Create(pairs)
+                 | "Score" >> ScoreFiles(config))
+        known = pipeline | "PairingRejects" >> beam.Create(
+            folder_rejects(matching, config.gt_dir, config.pred_dir), reshuffle=False)
+        scored, rejects = files.scored, ((known, files.rejected) | "AllRejects" >> beam.Flatten())
+    return (scored, rejects) | "Report" >> WriteReport(config, context)
+
+
+def run(argv=None) -> dict:
+    """Runs the job; returns the metrics.json document it wrote."""
+    options = PipelineOptions(argv)
+    config = Config.from_options(job_view(options, EvaluateOptions))
+    require_reachable(options, [config.report_dir, config.data_dir, config.model,
+                                config.pred_dir, config.gt_dir], JobError)
+    matching = None
+    if config.mode == MODE_MODEL:
+        context = check_model_inputs(config)
+    else:
+        matching, context = check_folder_inputs(config)
+    with make_pipeline(options) as pipeline:
+        build(pipeline, config, context, matching)
+    metrics_path = fileio.join(config.report_dir, METRICS_FILE)
+    if options.view_as(TestOptions).dry_run:
+        logging.info("evaluate: --dry_run: the job was built, not run; nothing was written")
+        return {}
+    if not fileio.exists(metrics_path):
+        raise JobError(f"the job ended without writing {metrics_path}")
+    report = json.loads(fileio.read_bytes(metrics_path))
+    if report["count"] == 0:
+        raise JobError(f"nothing was scored (see {config.report_dir}/{METRICS_FILE} and "
+                            f"{REJECTS_FILE}: {report['rejected_counts']})")
+    print(summary_text(report, fileio.join(config.report_dir, PAGE_FILE)), flush=True)
+    return report
+
+
+def summary_line(report: dict) -> dict:
+    out = {"count": report["count"], "resolution": report["resolution"],
+           "overall": {k: report["overall"][k] for k in ("iou", "mae") if k in report["overall"]}}
+    for name, block in report.get("baselines", {}).items():
+        out[f"baseline_{name}_iou"] = block["overall"].get("iou")
+    if report["rejected_counts"]:
+        out["not_scored"] = report["rejected_counts"]
+    return out
+
+
+def main(argv=None) -> int:
+    return run_job_cli("evaluate", run, EvaluateOptions, (JobError,), summary_line, argv)

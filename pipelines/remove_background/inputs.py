@@ -1,0 +1,160 @@
+"""remove_background's inputs: what `--input` / `--input_list` name, and the stage that lists them.
+
+Driver side, before the pipeline is built: `resolve_input` turns `--input` (a folder or gs://
+prefix, a glob, or one file) into what to match and the input root output paths are relative to,
+refusing (JobError) when nothing is there; `resolve_input_list` does the same for `--input_list`
+(one list file or a glob of them). Pipeline side: `ListInputs` lists the matches with a fan-out
+(core/listing.py) or reads the list files in parallel, leaving OS junk and anything under DEST
+out and rejecting, at the listing, entries that can't be inputs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.io.fileio import MatchFiles
+from apache_beam.io.filesystem import FileSystem
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.core import fileio, rejects
+from pipelines.core.listing import MAIN, FanOutList
+from pipelines.core.safe_files import is_junk
+from pipelines.remove_background.config import GLOB_START, JobConfig, csv_rows
+
+
+def resolve_list_line(line: str, root: str) -> list[str]:
+    """A line of --input_list -> [URI] ([] for a blank line); relative lines join the root."""
+    line = line.strip()
+    if not line:
+        return []
+    if fileio.is_gcs(line) or os.path.isabs(line):
+        return [line]
+    return [root.rstrip("/") + "/" + line]
+
+
+def read_csv_column(path: str, column: str):
+    """One CSV list file -> the values of `column` (its header row names the columns), streamed.
+    A quoted field may hold a newline, so a CSV file is read whole by one reader."""
+    with FileSystems.open(path) as raw:
+        rows = csv_rows(raw)
+        header = next(rows, [])
+        if column not in header:
+            raise ValueError(f"{path}: no column {column!r} in its header ({header})")
+        index = header.index(column)
+        for row in rows:
+            if len(row) > index:
+                yield row[index]
+
+
+class ReadInputLists(beam.PTransform):
+    """PBegin -> input URIs from every list file matching `pattern`, read in parallel: text lists
+    by Beam's text source (one line a URI; files split between workers), CSV inventories
+    (`column`) one file per worker after a Reshuffle."""
+
+    def __init__(self, pattern: str, root: str, column: Optional[str] = None):
+        super().__init__()
+        self._pattern, self._root, self._column = pattern, root, column
+
+    def expand(self, pbegin):
+        if not self._column:
+            lines = pbegin | "ReadList" >> beam.io.ReadFromText(self._pattern)
+        else:
+            lines = (pbegin
+                     | "MatchLists" >> MatchFiles(self._pattern)
+                     | "ListPaths" >> beam.Map(lambda meta: meta.path)
+                     | "SpreadLists" >> beam.Reshuffle()
+                     | "ReadColumn" >> beam.FlatMap(read_csv_column, self._column))
+        return lines | "Resolve" >> beam.FlatMap(resolve_list_line, self._root)
+
+
+class InputWalker:
+    """The listing's rules for inputs (see `listing.FanOutList`): files matching the pattern, minus
+    anything under DEST; OS junk (.DS_Store, ._* AppleDouble files, __MACOSX/, hidden folders
+    below the input root) to 'ignored', counted, never processed; names that are not UTF-8 and
+    entries that are no regular file to 'rejected', right here, before any shuffle (Beam's str
+    coder can't carry a surrogate escape: the record's path is made printable first)."""
+
+    def __init__(self, pattern: str, root: str, exclude_prefix: Optional[str], source: str):
+        self._pattern = pattern
+        self._literal = GLOB_START.match(pattern).group(0)
+        self._prefix = root.rstrip("/") + "/"
+        self._exclude = exclude_prefix
+        self._source = source
+        self._regex = None
+
+    def _matches(self, path: str) -> bool:
+        if self._regex is None:  # compiled on the worker
+            self._regex = re.compile(FileSystem.translate_pattern(self._pattern))
+        return (bool(self._regex.match(path)) and not path.endswith("/")  # a GCS folder object
+                and not (self._exclude and path.startswith(self._exclude)))
+
+    def keep_folder(self, path: str) -> bool:
+        """Descends only where the pattern can match (its literal start) and not into DEST."""
+        folder = path.rstrip("/") + "/"
+        if self._exclude and folder.startswith(self._exclude):
+            return False
+        return folder.startswith(self._literal) or self._literal.startswith(folder)
+
+    def _reject(self, path: str, reason: str, detail: str):
+        record = rejects.record(self._source, path, reason, detail)
+        return beam.pvalue.TaggedOutput("rejected", json.loads(rejects.json_line(record)))
+
+    def _classify(self, path: str):
+        """-> (TaggedOutput, done) for a name that is not UTF-8 or is OS junk."""
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            return self._reject(path, "unencodable_name", "the file name is not valid UTF-8")
+        prefix = self._prefix
+        rel = path[len(prefix):] if path.startswith(prefix) else posixpath.basename(path)
+        if is_junk(rel.replace(os.sep, "/")):
+            return beam.pvalue.TaggedOutput("ignored", path)
+        return None
+
+    def on_file(self, path: str):
+        if self._matches(path):
+            yield self._classify(path) or path
+
+    def on_odd(self, path: str, reason: str, detail: str):
+        if self._matches(path):
+            yield self._classify(path) or self._reject(path, reason, detail)
+
+
+def _match_one(_, pattern: str, walker: InputWalker):
+    """The 'file' kind: one literal path, through the same rules."""
+    for meta in FileSystems.match([pattern])[0].metadata_list:
+        yield from walker.on_file(meta.path)
+
+
+class ListInputs(beam.PTransform):
+    """PBegin -> {'uris': input URIs, 'ignored': OS junk left out, 'rejected': entries that can't
+    be inputs (names not UTF-8, broken links, FIFOs ...)}.
+
+    A folder or glob is listed with a fan-out (`listing.FanOutList`): no worker holds more than
+    one sub-folder's listing. `--input_list` files (a glob of them) are read in parallel; a
+    listing is taken as given (nothing ignored)."""
+
+    def __init__(self, cfg: JobConfig):
+        super().__init__()
+        self._cfg = cfg
+
+    def expand(self, pbegin):
+        cfg = self._cfg
+        if cfg.input_kind == "list":
+            uris = pbegin | "ReadLists" >> ReadInputLists(cfg.pattern, cfg.root,
+                                                           cfg.list_column)
+            return {"uris": uris, "ignored": pbegin | "NoneIgnored" >> beam.Create([]),
+                    "rejected": pbegin | "NoneRejected" >> beam.Create([])}
+        walker = InputWalker(cfg.pattern, cfg.root, cfg.exclude_prefix, cfg.source)
+        if cfg.input_kind == "file":
+            found = (pbegin
+                     | "One" >> beam.Create([None], reshuffle=False)
+                     | "Match" >> beam.FlatMap(_match_one, cfg.pattern, walker)
+                     .with_outputs("ignored", "rejected", main="uris"))
+            return {"uris": found.uris, "ignored": found.ignored, "rejected": found.rejected}
+        found = pbegin | "FanOut" >> FanOutList(cfg.root, walker, tags=("ignored", "rejected"))
+        return {"uris": found[MAIN], "ignored": found["ignored"], "rejected": found["rejected"]}
