@@ -34,7 +34,7 @@ class TrainConfig:
     min_learning_rate_fraction: float = 0.1  # cosine decay ends at this fraction of the rate
     warmup_epochs: float = 1.0             # linear warm-up from 0.1 x the rate, then cosine
     weight_decay: float = 1e-4              # AdamW's decoupled decay (not on BatchNorm, biases)
-    architecture: str = "unet"
+    architecture: str = "efficientnet_lite0_unet"   # pretrained, offline (README's recipe table)
     # none | NAME (model/architectures.py) | PATH; None: the architecture's default
     encoder_weights: str | None = None
     encoder_lr_multiplier: float = 0.1     # a pretrained encoder learns at lr x this

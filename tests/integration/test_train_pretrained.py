@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,18 +20,27 @@ from model import checkpoints, efficientnet_lite, export, transform
 from model.architectures import ModelConfig, build_model, encoder_of
 from model.torch_legacy import read_state_dict
 from pipelines.core.imaging import encode_png
-from tests.integration.test_train import _served, _train
+from tests.integration.test_train import REPO, _cmd, _env, _served, _train
 
 ARCH = "efficientnet_lite0_unet"
 PACKAGE = efficientnet_lite.WEIGHTS_PACKAGE
 
 
-def test_pretrained_encoder_trains_offline_and_the_export_serves_masks(tiny_data, tmp_path):
-    data_dir, arrays = tiny_data
-    model_dir = str(tmp_path / "model")
+@pytest.fixture(scope="module")
+def pretrained_model_dir(tiny_data, tmp_path_factory):
+    """MODEL of a 2-epoch run on two mirrored CPU replicas, trained once for this module."""
+    data_dir, _ = tiny_data
+    model_dir = str(tmp_path_factory.mktemp("pretrained") / "model")
     _train(data_dir, model_dir, "--architecture", ARCH, "--encoder_weights", PACKAGE,
            "--epochs", "2", "--cpu_replicas", "2", "--batch_size", "4", "--base_filters", "8",
-           "--threads", "2", timeout=600)
+           "--threads", "2", timeout=900)
+    return model_dir
+
+
+def test_pretrained_encoder_trains_offline_and_the_export_serves_masks(tiny_data,
+                                                                       pretrained_model_dir):
+    data_dir, arrays = tiny_data
+    model_dir = pretrained_model_dir
     config = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))
     assert config["architecture"] == ARCH and config["encoder_weights"] == PACKAGE
     assert (config["encoder_lr_multiplier"], config["encoder_bn"]) == (0.1, "frozen")
@@ -61,6 +72,36 @@ def test_pretrained_encoder_trains_offline_and_the_export_serves_masks(tiny_data
     np.testing.assert_allclose(served["alpha"].numpy()[0], expected[0], atol=1e-5)
 
 
+def test_the_export_serves_through_remove_background_and_cutout_one(pretrained_model_dir,
+                                                                   tmp_path):
+    """The jobs users run, as subprocesses: a folder of photos to masks, and one photo to an
+    RGBA cut-out, both at each photo's own size."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(5)
+    sizes = {"a": (48, 40), "b": (30, 64)}
+    for name, (h, w) in sizes.items():
+        pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(photos / f"{name}.png")
+    export_dir = os.path.join(pretrained_model_dir, "export")
+    dest = tmp_path / "masks"
+    _run_module("pipelines.remove_background", "--input", str(photos), "--output_dir", str(dest),
+                "--model", export_dir, "--output", "mask")
+    for name, (h, w) in sizes.items():
+        mask = Image.open(dest / f"{name}.png")
+        assert mask.mode == "L" and mask.size == (w, h)
+    one = tmp_path / "one.png"
+    _run_module("pipelines.cutout", str(photos / "a.png"), str(one), "--model", export_dir)
+    cut = Image.open(one)
+    assert cut.mode == "RGBA" and cut.size == (40, 48)
+
+
+def _run_module(module, *args):
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
 def test_the_same_architecture_from_scratch_and_a_bad_weights_file(tiny_data, tmp_path):
     data_dir, _ = tiny_data
     model_dir = str(tmp_path / "scratch")
@@ -70,17 +111,13 @@ def test_the_same_architecture_from_scratch_and_a_bad_weights_file(tiny_data, tm
     assert os.path.isdir(os.path.join(model_dir, "export"))
     broken = tmp_path / "broken.pth"
     broken.write_bytes(open(efficientnet_lite.package_weights_path(), "rb").read()[:5000])
-    import subprocess
-    import sys
-
-    from tests.integration.test_train import REPO, _cmd, _env
-
     proc = subprocess.run(_cmd(data_dir, str(tmp_path / "m2"), "--architecture", ARCH,
                                "--encoder_weights", str(broken)),
                           cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
-    assert str(broken) in last and "truncated" in last, proc.stderr[-2000:]
+    assert last.startswith("model.train: error: ") and str(broken) in last, proc.stderr[-2000:]
+    assert "truncated" in last
     assert "Traceback" not in proc.stderr
 
 
