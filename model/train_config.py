@@ -17,6 +17,9 @@ from model.runtime import PRECISIONS
 DEFAULT_PER_REPLICA_BATCH = 8
 # Fields that fix the model's shape: a MODEL folder trained with others can't be resumed.
 IDENTITY_FIELDS = ("architecture", "base_filters", "bn_momentum", "image_size", "levels")
+# The fields of config.json that a model is built from (exported_model_config).
+MODEL_FIELDS = ("architecture", "image_size", "base_filters", "bn_momentum", "levels",
+                "encoder_weights", "encoder_bn")
 # What runs written before a field existed used (their config.json lacks it).
 LEGACY_VALUES = {"levels": 4}
 AUGMENTATIONS = ("strong", "light", "none")
@@ -128,6 +131,16 @@ class TrainConfig:
         recipe = augment.AugmentConfig() if self.augment == "strong" else augment.LIGHT
         crop = self.crop_size()
         return dataclasses.replace(recipe, crop_size=crop if crop < self.image_size else None)
+
+
+def exported_model_config(resolved: dict) -> architectures.ModelConfig:
+    """The ModelConfig of a run's model, from its MODEL/config.json (`resolved`), normalisation
+    constants included: what rebuilds the model to load one of its checkpoints."""
+    fields = {name: resolved[name] for name in MODEL_FIELDS if name in resolved}
+    fields.setdefault("levels", LEGACY_VALUES["levels"])
+    runtime = resolved.get("runtime", {})
+    return TrainConfig("", "", **fields).model_config(mean=runtime.get("mean"),
+                                                      std=runtime.get("std"))
 
 
 def check_model_config(model_config: architectures.ModelConfig) -> None:

@@ -28,8 +28,8 @@ from PIL import Image
 import tensorflow as tf
 
 from model import data as data_lib
-from model import checkpoints, export, losses, schema, train, transform
-from model.architectures import ModelConfig, build_model
+from model import checkpoints, export, losses, schema, train, train_config, transform
+from model.architectures import build_model
 from model.errors import JobError
 from pipelines.core import tfrecord
 from pipelines.core.imaging import encode_png
@@ -66,9 +66,7 @@ def _rows(model_dir):
 
 
 def _model_with(config, weights_path):
-    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum",
-              "levels")
-    model = build_model(ModelConfig(**{k: config[k] for k in fields}))
+    model = build_model(train_config.exported_model_config(config))
     model.load_weights(weights_path)
     return model
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 import tensorflow as tf
 
-from model import checkpoints, efficientnet_lite, export, transform
+from model import checkpoints, efficientnet_lite, export, train_config, transform
 from model.architectures import ModelConfig, build_model, encoder_of
 from model.torch_legacy import read_state_dict
 from pipelines.core.imaging import encode_png
@@ -47,8 +47,7 @@ def test_pretrained_encoder_trains_offline_and_the_export_serves_masks(tiny_data
     assert config["runtime"]["num_replicas_in_sync"] == 2
 
     mean, std = transform.load_normalization(os.path.join(data_dir, "transform"))
-    model = build_model(ModelConfig(ARCH, image_size=32, base_filters=8, encoder_weights=PACKAGE,
-                                    input_mean=tuple(mean), input_std=tuple(std)))
+    model = build_model(train_config.exported_model_config(config))
     model.load_weights(os.path.join(model_dir, checkpoints.CHECKPOINT_DIR,
                                     checkpoints.BEST_WEIGHTS))
     # Frozen statistics: the encoder's BatchNorm still holds the package's running variances.
