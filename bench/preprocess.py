@@ -31,7 +31,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pipelines.core import tfrecord  # noqa: E402
+from model import tfrecord  # noqa: E402
 from pipelines.preprocess import examples, pairing  # noqa: E402
 from pipelines.preprocess import job as preprocess  # noqa: E402
 from pipelines.synthetic import datasets as synthetic  # noqa: E402

@@ -38,7 +38,8 @@ def write_data_dir(out_dir: str, image_size: int, images: int, seed: int = 0) ->
     from PIL import Image
 
     from model import schema, transform
-    from pipelines.core import imaging, tfrecord
+    from model import tfrecord
+    from pipelines.core import imaging
     from pipelines.preprocess import analysis
     from pipelines.synthetic import datasets as synthetic
 

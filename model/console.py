@@ -98,6 +98,7 @@ GPU_DEVICE_PATHS = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/versi
 _VERBOSE_FLAG = "--verbose"
 _IGNORED_BY_FILTER = ("SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP")
 _started = False
+filter_pid = None  # the filter process, once started
 
 
 def gpu_expected(environ=os.environ, device_paths=GPU_DEVICE_PATHS) -> bool:
@@ -228,6 +229,8 @@ def quiet(verbose: bool = False) -> None:
         for fd in (original, read_fd, write_fd):
             os.close(fd)
         return
+    global filter_pid
+    filter_pid = filter_process.pid  # model/interrupts.py stops every child process but this
     os.close(read_fd)  # the filter's now: the pipe must close when the filter goes
     os.dup2(write_fd, 2)  # sys.stderr writes to fd 2 too: one stream, one order
     os.close(write_fd)

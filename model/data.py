@@ -26,10 +26,9 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-import struct
 import zlib
 
-from model import schema
+from model import schema, tfrecord
 from model.errors import JobError
 from model.augment import (AugmentConfig, augment, colour_jitter, degrade,  # noqa: F401
                            geometric_augment)
@@ -62,21 +61,14 @@ def list_shards(data_dir: str, split: str) -> list[str]:
 
 
 def read_first_record(path: str) -> bytes | None:
-    """The first record of a gzip TFRecord file, or None if it has none (TFRecord framing:
-    uint64 length, uint32 CRC, data, uint32 CRC). A damaged file raises JobError naming it."""
+    """The first record of a gzip TFRecord file (model/tfrecord.py's framing), or None if it has
+    none. A damaged file raises JobError naming it."""
     try:
         with _gfile().GFile(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
-            header = f.read(12)
-            if len(header) < 12:
-                return None
-            (length,) = struct.unpack("<Q", header[:8])
-            data = f.read(length)
-    except (EOFError, OSError, zlib.error) as e:  # gzip's own errors: a cut or garbled file
+            return next(tfrecord.read_records(f), None)
+    except (EOFError, OSError, ValueError, zlib.error) as e:  # a cut or garbled file or record
         raise JobError(f"{path} is a truncated or corrupt shard ({type(e).__name__}: {e}): "
                        "re-run pipelines.preprocess into a new folder") from None
-    if len(data) < length:
-        raise JobError(f"{path}: truncated record")
-    return data
 
 
 def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
@@ -107,7 +99,7 @@ def inspect_data_dir(data_dir: str, splits=(TRAIN, VAL)) -> DataInfo:
         if features.get(schema.VERSION) != schema.SCHEMA_VERSION:
             raise JobError(f"{files[0]}: first record has schema_version "
                            f"{features.get(schema.VERSION)!r}, this code reads "
-                           f"{schema.SCHEMA_VERSION}: re-run pipelines.preprocess")
+                           f"{schema.SCHEMA_VERSION}: re-run `cutout preprocess`")
         if features.get(schema.IMAGE_SIZE) != image_size:
             raise JobError(f"{files[0]}: first record has image_size "
                            f"{features.get(schema.IMAGE_SIZE)!r}, the manifest says {image_size}")

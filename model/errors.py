@@ -19,6 +19,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Optional
 
+from model import feedback, interrupts
+
 EXIT_CANNOT_RUN = 2  # argparse's status for a usage error: one status for every user mistake
 
 
@@ -44,7 +46,10 @@ def run_cli(prog: str, call: Callable[[], Any],
             errors: tuple = (JobError,)) -> int:
     """Runs `call()`; returns the exit status for `sys.exit`: 0 when it returned (then
     `on_result(result)`, e.g. to print a summary), 2 with one line on stderr when it raised one
-    of `errors` (JobError: the job can't run)."""
+    of `errors` (JobError: the job can't run). Ctrl-C and SIGTERM end it with one line and
+    130/143 (model/interrupts.py)."""
+    interrupts.guard(prog)
+    feedback.set_prog(prog)
     try:
         result = call()
     except errors as e:

@@ -27,6 +27,7 @@ SERVING_SIGNATURE = "serving_default"
 RESIZED_SIGNATURE = "serve_resized"
 METADATA_FILE = "cutout_export.json"
 EXPORT_SUBDIR = "export"
+CHECKSUMS_KEY = "sha256"   # cutout_export.json: {file relative to the export: its sha256}
 
 
 def _module_class():
@@ -109,11 +110,33 @@ def export_model(keras_model, export_dir: str, image_size: int, mean, std,
     metadata = {"image_size": int(image_size),
                 "mean": [float(v) for v in np.asarray(mean).ravel()],
                 "std": [float(v) for v in np.asarray(std).ravel()],
-                "signatures": [SERVING_SIGNATURE, RESIZED_SIGNATURE], "tta": tta}
+                "signatures": [SERVING_SIGNATURE, RESIZED_SIGNATURE], "tta": tta,
+                CHECKSUMS_KEY: file_checksums(export_dir)}
     metadata.update(extra_metadata or {})
     with tf.io.gfile.GFile(os.path.join(export_dir, METADATA_FILE), "w") as f:
         f.write(json.dumps(metadata, indent=2, sort_keys=True))
     return export_dir
+
+
+def file_checksums(export_dir: str) -> dict:
+    """{path relative to the export: sha256} of the SavedModel's files (`saved_model.pb`,
+    `variables/*`), recorded in the metadata so a damaged, truncated or swapped file is found
+    before any work, without loading TensorFlow's graph (pipelines/model_proof.py)."""
+    import hashlib
+
+    import tensorflow as tf
+
+    sums = {}
+    for folder, _, names in tf.io.gfile.walk(export_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, export_dir).replace(os.sep, "/")
+            if rel == METADATA_FILE or not (rel == "saved_model.pb"
+                                            or rel.startswith("variables/")):
+                continue
+            with tf.io.gfile.GFile(path, "rb") as f:
+                sums[rel] = hashlib.sha256(f.read()).hexdigest()
+    return dict(sorted(sums.items()))
 
 
 def read_metadata(export_dir: str, read_bytes=None) -> dict:

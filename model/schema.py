@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Iterable
 
+from model import mistakes
 from model.errors import JobError
 
 SCHEMA_VERSION = 1
@@ -193,12 +194,13 @@ def check_data_folder(data_dir: str, splits, *, is_dir, exists, read_bytes, glob
     if not data_dir:
         raise JobError("--data_dir is empty")
     if not is_dir(data_dir):
-        raise JobError(f"data dir {data_dir} does not exist or is empty "
-                       "(run pipelines.preprocess first)")
+        raise JobError(
+            mistakes.not_preprocess_output("--data_dir", data_dir, "files")
+            if exists(data_dir) else mistakes.missing_input("--data_dir", data_dir))
     manifest_path = f"{data_dir.rstrip('/')}/{MANIFEST_FILE}"
     if not exists(manifest_path):
-        raise JobError(f"{manifest_path} is missing: {data_dir} is not a "
-                       "pipelines.preprocess output (or the run did not finish)")
+        # A preprocess run writes its manifest last: no manifest, no finished run.
+        raise JobError(mistakes.not_preprocess_output("--data_dir", data_dir, MANIFEST_FILE))
     try:
         manifest = json.loads(read_bytes(manifest_path))
     except ValueError as e:
@@ -206,7 +208,7 @@ def check_data_folder(data_dir: str, splits, *, is_dir, exists, read_bytes, glob
     version = manifest.get(VERSION)
     if version != SCHEMA_VERSION:
         raise JobError(f"{manifest_path} has schema_version {version!r}, this code reads "
-                       f"{SCHEMA_VERSION}: re-run pipelines.preprocess with this version")
+                       f"{SCHEMA_VERSION}: re-run `cutout preprocess` with this version")
     image_size = manifest.get(IMAGE_SIZE)
     if not isinstance(image_size, int) or image_size <= 0:
         raise JobError(f"{manifest_path} has no valid image_size (got {image_size!r})")

@@ -101,6 +101,7 @@ from os.path import join
 from model import (architectures, callbacks as callbacks_lib, checkpoints, curves, export,
                    keras_internals, losses, runtime, schema, train_config, transform)
 from model import data as data_lib
+from model import feedback, interrupts
 from model.errors import JobError, run_cli
 from model.runtime import DevicePlan
 from model.train_config import TrainConfig, check_model_config, check_previous_run
@@ -115,19 +116,28 @@ class TrainResult:
     epochs_run: int         # epochs trained by this call (0 when it only re-exported)
 
 
-def parse_args(argv=None) -> TrainConfig:
-    return train_config.parse_args(argv, description=__doc__.split("\n")[0])
+PROG = "python -m model.train"
 
 
-def run(argv=None) -> TrainResult:
-    config = parse_args(argv)
+def parse_args(argv=None, prog: str = PROG) -> TrainConfig:
+    return train_config.parse_args(argv, description=__doc__.split("\n")[0], prog=prog)
+
+
+def run(argv=None, prog: str = PROG) -> TrainResult:
+    config = parse_args(argv, prog)
     config.validate()
+    # Ctrl-C: "interrupted after N epochs" (metrics.csv has a row per finished epoch).
+    interrupts.on_interrupt(count=lambda: len(checkpoints.read_metrics(
+        join(config.model_dir, checkpoints.METRICS_FILE))), unit="epochs")
     plan = runtime.plan_devices(config.cpu_replicas)
     global_batch = config.global_batch(plan.replicas)
     info = data_lib.inspect_data_dir(config.data_dir)
     config.image_size = info.image_size
     check_model_config(config.model_config())
     check_previous_run(config.model_dir, config)
+    feedback.say(f"training on {config.data_dir} ({info.image_size} px) -> {config.model_dir}: "
+                 f"{config.epochs} epochs, global batch {global_batch} on {plan.replicas} "
+                 "replica(s)")
     threads = config.threads or runtime.available_cores()
     runtime.configure_runtime(plan, threads, config.precision)
     strategy = runtime.make_strategy(plan)
@@ -301,12 +311,12 @@ def _export_best(serving_model, config: TrainConfig, resolved: dict, mean, std) 
     return export_dir
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = PROG) -> int:
     """Exit status: 0 trained (or re-exported), 2 a mistake it can't train with: one line on
-    stderr (model/errors.py), before any work."""
+    stderr (model/errors.py), before any work; 130/143 interrupted (model/interrupts.py)."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    return run_cli("model.train", lambda: run(argv))
+    return run_cli("model.train" if prog == PROG else prog, lambda: run(argv, prog))

@@ -5,11 +5,10 @@ on the photo proxy (a few hundred photos of people, 256 px, 30 epochs on a 2-cor
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from os.path import join
 
-from model import architectures, augment, checkpoints
+from model import architectures, augment, checkpoints, flags
 from model.export import TTA_MODES
 from model.errors import JobError
 from model.runtime import PRECISIONS
@@ -217,10 +216,12 @@ def _encoder_scaled_adamw(encoder_variables, multiplier: float):
     return EncoderScaledAdamW
 
 
-def parse_args(argv=None, description: str = "") -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m model.train", description=description)
+def parse_args(argv=None, description: str = "", prog: str = "python -m model.train"
+               ) -> TrainConfig:
+    """Strict (model/flags.py): an unknown or misspelt flag is one line and exit 2."""
+    p = flags.StrictParser(prog=prog, description=description)
     d = TrainConfig("", "")
-    p.add_argument("--data_dir", required=True, help="pipelines.preprocess output (OUT)")
+    p.add_argument("--data_dir", required=True, help="`cutout preprocess` output (OUT)")
     p.add_argument("--model_dir", required=True, help="where everything is written (MODEL)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--passes_per_epoch", type=float, default=d.passes_per_epoch,

@@ -14,8 +14,10 @@ folder first on sys.path, so a user's own `model/` folder there can't shadow the
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
+from importlib import metadata
 
 from model import console
 
@@ -38,8 +40,20 @@ def usage() -> str:
     lines = ["usage: cutout COMMAND [flags]   (cutout COMMAND --help for its flags)", "",
              "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    lines += ["", "--verbose shows the native libraries' start-up notices."]
+    lines += ["", "--verbose shows the native libraries' start-up notices; --version the "
+                  "installed version.",
+              "Exit status: 0 done, 2 a usage mistake or a job that can't run, 130 Ctrl-C, "
+              "143 SIGTERM."]
     return "\n".join(lines)
+
+
+def version() -> str:
+    """The installed distribution's version (setup.py), or 'unknown' when it is not installed
+    (run from a source tree)."""
+    try:
+        return metadata.version("cutout")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv=None) -> int:
@@ -47,13 +61,19 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"cutout {version()}")
+        return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"cutout: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        guess = difflib.get_close_matches(command, list(COMMANDS), n=1)
+        hint = f" (did you mean {guess[0]}?)" if guess else ""
+        print(f"cutout: error: unknown command {command!r}{hint} (cutout --help lists them)",
+              file=sys.stderr)
         return 2
     rest = console.start(rest)  # before the job's module loads TensorFlow and Beam
     module = importlib.import_module(COMMANDS[command][0])
-    status = module.main(rest)
+    status = module.main(rest, prog=f"cutout {command}")
     return int(status or 0)
 
 

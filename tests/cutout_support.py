@@ -47,6 +47,20 @@ def scene(width: int = 64, height: int = 48, box=None) -> np.ndarray:
     return rgb
 
 
+def hashes(folder) -> dict:
+    """{relative path: sha256} of every regular file under a folder (links not followed)."""
+    import hashlib
+
+    out = {}
+    for d, _, names in os.walk(folder):
+        for n in names:
+            path = os.path.join(d, n)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kwargs)
@@ -147,12 +161,12 @@ def read_examples(out) -> dict:
 
 
 def read_rejects(out) -> list:
-    """Every line of OUT/rejected/*.jsonl, parsed."""
+    """Every line of OUT/_rejected/*.jsonl (every job's rejects), parsed."""
     import glob
     import json
 
     lines = []
-    for path in glob.glob(os.path.join(out, "rejected", "*.jsonl")):
+    for path in glob.glob(os.path.join(out, "_rejected", "*.jsonl")):
         lines += [json.loads(line) for line in open(path) if line.strip()]
     return lines
 

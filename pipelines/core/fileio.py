@@ -160,6 +160,12 @@ def ensure_empty_or_absent(path: str) -> None:
         leftovers = list_files(path) if os.path.isdir(path) else []
         if os.path.exists(path) and not os.path.isdir(path):
             raise ValueError(f"output path {path} exists and is not a folder")
+        for folder, dirs, names in os.walk(path):  # links not followed: found, not entered
+            for name in dirs + names:
+                if os.path.islink(os.path.join(folder, name)):
+                    raise ValueError(f"output folder {path} holds a link "
+                                     f"({os.path.join(folder, name)}): the job's files would be "
+                                     "written through it; give a new or empty folder")
     if leftovers:
         raise ValueError(
             f"output folder {path} is not empty ({len(leftovers)} files, e.g. {leftovers[0][0]}); "

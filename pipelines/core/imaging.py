@@ -8,6 +8,7 @@ full resolution with the same filter on float values.
 from __future__ import annotations
 
 import io
+import warnings
 import zlib
 
 import numpy as np
@@ -48,7 +49,9 @@ def open_image(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         raise Rejected("empty_file")
     _let_pillow_open(max_pixels)
     try:
-        img = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # Pillow's bomb warning: a reject, never a printed line
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
         width, height = img.size
         if max_pixels and width * height > max_pixels:
             raise Rejected("too_many_pixels",
@@ -129,6 +132,9 @@ def decode_mask(data: bytes, encoding: str) -> Image.Image:
     if encoding not in MASK_ENCODINGS:
         raise ValueError(f"unknown mask encoding {encoding!r}; expected one of {MASK_ENCODINGS}")
     img = open_image(data)
+    problem = mask_layout_problem(img)
+    if problem:
+        raise Rejected("mask_not_grayscale", problem)
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         img = _to_8bit(img)
     if img.mode in ("RGBA", "LA", "PA"):
@@ -143,6 +149,24 @@ def decode_mask(data: bytes, encoding: str) -> Image.Image:
                              f"expected 0/1 values, found max {int(arr.max())}")
         mask = Image.fromarray((arr * 255).astype(np.uint8), "L")
     return mask
+
+
+def mask_layout_problem(img: Image.Image) -> str | None:
+    """Why a decoded mask can't be read as one grey channel, or None. A colour mask (its R, G and
+    B differ somewhere: a red foreground read as luma) and a mask carried in an alpha channel
+    (RGB all one value, the shape only in alpha: read as grey it is empty) are refused; an alpha
+    channel that is uniform, or equal to the grey, carries nothing else and is fine."""
+    if img.mode in ("1", "L", "I", "F") or img.mode.startswith("I;"):
+        return None
+    rgba = np.asarray(img.convert("RGBA"))
+    rgb, alpha = rgba[..., :3], rgba[..., 3]
+    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()):
+        return "its colour channels differ: give a single-channel (or grey) mask"
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        if alpha.min() != alpha.max() and not (alpha == rgb[..., 0]).all():
+            return ("its alpha channel carries the mask: give it as a single-channel (grey) "
+                    "image")
+    return None
 
 
 def resize_square(img: Image.Image, size: int) -> Image.Image:

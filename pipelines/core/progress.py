@@ -9,7 +9,9 @@ counts meet in a small local folder: every counting DoFn instance keeps one file
 sums every file and, holding a lock, prints a line to stderr when `interval_s` has passed since
 the last line. The total is counted the same way where the inputs are listed: a stage that ends
 before the work starts, so the total is whole by the time the first image is done. A run shorter
-than the interval prints nothing; a run that printed a line also prints a last one at the end.
+than the interval prints nothing; a run longer than the interval since the job started (start-up
+included, whatever its size) prints at least its last line, and every line the interval allows
+once outputs arrive.
 
 On runners whose workers are on other machines (Dataflow) no step is added: the job's Beam
 counters show progress there. CUTOUT_PROGRESS_SECONDS sets the interval (default 10; a negative
@@ -45,6 +47,7 @@ class Tracker:
     unit: str
     folder: str
     interval_s: float = DEFAULT_INTERVAL_S
+    started: float = 0.0   # when the job started (time.time()); 0: at its first element done
 
 
 def tracker_for(pipeline: beam.Pipeline, job: str, unit: str = "images") -> Optional[Tracker]:
@@ -54,7 +57,7 @@ def tracker_for(pipeline: beam.Pipeline, job: str, unit: str = "images") -> Opti
         return None
     folder = tempfile.mkdtemp(prefix=f"cutout-progress-{job}-")
     atexit.register(shutil.rmtree, folder, True)
-    return Tracker(job, unit, folder, interval)
+    return Tracker(job, unit, folder, interval, started=time.time())
 
 
 def count(tracker: Optional[Tracker], kind: str, label: str, *pcolls) -> None:
@@ -164,9 +167,12 @@ def report(tracker: Tracker, now: float) -> None:
         except OSError:
             printed = ""
         final = total > 0 and done >= total
-        if printed == "final" or (final and not printed):
+        # Longer than the interval since the job started, whatever its size: a run of 10 photos
+        # that took 18 s, most of it start-up, says so.
+        long_run = now - (tracker.started or first) >= tracker.interval_s
+        if printed == "final" or (final and not printed and not long_run):
             return  # finished, or a run too short to need any line
-        if not final and now - float(printed or first) < tracker.interval_s:
+        if not final and now - float(printed or tracker.started or first) < tracker.interval_s:
             return
         print(format_line(tracker.job, tracker.unit, done, total, now - first, final),
               file=sys.stderr, flush=True)

@@ -10,6 +10,8 @@
   model/errors.py's class, re-exported: the pipelines and training raise the same one.
 - `json_line`, `shard_of`, `shard_name`, `shard_text`: the text of a reject file (one JSON object a
   line, sorted keys), and which shard a line goes to.
+- `REJECTS_FOLDER`: every job writes its rejects as `<its output folder>/_rejected/*.jsonl`,
+  sharded and written by the workers (`pipelines/core/reject_io.py`, `WriteJobRejects`).
 This module is the vocabulary only (no Beam): the writers are in `pipelines/core/reject_io.py`.
 """
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import Iterable
 
 from model.errors import JobError  # noqa: F401 (re-exported: the one "this job can't run")
 
+REJECTS_FOLDER = "_rejected"   # <OUT>/_rejected/rejected-SSSSS-of-NNNNN.jsonl, in every job
+REJECTS_PREFIX = "rejected"
+
 # reason -> what it means. Grouped by where it arises; a job uses the reasons its inputs can meet.
 REASONS = {
     # Reading an entry (every job)
@@ -29,6 +34,7 @@ REASONS = {
     "broken_link": "a symbolic link whose target is missing, or a link loop",
     "link_member": "a symbolic or hard link, FIFO or device inside a tar archive",
     "unencodable_name": "the file name is not valid UTF-8",
+    "link_outside_input": "a link to a folder outside the input folder: not followed",
     "read_failed": "the file could not be read",
     "mask_too_large": "preprocess: the image's mask is larger than --max_file_bytes",
     "mask_read_failed": "preprocess: the image's mask could not be read",
@@ -40,6 +46,7 @@ REASONS = {
     "mask_not_an_image": "preprocess: the image's mask is not an image format Pillow can read",
     "mask_undecodable": "preprocess: the image's mask is truncated or corrupt",
     "mask_too_many_pixels": "preprocess: the image's mask has more pixels than Pillow's limit",
+    "mask_not_grayscale": "preprocess: a mask in colour, or carried in an alpha channel",
     # Preprocess: pairing and validation
     "no_mask": "an image with no mask",
     "mask_without_image": "a mask with no image",
@@ -72,7 +79,7 @@ REASONS = {
     "size_mismatch": "prediction and ground truth differ in size",
     "ignored_prediction": "a second prediction for one ground truth; the preferred one was used",
     "ignored_ground_truth": "a second ground truth for one stem; the first was used",
-    "gt_not_grayscale": "a ground truth whose colour channels differ (a colour mask)",
+    "gt_not_grayscale": "a ground truth in colour, or carried in an alpha channel",
     "missing_image": "evaluate --refine guided: no photo under --image_dir for this ground truth",
     "no_alpha": "a cut-out composited onto a colour: it has no alpha to score",
     "damaged_shard": "a truncated or corrupt shard: its records from the damage on are lost",

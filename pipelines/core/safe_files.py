@@ -8,6 +8,9 @@ entry must become one reject (`rejects.Rejected`), never a hung, crashed or swol
 - every read stops at `max_bytes` + 1 (`too_large`): a real photo is far below the default;
 - a dangling link or a link loop is `broken_link`; a link to a folder above it (a cycle that would
   list forever) is `broken_link` too;
+- a walk never leaves its root: a link to a folder outside the root (`ln -s .. up`, a link to
+  another disk) is `link_outside_input` and is not followed; links to folders inside the root
+  and links to regular files (anywhere) are followed;
 - a name that is not UTF-8 (Python hands it over as surrogate escapes, which Beam's coders, JSON
   and messages can't encode) is `unencodable_name`; `rejects.printable` gives it back readable.
 """
@@ -75,7 +78,8 @@ def scan(folder, chain: tuple = ()):
     regular file (or a link to one), ('folder', path, chain + (its (device, inode),)) for a
     folder to descend into, ('odd', path, reason, detail) for anything that must not be read.
     `chain` holds the (device, inode) of the folders above (the loop guard: a link back to one of
-    them is `broken_link`). Paths have the type of `folder`: str, or bytes (names that are not
+    them is `broken_link`; chain[0] is the walk's root: a link to a folder outside it is
+    `link_outside_input`). Paths have the type of `folder`: str, or bytes (names that are not
     UTF-8 travel through Beam as bytes)."""
     try:
         entries = os.scandir(folder)
@@ -100,12 +104,33 @@ def scan(folder, chain: tuple = ()):
                 ident = (st.st_dev, st.st_ino)
                 if ident in chain:
                     yield "odd", path, "broken_link", "a link to a folder above it (a cycle)"
+                elif chain and entry.is_symlink() and not _leads_inside(path, chain[0]):
+                    yield ("odd", path, "link_outside_input", "a link to a folder outside the "
+                           f"input ({os.fsdecode(os.path.realpath(path))}): not followed")
                 else:
                     yield "folder", path, chain + (ident,)
             elif stat.S_ISREG(st.st_mode):
                 yield "file", path, st.st_size
             else:
                 yield "odd", path, "not_a_regular_file", _kind(st.st_mode)
+
+
+def _leads_inside(link, root_ident: tuple) -> bool:
+    """Whether a link to a folder resolves to the walk's root or a folder below it: some folder
+    on its resolved path is the root (compared by (device, inode), so a root given through a
+    link is recognised too)."""
+    real = os.path.realpath(link)
+    while True:
+        try:
+            st = os.stat(real)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) == root_ident:
+            return True
+        parent = os.path.dirname(real)
+        if parent == real:
+            return False
+        real = parent
 
 
 def root_chain(root) -> tuple:
@@ -139,6 +164,26 @@ def walk(root: str) -> list[tuple[str, int, tuple[str, str] | None]]:
     root = root.rstrip("/") or "/"
     return sorted((event[1], event[2], None) if event[0] == "file" else (event[1], 0, event[2:])
                   for event in walk_events(root, root_chain(root)))
+
+
+def output_problem(path: str) -> str | None:
+    """Why a local path must not be written or replaced as a single-file output, or None: only a
+    missing path, a regular file, or a link to a regular file (replaced by the new file, its
+    target untouched) may be. A device (`/dev/null`), FIFO, socket, folder, a link to one, or a
+    link that leads nowhere is refused, never opened."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"can't be examined ({e.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            return f"is a link that leads nowhere ({e.strerror})"
+        return None if stat.S_ISREG(st.st_mode) else f"is a link to {_kind(st.st_mode)}"
+    return None if stat.S_ISREG(st.st_mode) else f"is {_kind(st.st_mode)}"
 
 
 def read_capped(path: str, max_bytes: int) -> bytes:

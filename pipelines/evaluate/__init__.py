@@ -62,8 +62,10 @@ Writes (R local or gs://; existing report files are replaced):
   baselines, the worst images, confidence against IoU (model mode), and the training curves
   when MODEL (the parent of MODEL/export) has them (`evaluate/page.py`). The per-source table
   and the sentences are also printed at the end of the run.
-- R/_rejected.jsonl: one JSON object per input that was not scored (`rejects.record`: `source`,
-  `path`, `reason`, `detail`, plus `key`, and `prediction` / `ground_truth` in folder mode).
+- R/_rejected/rejected-SSSSS-of-NNNNN.jsonl (written by the workers; read them all as
+  R/_rejected/*.jsonl, the layout of every job): one JSON object per input that was not scored
+  (`rejects.record`: `source`, `path`, `reason`, `detail`, plus `key`, and `prediction` /
+  `ground_truth` in folder mode).
   Nothing is dropped silently: a colour ground truth is `gt_not_grayscale`, a composited
   cut-out `no_alpha`, a batch the model failed on `inference_failed` (the job goes on), a
   truncated shard `damaged_shard` (its records before the damage are scored); files are read

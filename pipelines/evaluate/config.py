@@ -111,8 +111,6 @@ class Config:
             raise JobError("--sheet_rows must be 0 or more")
         if not 16 <= self.sheet_cell <= 1024:
             raise JobError("--sheet_cell must be in 16..1024")
-        if self.max_file_bytes < 1:
-            raise JobError("--max_file_bytes must be at least 1")
         if self.refine != "none" and self.mode == MODE_MODEL:
             raise JobError("--refine applies to folder mode: model mode scores at the "
                            "stored S x S, where there is nothing to refine")

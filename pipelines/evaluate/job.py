@@ -7,24 +7,26 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
-from model import export, schema
+from model import feedback, mistakes, schema
 from pipelines.core import fileio
-from pipelines.core.options import job_view, make_pipeline, require_reachable, run_job_cli
+from pipelines.core.job_flags import first_line
+from pipelines.core.options import job_config, make_pipeline, require_reachable, run_job_cli
 from pipelines.core.rejects import JobError
 from pipelines.evaluate.config import MODE_MODEL, Config, EvaluateOptions
 from pipelines.evaluate.page import PAGE_FILE, summary_text
 from pipelines.evaluate.pairing import (Matching, folder_rejects, images_by_key, list_relative,
                                         match_files)
-from pipelines.evaluate.report import METRICS_FILE, REJECTS_FILE, WriteReport
+from pipelines.evaluate.report import METRICS_FILE, REJECTS_FILES, WriteReport
 from pipelines.evaluate.scoring import (DecodeRecords, EvalModelHandler, ScoreFilePair,
-                                        ScoreModelOutput, failed_batch_rejects, shard_records)
-from pipelines.serving import model_files
+                                        ScoreModelOutput, shard_records)
+from pipelines.serving import inference, model_files
 
 # ---------------------------------------------------------------------------------------------
 # Composites (the per-image DoFns are in scoring.py, the report's in report.py)
@@ -67,7 +69,7 @@ class ScoreModel(beam.PTransform):
         predictions, dead = (examples
                              | "Predict" >> RunInference(self._handler).with_exception_handling())
         failed = (dead.failed_inferences
-                  | "FailedBatches" >> beam.FlatMap(failed_batch_rejects, c.data_dir))
+                  | "FailedBatches" >> beam.FlatMap(inference.failed_batch_rejects, c.data_dir))
         scored = (predictions
                   | "Score" >> beam.ParDo(ScoreModelOutput(
                       c.metric_names, c.baselines, c.sheet_cell, c.data_dir)).with_outputs(
@@ -100,12 +102,7 @@ def check_model_inputs(config: Config) -> dict:
         glob=lambda pattern: [path for path, _ in fileio.match(pattern)])
     image_size = manifest[schema.IMAGE_SIZE]
     model = config.model
-    for name in ("saved_model.pb", export.METADATA_FILE):
-        if not fileio.exists(fileio.join(model, name)):
-            raise JobError(f"{model} is not a model export ({name} is missing): give "
-                           "MODEL/export as written by model.train / model.export")
-    model_files.check_export_files(model)
-    model_size = int(export.read_metadata(model, fileio.read_bytes)["image_size"])
+    model_size = model_files.check_export(model)["image_size"]
     resolution = (f"scored at the stored training resolution {image_size}x{image_size}"
                   + ("" if model_size == image_size else
                      f" (the model's input is {model_size}x{model_size}: images were resized "
@@ -117,11 +114,11 @@ def check_model_inputs(config: Config) -> dict:
 
 
 def check_folder_inputs(config: Config) -> tuple[Matching, dict]:
-    for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir)):
-        if not fileio.is_dir(path):
-            raise JobError(f"{flag} {path} does not exist or is empty")
-    if config.image_dir and not fileio.is_dir(config.image_dir):
-        raise JobError(f"--image_dir {config.image_dir} does not exist or is empty")
+    for flag, path in (("--gt_dir", config.gt_dir), ("--pred_dir", config.pred_dir),
+                       ("--image_dir", config.image_dir)):
+        if path and not fileio.is_dir(path):
+            raise JobError(f"{flag} {path} is an empty folder" if fileio.exists(path)
+                           else mistakes.missing_input(flag, path))
     gt_rels, gt_problems = list_relative(config.gt_dir)
     pred_rels, pred_problems = list_relative(config.pred_dir)
     matching = match_files(gt_rels, pred_rels)
@@ -172,7 +169,7 @@ def build(pipeline: beam.Pipeline, config: Config, context: dict,
 def run(argv=None) -> dict:
     """Runs the job; returns the metrics.json document it wrote."""
     options = PipelineOptions(argv)
-    config = Config.from_options(job_view(options, EvaluateOptions))
+    config = job_config(options, EvaluateOptions, Config.from_options)
     require_reachable(options, [config.report_dir, config.data_dir, config.model,
                                 config.pred_dir, config.gt_dir], JobError)
     matching = None
@@ -180,6 +177,10 @@ def run(argv=None) -> dict:
         context = check_model_inputs(config)
     else:
         matching, context = check_folder_inputs(config)
+    feedback.say(f"scoring the model {config.model} on the {config.split} split of "
+                 f"{config.data_dir}" if config.mode == MODE_MODEL else
+                 f"scoring {config.pred_dir} against {config.gt_dir}"
+                 + f" -> {config.report_dir}")
     with make_pipeline(options) as pipeline:
         build(pipeline, config, context, matching)
     metrics_path = fileio.join(config.report_dir, METRICS_FILE)
@@ -191,7 +192,7 @@ def run(argv=None) -> dict:
     report = json.loads(fileio.read_bytes(metrics_path))
     if report["count"] == 0:
         raise JobError(f"nothing was scored (see {config.report_dir}/{METRICS_FILE} and "
-                            f"{REJECTS_FILE}: {report['rejected_counts']})")
+                            f"{REJECTS_FILES}: {report['rejected_counts']})")
     print(summary_text(report, fileio.join(config.report_dir, PAGE_FILE)), flush=True)
     return report
 
@@ -206,5 +207,12 @@ def summary_line(report: dict) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    return run_job_cli("evaluate", run, EvaluateOptions, (JobError,), summary_line, argv)
+# The shared flags (core.options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--model", "--max_file_bytes", "--inference_threads")
+
+
+def main(argv=None, prog: str = "python -m pipelines.evaluate") -> int:
+    return run_job_cli(prog, run, EvaluateOptions, (JobError,), summary_line, argv,
+                       shared=SHARED_FLAGS, label="evaluate" if prog.startswith("python") else "",
+                       description=first_line(sys.modules[__package__].__doc__),
+                       required=("--report_dir",))

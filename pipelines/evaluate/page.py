@@ -206,7 +206,8 @@ def render_report(report: dict, rows: Sequence[tuple], worst: Sequence[dict],
     """The whole page. `worst`: {key, iou, confidence, images: [relative src per column]};
     `curves`: the training curves' relative src, when copied."""
     files = report.get("files", {})
-    links = [f"<a href=\"{pages.esc(name)}\">{pages.esc(name)}</a>"
+    # A pattern (the rejects' shards) links to its folder: a page can't link to a glob.
+    links = [f"<a href=\"{pages.esc(name.split('*')[0])}\">{pages.esc(name)}</a>"
              for name in ("metrics.json", files.get("per_image"), files.get("contact_sheet"),
                           files.get("rejected")) if name]
     where = (f"model {report['model']} on the {report['split']} split of {report['data_dir']}"

@@ -123,7 +123,7 @@ def images_by_key(image_dir: str) -> dict:
 
 
 def folder_rejects(matching: Matching, gt_dir: str, pred_dir: str) -> list[dict]:
-    """The pairing's findings as _rejected.jsonl lines (`rejects.record`: `source` the folder,
+    """The pairing's findings as reject lines (R/_rejected/) (`rejects.record`: `source` the folder,
     `path` the file, plus `key` and the file as `ground_truth` or `prediction`)."""
     def gt(rel, key, reason, detail):
         path = fileio.join(gt_dir, rel)

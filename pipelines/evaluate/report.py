@@ -2,8 +2,9 @@
 
 - Aggregation (pure, and as Beam's `SummaryFn`): an accumulator maps group (`OVERALL` or a
   source) -> scorer (`model` or a baseline) -> [count, {metric: sum}, F-curve sum].
-- `build_report`: the metrics.json document; `per_image_csv`, `rejects_jsonl`: the other files.
-- `WriteReport`: the Beam stage that writes R/per_image.csv, _rejected.jsonl, contact_sheet.png
+- `build_report`: the metrics.json document; `per_image_csv`: the per-image table. The rejects go
+  to R/_rejected/*.jsonl, written by the workers (every job's layout, `reject_io.WriteJobRejects`).
+- `WriteReport`: the Beam stage that writes R/per_image.csv, _rejected/, contact_sheet.png
   and, last, metrics.json (a report folder without it is an unfinished run).
 The runbook in `pipelines.evaluate` says what each file holds.
 """
@@ -18,8 +19,8 @@ import apache_beam as beam
 import numpy as np
 
 from model import metrics
-from pipelines.core import fileio, imaging
-from pipelines.core.rejects import json_line
+from pipelines.core import fileio, imaging, reject_io
+from pipelines.core.rejects import REJECTS_FOLDER
 from pipelines.evaluate.config import MODE_FOLDERS, MODE_MODEL, MODEL_SCORER, Config
 from pipelines.evaluate.contact_sheet import FOLDER_COLUMNS, MODEL_COLUMNS, render_contact_sheet
 from pipelines.evaluate.page import PAGE_FILE, write_report_page
@@ -28,10 +29,10 @@ from pipelines.evaluate.scoring import Scored
 METRICS_FILE = "metrics.json"
 PER_IMAGE_FILE = "per_image.csv"
 SHEET_FILE = "contact_sheet.png"
-REJECTS_FILE = "_rejected.jsonl"
+REJECTS_FILES = f"{REJECTS_FOLDER}/*.jsonl"
 OVERALL = "__overall__"
 
-# Folder-mode reasons that have their own list in metrics.json (and lines in _rejected.jsonl).
+# Folder-mode reasons that have their own list in metrics.json (and lines in _rejected/).
 _FOLDER_LIST_REASONS = ("missing_prediction", "unmatched_prediction", "size_mismatch",
                         "ignored_prediction", "ignored_ground_truth")
 
@@ -147,7 +148,7 @@ def build_report(config: Config, summary: dict, rejects: Sequence[dict], context
         "rejected": [r for r in rejects if r["reason"] not in _FOLDER_LIST_REASONS],
         "rejected_counts": dict(sorted(rejected_counts.items())),
         "files": {"per_image": PER_IMAGE_FILE, "contact_sheet": SHEET_FILE,
-                  "rejected": REJECTS_FILE},
+                  "rejected": REJECTS_FILES},
         "notes": [
             "means over images; max_f_measure is the mean of per-image maxima, "
             "dataset_max_f_measure the max of the dataset-mean F curve (the papers' maxF)",
@@ -219,11 +220,6 @@ def confidence_analysis(pairs: Sequence[tuple[float, float]]) -> dict:
             "bad_in_lowest_10pct_share": caught / int(bad.sum()) if bad.any() else None}
 
 
-def rejects_jsonl(records: Sequence[dict]) -> bytes:
-    lines = sorted(json_line(r) for r in records)
-    return ("".join(line + "\n" for line in lines)).encode("utf-8")
-
-
 # ---------------------------------------------------------------------------------------------
 # Beam: writing the report
 
@@ -235,7 +231,7 @@ class _WriteReport(beam.DoFn):
     def __init__(self, config: Config, context: dict):
         self._config, self._context = config, context
 
-    def process(self, _, summary, rows, worst, rejects):
+    def process(self, _, summary, rows, worst, rejects, rejects_written):
         c = self._config
         report = build_report(c, summary, rejects, self._context)
         write = fileio.write_bytes
@@ -245,8 +241,6 @@ class _WriteReport(beam.DoFn):
             report["confidence"] = confidence_analysis(
                 [(r[3], r[2]["iou"]) for r in sorted(rows, key=lambda r: r[0])
                  if r[3] is not None])
-        write(fileio.join(c.report_dir, REJECTS_FILE), rejects_jsonl(rejects),
-              mime_type="application/jsonl")
         if worst:
             columns = MODEL_COLUMNS if c.mode == MODE_MODEL else FOLDER_COLUMNS
             rows_shown = [(key, iou, thumbs) for iou, key, thumbs
@@ -269,7 +263,7 @@ class _WriteReport(beam.DoFn):
 
 class WriteReport(beam.PTransform):
     """Scored images and rejects -> R/metrics.json, per_image.csv, contact_sheet.png,
-    _rejected.jsonl; emits the metrics.json document."""
+    _rejected/*.jsonl; emits the metrics.json document (written last)."""
 
     def __init__(self, config: Config, context: dict):
         super().__init__()
@@ -294,9 +288,10 @@ class WriteReport(beam.PTransform):
                          c.sheet_rows, key=lambda w: (w[0], w[1])))
         else:
             worst = scored.pipeline | "NoSheet" >> beam.Create([[]])
+        rejects_written = rejects | "WriteRejects" >> reject_io.WriteJobRejects(c.report_dir)
         return (scored.pipeline
                 | "ReportTrigger" >> beam.Create([None])
                 | "Write" >> beam.ParDo(
                     _WriteReport(c, self._context), beam.pvalue.AsSingleton(summary),
                     beam.pvalue.AsSingleton(rows), beam.pvalue.AsSingleton(worst),
-                    beam.pvalue.AsList(rejects)))
+                    beam.pvalue.AsList(rejects), beam.pvalue.AsList(rejects_written)))

@@ -10,7 +10,6 @@ never a crash.
 """
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from typing import Iterable, NamedTuple, Optional, Sequence
@@ -22,7 +21,7 @@ from apache_beam.ml.inference.base import PredictionResult
 from PIL import Image
 
 from model import metrics, schema
-from pipelines.core import fileio, imaging, rejects
+from pipelines.core import fileio, imaging, rejects, tfrecord
 from pipelines.evaluate.config import MODEL_SCORER, Config
 from pipelines.evaluate.contact_sheet import Thumbs, make_thumbs
 from pipelines.evaluate.pairing import source_of
@@ -72,21 +71,14 @@ def _naming(what: str, step, *args):
         raise rejects.Rejected(e.reason, f"{what}: {e.detail}" if e.detail else what) from None
 
 
-def _colour_channels_differ(img: Image.Image) -> bool:
-    """Whether a decoded image holds colour (its R, G and B differ somewhere)."""
-    if img.mode in ("1", "L", "LA", "I", "F") or img.mode.startswith("I;"):
-        return False
-    rgb = np.asarray(img.convert("RGB"))
-    return not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-
-
 def ground_truth_alpha(data: bytes, encoding: str = "auto") -> np.ndarray:
     """A ground-truth mask file -> uint8 [H, W]. A colour mask (red foreground, say) would be
-    read as its luminance and score a perfect prediction near 0: it is rejected
-    (`gt_not_grayscale`) instead. Raises Rejected."""
-    if _colour_channels_differ(imaging.open_image(data)):
-        raise rejects.Rejected("gt_not_grayscale", "its colour channels differ: give a "
-                                                   "single-channel (or grey) mask")
+    read as its luminance and score a perfect prediction near 0, and a mask carried in alpha as
+    empty: both are rejected (`gt_not_grayscale`; `imaging.mask_layout_problem`, the rule
+    preprocess applies too). Raises Rejected."""
+    problem = imaging.mask_layout_problem(imaging.open_image(data))
+    if problem:
+        raise rejects.Rejected("gt_not_grayscale", problem)
     return np.asarray(imaging.decode_mask(data, encoding), dtype=np.uint8)
 
 
@@ -142,7 +134,7 @@ def prediction_alpha(data: bytes, encoding: str = "alpha") -> np.ndarray:
         img.mode in ("P", "L", "RGB") and "transparency" in img.info)
     if has_alpha:
         return np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.uint8)
-    if _colour_channels_differ(img):
+    if imaging.mask_layout_problem(img):  # no alpha here: its colour channels differ
         raise rejects.Rejected("no_alpha", "a colour image without alpha (a cut-out on a "
                                            "background?): give masks (--output mask)")
     return np.asarray(imaging.decode_mask(data, encoding), dtype=np.uint8)
@@ -171,26 +163,15 @@ class EvalModelHandler(SavedModelHandler):
         return NAMESPACE
 
 
-def failed_batch_rejects(failed, source: str):
-    """A batch the model failed on (RunInference's dead letter) -> a reject per example, so
-    one bad batch costs its examples, not the job."""
-    batch, (_, exc_repr, _) = failed
-    for example in batch:
-        yield rejects.record(source, example.key, "inference_failed", exc_repr, key=example.key)
-
-
 def shard_records(path: str, source: str):
     """A gzip TFRecord shard -> its records; a truncated or corrupt shard yields the records
     before the damage and then one `damaged_shard` reject naming the file (Beam's reader would
     stop the job with a hex dump of the bytes)."""
-    from apache_beam.io.tfrecordio import _TFRecordUtil
-
     count = 0
     try:
-        with fileio.open_read(path) as raw, gzip.GzipFile(fileobj=raw) as stream:
-            while (data := _TFRecordUtil.read_record(stream)) is not None:
-                count += 1
-                yield data
+        for data in tfrecord.read_shard(path):
+            count += 1
+            yield data
     except (OSError, EOFError, ValueError, zlib.error) as e:
         what = str(e).split(":")[0][:120]  # never the hex dump that follows
         yield beam.pvalue.TaggedOutput("rejected", rejects.record(

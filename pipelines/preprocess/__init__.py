@@ -12,10 +12,13 @@ Writes (OUT must be empty or absent, local or gs://):
   (RGB JPEG and single-channel PNG alpha, both stretched to image_size square), sharded at about
   `--shard_mb` MB each.
 - OUT/transform/: the tf.Transform analysis of the training split (per-channel pixel mean and std).
-- OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl: one line per input image that did not become an
+- OUT/_rejected/rejected-SSSSS-of-NNNNN.jsonl: one line per input image that did not become an
   example ({source, path, reason, detail}; reasons in `core/rejects.py`): bad inputs, entries
   that must not be read (pipes, devices, broken links, tar link members, names that are not
-  UTF-8, files over --max_file_bytes), and those left out on purpose (COD NonCAM, duplicates).
+  UTF-8, files over --max_file_bytes, links to folders outside a folder source:
+  `link_outside_input`, never followed), masks that are not one grey channel (colour, or the
+  mask carried in alpha: `mask_not_grayscale`), and those left out on purpose (COD NonCAM,
+  duplicates). OUT must be empty or absent, and hold no link (its files would go elsewhere).
   Written by the workers in shards: one file on the local runner, --rejected_shards (default 64)
   elsewhere. OUT/manifest.json: counts per source and split, per reason, per quirk, and the
   run's options. The manifest is written last: a folder without it is an unfinished run.

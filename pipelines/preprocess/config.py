@@ -8,10 +8,11 @@ import dataclasses
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from model import mistakes
 from pipelines.core import fileio, imaging, safe_files
 from pipelines.core.rejects import JobError, printable
 
-REMOTE_SHARDS = 64  # OUT/rejected/ on workers elsewhere: none holds more than ~1/64 of the lines
+REMOTE_SHARDS = 64  # OUT/_rejected/ on workers elsewhere: none holds more than ~1/64 of the lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +78,7 @@ class PreprocessOptions(PipelineOptions):
         parser.add_argument("--jpeg_quality", type=int, default=95)
         parser.add_argument("--shard_mb", type=float, default=150.0)
         parser.add_argument("--rejected_shards", type=int, default=0,
-                            help="files OUT/rejected/ is written in (0: one on the local runner, "
+                            help="files OUT/_rejected/ is written in (0: one on the local runner, "
                                  f"{REMOTE_SHARDS} on workers elsewhere)")
 
 
@@ -145,7 +146,7 @@ class Config:
                                "valid UTF-8; rename it")
             is_folder = fileio.is_dir(spec.path)
             if not is_folder and not fileio.exists(spec.path):
-                raise JobError(f"source {spec.name}: {spec.path} does not exist")
+                raise JobError(mistakes.missing_input(f"--source {spec.name}:", spec.path))
             if not is_folder and container_kind(spec.path) == "folder":
                 raise JobError(f"source {spec.name}: {spec.path} is a file but not a supported "
                                f"archive ({', '.join(ARCHIVE_SUFFIXES)}) nor a folder")
@@ -155,8 +156,6 @@ class Config:
                 raise JobError(f"source {spec.name}: {spec.path} can't be read: {problem[1]}")
         if self.shard_mb <= 0:
             raise JobError("--shard_mb must be > 0")
-        if self.max_file_bytes <= 0:
-            raise JobError("--max_file_bytes must be > 0")
         if self.rejected_shards < 0:
             raise JobError("--rejected_shards must be >= 0 (0: chosen by the runner)")
 

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import sys
 import tempfile
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, TestOptions
 
-from model import schema
+from model import feedback, interrupts, schema
 from pipelines.core import fileio, progress
-from pipelines.core.options import (job_view, make_pipeline, require_reachable, run_job_cli,
+from pipelines.core.job_flags import first_line
+from pipelines.core.options import (job_config, make_pipeline, require_reachable, run_job_cli,
                                     shares_local_disk)
 from pipelines.core.rejects import JobError
 from pipelines.preprocess.analysis import AnalyzeNormalization
@@ -81,11 +85,15 @@ def build(pipeline: beam.Pipeline, config: Config, local_runner: bool,
 def run(argv=None) -> dict:
     """Runs the job; returns the manifest it wrote."""
     options = PipelineOptions(argv)
-    config = Config.from_options(job_view(options, PreprocessOptions))
+    config = job_config(options, PreprocessOptions, Config.from_options)
     try:
         fileio.ensure_empty_or_absent(config.output_dir)
     except ValueError as e:
         raise JobError(str(e)) from None
+    if not fileio.is_gcs(config.output_dir):
+        # Ctrl-C: OUT was empty or absent, so what is in it is this unfinished run's: removed,
+        # the same command then starts again (a re-run refuses a folder that holds files).
+        interrupts.on_interrupt(cleanup=lambda: _empty_folder(config.output_dir))
     local = shares_local_disk(options)
     temp_dir = options.view_as(GoogleCloudOptions).temp_location
     if not local:
@@ -94,6 +102,9 @@ def run(argv=None) -> dict:
                            "when the workers run on other machines")
         require_reachable(options, [config.output_dir] + [s.path for s in config.sources],
                           error=JobError)
+    feedback.say(f"{len(config.sources)} source(s) ("
+                 + ", ".join(f"{s.name}={s.path}" for s in config.sources)
+                 + f") -> {config.output_dir} at {config.image_size} px")
     dry_run = options.view_as(TestOptions).dry_run
     if dry_run:
         # tf.Transform makes its temp folders while the graph is built; a dry run only builds.
@@ -108,7 +119,24 @@ def run(argv=None) -> dict:
     return manifest
 
 
-def main(argv=None) -> int:
-    return run_job_cli("preprocess", run, PreprocessOptions, (JobError,),
-                       lambda m: {k: m[k] for k in ("totals", "rejected", "skipped")}, argv)
+# The shared flags (core.options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--output_dir", "--max_pixels", "--max_file_bytes")
+
+
+def _empty_folder(folder: str) -> None:
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+
+
+def main(argv=None, prog: str = "python -m pipelines.preprocess") -> int:
+    return run_job_cli(prog, run, PreprocessOptions, (JobError,),
+                       lambda m: {k: m[k] for k in ("totals", "rejected", "skipped")}, argv,
+                       shared=SHARED_FLAGS,
+                       label="preprocess" if prog.startswith("python") else "",
+                       description=first_line(sys.modules[__package__].__doc__),
+                       required=("--source", "--output_dir"))
 

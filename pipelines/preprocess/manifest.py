@@ -11,6 +11,7 @@ import apache_beam as beam
 
 from model import schema
 from pipelines.core import fileio
+from pipelines.core.rejects import REJECTS_FOLDER
 from pipelines.preprocess.rejects import SKIP_REASONS
 from pipelines.preprocess.config import Config
 
@@ -64,6 +65,7 @@ class WriteManifest(beam.DoFn):
             "rejected": dict(sorted(rejected.items())),
             "skipped": dict(sorted(skipped.items())),
             "rejected_lines": sum(rejected.values()) + sum(skipped.values()),
+            "rejected_files": f"{REJECTS_FOLDER}/*.jsonl",   # every job's layout
             "ignored_files": dict(sorted(ignored.items())),
             "quirks": dict(sorted(quirks.items())),
             "shards": shard_files,

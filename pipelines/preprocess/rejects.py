@@ -2,33 +2,33 @@
 
 Rejected inputs (bad files) and skipped ones (left out on purpose: COD NonCAM, duplicates) share
 one record (`pipelines.core.rejects.record`) and one folder,
-`OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl`, written by the workers shard by shard (one shard
-on the local runner, so one file as before); the manifest counts them apart by reason.
+`OUT/_rejected/rejected-SSSSS-of-NNNNN.jsonl` (every job's layout), written by the workers shard
+by shard (one shard on the local runner); the manifest counts them apart by reason.
 """
 from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.core import fileio, reject_io
+from pipelines.core import reject_io
 from pipelines.preprocess import NAMESPACE
 
 SKIP_REASONS = ("noncam", "duplicate")  # left out on purpose; every other reason is a rejection
 
 
 class WriteRejects(beam.PTransform):
-    """Reject records -> OUT/rejected/rejected-SSSSS-of-NNNNN.jsonl (each shard's lines sorted);
+    """Reject records -> OUT/_rejected/rejected-SSSSS-of-NNNNN.jsonl (each shard's lines sorted);
     counts them. Emits the paths written."""
 
     def __init__(self, output_dir: str, num_shards: int = 1):
         super().__init__()
-        self._folder = fileio.join(output_dir, "rejected")
+        self._output_dir = output_dir
         self._num_shards = num_shards
 
     def expand(self, records):
         return (records
                 | "Count" >> beam.ParDo(_CountRejects())
-                | "Write" >> reject_io.WriteRejects(self._folder, self._num_shards))
+                | "Write" >> reject_io.WriteJobRejects(self._output_dir, self._num_shards))
 
 
 class _CountRejects(beam.DoFn):

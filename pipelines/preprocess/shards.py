@@ -5,7 +5,6 @@ timestamp, so its bytes depend on its records only (not on the runner or the ord
 """
 from __future__ import annotations
 
-import gzip
 import math
 
 import apache_beam as beam
@@ -56,8 +55,7 @@ class _WriteShard(beam.DoFn):
     def process(self, element):
         (split, index, count), records = element
         records = sorted(records)
-        body = b"".join(tfrecord.frame(example) for _, example in records)
         path = fileio.join(self._output_dir, split, shard_name(split, index, count))
-        fileio.write_bytes(path, gzip.compress(body, compresslevel=6, mtime=0))
+        fileio.write_bytes(path, tfrecord.shard_bytes(example for _, example in records))
         self._written.inc(len(records))
         yield split, path, len(records)

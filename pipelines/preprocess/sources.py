@@ -77,7 +77,7 @@ class Layout:
         return hash_split(key, val_fraction, test_fraction)
 
     def skip_reason(self, role: Role) -> str | None:
-        """Images left out on purpose (listed in rejected/ with this reason)."""
+        """Images left out on purpose (listed in _rejected/ with this reason)."""
         return None
 
     def empty_mask_allowed(self, role: Role) -> bool:

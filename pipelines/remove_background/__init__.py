@@ -15,10 +15,13 @@ Inputs: a folder or gs:// prefix (every file under it, recursively), a glob (`ph
 `gs://b/in/**.png`; the root is the folder before the first wildcard) or a single file; or, with
 `--input_list`, a text file of URIs, one per line (blank lines and surrounding spaces ignored;
 a line that is not absolute or gs:// is taken relative to `--input_root`), or a glob of such
-files (`gs://b/inventory/*.csv`: storage inventory reports arrive as many shards), read in
-parallel. With `--input_list_column NAME` the list files are CSV (optionally .gz), each with a
-header row naming its columns, and NAME is the column holding the object name (a GCS inventory
-report's `name`, relative to `--input_root gs://BUCKET`). Any format Pillow reads:
+files (`gs://b/inventory/*.csv`: storage inventory reports arrive as many shards), each file
+read by one worker in one linear pass, many files in parallel (`core/list_files.py`: any
+bytes make a line, done or rejected; lines end at \\n, \\r\\n or \\r; a list file over
+`--max_file_bytes` or not a regular file is refused). With `--input_list_column NAME` the list
+files are CSV (optionally .gz), each with a header row naming its columns, and NAME is the
+column holding the object name (a GCS inventory report's `name`, relative to `--input_root
+gs://BUCKET`). Any format Pillow reads:
 JPEG, PNG (8/16-bit, palette, with alpha), WebP, GIF (first frame), TIFF, grayscale, CMYK;
 EXIF orientation is applied, so cut-outs come out upright.
 
@@ -42,24 +45,31 @@ and the bookkeeping, always under `DEST/_*` names:
   how sure the model was, `serving/confidence.py`), `model`, `refine`. `<run>` is the run's
   UTC start time (names sort by time). Each run adds its own files and keeps earlier runs'; the
   index of DEST is all of them, the latest line winning per input (`index.read_index`), so an
-  input skipped on a re-run keeps its line. `--overwrite` removes earlier runs' index (and
-  review) files once this run's are written. `--index_shards N` files per run (default 1; about
-  one per million inputs), written by the workers.
+  input skipped on a re-run keeps its line. No run deletes an index file (`--overwrite` over
+  fewer inputs keeps the lines of outputs it did not redo). Outputs that a killed run left
+  without a line get one from the next run (`index_recovery.py`: `"recovered": true`).
+  `--index_shards N` files per run (default 1; about one per million inputs), by the workers.
 - `DEST/_review/<run>-SSSSS-of-NNNNN.jsonl` (with `--review_below X`): `input`, `confidence`,
   `outputs` of this run's outputs with confidence under X: what a person should look at. The
-  summary counts them (`below_review`). At the end of such a run the driver writes the review
-  page, `DEST/_review/index.html` (`review_page.py`; `cutout review DEST` writes it for an
-  existing DEST): those outputs lowest confidence first, photo beside cut-out, paged, with
-  thumbnails made by the driver (a few per second per core on 1080x1440 photos). An
+  summary counts them (`below_review`); `--overwrite` removes earlier runs' review files (only
+  names of the form `<run>-SSSSS-of-NNNNN.jsonl`). At the end of such a run the driver writes
+  the review page, `DEST/_review/index.html` (`review_page.py`; `cutout review DEST` writes it
+  for an existing DEST): those outputs lowest confidence first, photo beside cut-out, paged,
+  with thumbnails made by the driver (a few per second per core on 1080x1440 photos). An
   `--overwrite` run without `--review_below` removes it with the lists.
-- `DEST/_summary.json`: counts (`inputs` = `written` + `skipped` + `rejected`,
-  `rejected_by_reason`, `files_written`) and the options of the run. Both are rewritten by every
-  run; the summary is also printed at the end, and Beam counters `written`, `skipped`, `rejected`
-  (namespace `remove_background`) count the same things.
+- `DEST/_summary/<run>.json`: each run's counts (`inputs` = `written` + `skipped` + `rejected`,
+  `rejected_by_reason`, `files_written`), its `run` name and options, kept like the index; and
+  `DEST/_summary.json`, the latest run's (a copy). The summary is also printed at the end ("nothing
+  to do" when every input's outputs existed: told before any worker starts when the driver can
+  see it, `quick_plan.py`), and Beam counters `written`, `skipped`, `rejected` (namespace
+  `remove_background`) count the same things.
 - `DEST/_job.json`: the settings the outputs were made with (`output`, `background`, `model`):
   a run with other settings is refused (one line) unless `--overwrite`.
 On gs:// every output object has content type image/png. Every write is atomic (a crash leaves
-an output whole or absent; a local write goes through `DEST/_tmp/`, swept by the next run).
+an output whole or absent; a local write goes through the run's own `DEST/_tmp/<run>/`, removed
+when the run ends; a start-up sweeps only folders of runs provably dead, `core/dest_guard.py`).
+Before any work every `_*` entry of DEST is checked: a link, or an entry not of its kind, is
+refused with one line (nothing is written, created or deleted outside DEST).
 
 `--plan_only`: list and plan, load no model, write nothing but the bookkeeping: `_summary.json`
 counts `planned` (inputs a run would process) and `files_planned` beside `skipped` and
@@ -80,10 +90,12 @@ bombs), `read_failed`, `not_a_regular_file` (a pipe or device: never opened), `b
 `output_name_collision` (two inputs would write the same output, e.g. `x.jpg` and `x.png` in one
 folder: ALL of them are rejected, naming each other, and nothing is written for that name, so
 no output is ever silently overwritten or of ambiguous origin; rename and re-run),
-`duplicate_input` (a URI listed twice: done once), `unsafe_path` (`..`, `.` or empty components, or
-a linked folder inside DEST that leads elsewhere: nothing lands outside DEST), `unsafe_name`
-(control characters), `unencodable_name`, `name_too_long` (a component over 255 bytes or a path a
-filesystem can't hold), `reserved_output_name` (a top-level name starting with `_`, DEST's
+`duplicate_input` (a URI listed twice: done once), `link_outside_input` (a link to a folder
+outside the input folder: not followed; links to files, and to folders inside it, are),
+`unsafe_path` (`..`, `.` or empty components, or a linked folder inside DEST that leads
+elsewhere: nothing lands outside DEST), `unsafe_name` (control characters, a NUL byte in a list
+line), `unencodable_name`, `name_too_long` (a component over 255 bytes, a path a filesystem can't
+hold, a list line over 64 KiB), `reserved_output_name` (a top-level name starting with `_`, DEST's
 bookkeeping space), `outside_input_root` and `inside_output_dir` (listings only),
 `inference_failed`, `write_failed`.
 Folders are compared with links resolved. When DEST lies inside the input folder, everything
@@ -91,8 +103,10 @@ under DEST is left out of the inputs, so a re-run never makes cut-outs of cut-ou
 the input folder, or an input folder inside DEST, is refused (outputs could overwrite inputs).
 
 Exit status: 0 when the job ran, whatever it rejected; 2 with a one-line error when it could not
-run, before any work: model missing or damaged, DEST not writable or of other settings, no
-inputs matched, bad options.
+run, before any work: model missing, damaged, foreign or mis-described (`serving/model_proof.py`:
+checked in the launcher, a tiny batch through it), DEST not writable, of other settings or with
+odd bookkeeping entries, no inputs matched, bad options; or one line and a non-zero exit when a
+write fails mid-run (a full disk): the outputs written are kept and indexed by the next run.
 
 Performance (bench/remove_background.py: 80 synthetic 1080x1440 JPEGs, U-Net 16 at 256 px, CPU,
 one TF thread per process): per photo on one core, model ~70 ms, PNG 'rle' ~60 ms, draft decode +

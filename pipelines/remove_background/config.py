@@ -17,10 +17,10 @@ from typing import Optional
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from model import export
+from model import mistakes
 from pipelines.core import fileio, imaging, safe_files
 from pipelines.core.rejects import JobError
-from pipelines.serving import model_files
+from pipelines.serving import model_proof
 from pipelines.serving.outputs import OUTPUT_MODES
 from pipelines.serving.refine import DEFAULT_REFINE, add_refine_argument
 
@@ -112,12 +112,6 @@ def resolve_config(opts) -> JobConfig:
         raise JobError("give exactly one of --input or --input_list")
     if opts.max_batch_size < 1:
         raise JobError("--max_batch_size must be at least 1")
-    if opts.max_pixels < 1:
-        raise JobError("--max_pixels must be at least 1")
-    if opts.inference_threads < 0:
-        raise JobError("--inference_threads must be 0 (automatic) or more")
-    if opts.max_file_bytes < 1:
-        raise JobError("--max_file_bytes must be at least 1")
     if opts.review_below is not None and not 0 <= opts.review_below <= 1:
         raise JobError("--review_below must lie in [0, 1] (a confidence)")
     if opts.index_shards < 1:
@@ -129,24 +123,15 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    try:
-        image_size = 0 if opts.plan_only and not model else \
-            int(export.read_metadata(model, fileio.read_bytes)["image_size"])
-    except Exception as e:
-        hint = ""
-        if fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE)):
-            hint = f" (did you mean {fileio.join(model, export.EXPORT_SUBDIR)}?)"
-        raise JobError(f"no usable model export at {opts.model}{hint}: "
-                       f"{type(e).__name__}: {e}") from None
-    if model:
-        model_files.check_export_files(model)
+    image_size = model_proof.recorded_image_size(model, opts.model) if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
         if not opts.input_root:
             raise JobError("--input_list needs --input_root, the prefix output paths are "
                            "relative to")
-        pattern = resolve_input_list(opts.input_list, opts.input_list_column)
+        pattern = resolve_input_list(opts.input_list, opts.input_list_column,
+                                     opts.max_file_bytes)
         kind, root = "list", normalize_location(opts.input_root)
         source = opts.input_list
     else:
@@ -155,7 +140,9 @@ def resolve_config(opts) -> JobConfig:
     # Compared with links resolved: a DEST that is a link to the input folder is the input
     # folder (--overwrite would replace inputs with their cut-outs).
     real_root, real_dest = fileio.resolved(root), fileio.resolved(dest)
-    if real_root == real_dest or fileio.is_inside(real_root, real_dest):
+    if real_root == real_dest:
+        raise JobError(mistakes.output_is_input(dest, root, "--output_dir"))
+    if fileio.is_inside(real_root, real_dest):
         raise JobError(f"the input folder {root} is --output_dir {dest} or inside it"
                        + ("" if (root, dest) == (real_root, real_dest) else
                           f" (links resolved: {real_root}, {real_dest})")
@@ -163,6 +150,8 @@ def resolve_config(opts) -> JobConfig:
     if kind != "list" and fileio.is_inside(real_dest, real_root):
         # DEST in the input root's terms, as the listing names files.
         exclude = root.rstrip("/") + "/" + real_dest[len(real_root.rstrip("/")) + 1:] + "/"
+    if model and not opts.plan_only:  # last: it takes seconds (serving/model_proof.py)
+        model_proof.prove_model(model, opts.inference_threads)
     return JobConfig(
         source=source, input_kind=kind, pattern=pattern, root=root, dest=dest, model=model,
         image_size=image_size, output=opts.output, background=background,
@@ -226,8 +215,7 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
     if fileio.exists(path):
         parent = posixpath.dirname(path) if fileio.is_gcs(path) else os.path.dirname(path)
         return "file", fileio.escape_glob(path), parent
-    raise JobError(f"no inputs matched: {spec!r} is neither a file, a folder nor a glob "
-                   "that matches anything")
+    raise JobError(mistakes.missing_input("--input", spec))
 
 
 def csv_rows(raw):
@@ -241,15 +229,25 @@ def _header(path: str) -> list:
         return next(csv_rows(raw), [])
 
 
-def resolve_input_list(spec: str, column: Optional[str] = None) -> str:
+def resolve_input_list(spec: str, column: Optional[str] = None,
+                       max_file_bytes: Optional[int] = None) -> str:
     """--input_list (one file, or a glob of list files: inventory reports come in shards) -> the
-    pattern to read. With `column`, the first file's header must name it. Raises JobError."""
+    pattern to read. Each local list file must be a regular file (a FIFO would be waited on
+    forever) and, with `max_file_bytes`, at most that long. With `column`, the first file's
+    header must name it. Raises JobError."""
     if fileio.exists(spec):
         pattern = fileio.escape_glob(spec)  # a real name holding '[' or '*' is taken literally
     elif _probe(spec):
         pattern = spec
     else:
         raise JobError(f"input list {spec} does not exist (nor matches any file)")
+    for path, size in fileio.match(pattern):
+        problem = None if fileio.is_gcs(path) else safe_files.local_problem(path)
+        if problem:
+            raise JobError(f"input list {path} is not a regular file ({problem[1]})")
+        if max_file_bytes is not None and size > max_file_bytes:
+            raise JobError(f"input list {path} is {size} bytes, over --max_file_bytes "
+                           f"{max_file_bytes}")
     if column:
         first = fileio.match(pattern)[0][0]
         header = _header(first)

@@ -9,22 +9,27 @@ confidence" say the same):
   the names sort by time. Every run writes its own files and keeps the earlier runs' files:
   the index of DEST is all of them, a later run's line winning for the same input
   (`read_index`). An input skipped because its outputs exist keeps its earlier line.
-  `--overwrite` redoes every input and removes the earlier runs' files (after this run's are
-  written), so the index then describes this run only.
+  `--overwrite` redoes every input it lists; the earlier runs' files stay (their lines for
+  inputs this run redid are outdated by this run's, and the lines of outputs it did not redo,
+  e.g. a run over fewer inputs, stay true). No run deletes an index file.
 - `DEST/_review/<run>-SSSSS-of-NNNNN.jsonl` (with `--review_below X`): `input`, `confidence`,
-  `outputs` for this run's outputs whose confidence is under X; kept and cleared like the index.
+  `outputs` for this run's outputs whose confidence is under X; `--overwrite` removes the
+  earlier runs' review files (only names of the form `<run>-SSSSS-of-NNNNN.jsonl`).
 Written as `--index_shards` files by the workers (`reject_io.WriteJsonlShards`: lines sorted,
 each file atomic), so no worker gathers the index: identical bytes on every runner.
 """
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from typing import Iterable
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from pipelines.core import fileio
-from pipelines.core.reject_io import WriteJsonlShards, remove_files
+from pipelines.core.reject_io import WriteJsonlShards
 from pipelines.remove_background.config import JobConfig
 
 
@@ -59,22 +64,35 @@ class WriteIndex(beam.PTransform):
         cfg = self._cfg
         _ = records | "WriteIndex" >> WriteJsonlShards(
             fileio.join(cfg.dest, INDEX_DIR), cfg.index_shards, cfg.run_name,
-            replace_others=cfg.overwrite)
+            inside=cfg.dest_resolved)
+        if cfg.overwrite:  # the earlier runs' review lists go; their index lines stay
+            _ = (records.pipeline
+                 | "ReviewFolder" >> beam.Create([fileio.join(cfg.dest, REVIEW_DIR)])
+                 | "ClearReview" >> beam.Map(remove_earlier_runs, cfg.run_name))
         if cfg.review_below is None:
-            if cfg.overwrite:  # no review list this run: the earlier ones go with the index
-                _ = (records.pipeline
-                     | "ReviewFolder" >> beam.Create([fileio.join(cfg.dest, REVIEW_DIR)])
-                     | "ClearReview" >> beam.Map(
-                         lambda folder: remove_files(
-                             fileio.join(fileio.escape_glob(folder), "*.jsonl"))))
             return records | "NoneBelow" >> beam.Filter(lambda _: False)
         below = records | "Below" >> beam.Filter(is_below, cfg.review_below)
         _ = (below
              | "ReviewLine" >> beam.Map(review_record)
              | "WriteReview" >> WriteJsonlShards(
                  fileio.join(cfg.dest, REVIEW_DIR), cfg.index_shards, cfg.run_name,
-                 replace_others=cfg.overwrite))
+                 inside=cfg.dest_resolved))
         return below
+
+
+RUN_FILE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}-\d{5}-of-\d{5}\.jsonl$")
+
+
+def remove_earlier_runs(folder: str, run_name: str) -> list:
+    """--overwrite: the review lists of earlier runs removed; only files named as a run's shard
+    (`RUN_FILE`), which a person's own file in the folder is not. Returns the paths removed."""
+    pattern = fileio.join(fileio.escape_glob(folder), "*.jsonl")
+    stale = [path for path, _ in fileio.match(pattern)
+             if RUN_FILE.match(posixpath.basename(path))
+             and not posixpath.basename(path).startswith(run_name + "-")]
+    if stale:
+        FileSystems.delete(stale)
+    return stale
 
 
 def read_index(dest: str, folder: str = INDEX_DIR) -> dict:

@@ -4,8 +4,8 @@ Driver side, before the pipeline is built: `resolve_input` turns `--input` (a fo
 prefix, a glob, or one file) into what to match and the input root output paths are relative to,
 refusing (JobError) when nothing is there; `resolve_input_list` does the same for `--input_list`
 (one list file or a glob of them). Pipeline side: `ListInputs` lists the matches with a fan-out
-(core/listing.py) or reads the list files in parallel, leaving OS junk and anything under DEST
-out and rejecting, at the listing, entries that can't be inputs.
+(core/listing.py) or reads the list files (one file a worker, many in parallel), leaving OS
+junk and anything under DEST out and rejecting, at the listing, entries that can't be inputs.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from apache_beam.io.fileio import MatchFiles
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.core import fileio, rejects
+from pipelines.core import fileio, list_files, rejects
 from pipelines.core.listing import MAIN, FanOutList
 from pipelines.core.safe_files import is_junk
 from pipelines.remove_background.config import GLOB_START, JobConfig, csv_rows
@@ -50,25 +50,45 @@ def read_csv_column(path: str, column: str):
                 yield row[index]
 
 
-class ReadInputLists(beam.PTransform):
-    """PBegin -> input URIs from every list file matching `pattern`, read in parallel: text lists
-    by Beam's text source (one line a URI; files split between workers), CSV inventories
-    (`column`) one file per worker after a Reshuffle."""
+def read_list_file(path: str, root: str, source: str):
+    """One text list file -> its input URIs, and a reject on the 'rejected' output for each line
+    that can't be one (`core/list_files.py`: NUL bytes, not UTF-8, over-long), streamed."""
+    with FileSystems.open(path) as raw:  # compression from the name: inventories come as .gz
+        for line in list_files.split_lines(list_files.read_chunks(raw)):
+            try:
+                text = list_files.line_text(line)
+            except rejects.Rejected as e:
+                record = rejects.from_exception(source, list_files.line_label(line), e,
+                                                "bad_name")
+                yield beam.pvalue.TaggedOutput("rejected", record)
+                continue
+            yield from resolve_list_line(text, root)
 
-    def __init__(self, pattern: str, root: str, column: Optional[str] = None):
+
+class ReadInputLists(beam.PTransform):
+    """PBegin -> {'uris': input URIs, 'rejected': lines that can't be inputs} from every list file
+    matching `pattern`, one file per worker after a Reshuffle (a file is read in one pass, in
+    linear time, whatever its lines hold: `read_list_file`); CSV inventories (`column`) alike."""
+
+    def __init__(self, pattern: str, root: str, column: Optional[str] = None,
+                 source: str = ""):
         super().__init__()
         self._pattern, self._root, self._column = pattern, root, column
+        self._source = source or pattern
 
     def expand(self, pbegin):
-        if not self._column:
-            lines = pbegin | "ReadList" >> beam.io.ReadFromText(self._pattern)
-        else:
-            lines = (pbegin
-                     | "MatchLists" >> MatchFiles(self._pattern)
-                     | "ListPaths" >> beam.Map(lambda meta: meta.path)
-                     | "SpreadLists" >> beam.Reshuffle()
-                     | "ReadColumn" >> beam.FlatMap(read_csv_column, self._column))
-        return lines | "Resolve" >> beam.FlatMap(resolve_list_line, self._root)
+        paths = (pbegin
+                 | "MatchLists" >> MatchFiles(self._pattern)
+                 | "ListPaths" >> beam.Map(lambda meta: meta.path)
+                 | "SpreadLists" >> beam.Reshuffle())
+        if self._column:
+            uris = (paths
+                    | "ReadColumn" >> beam.FlatMap(read_csv_column, self._column)
+                    | "Resolve" >> beam.FlatMap(resolve_list_line, self._root))
+            return {"uris": uris, "rejected": pbegin | "NoneRejected" >> beam.Create([])}
+        found = paths | "ReadList" >> beam.FlatMap(
+            read_list_file, self._root, self._source).with_outputs("rejected", main="uris")
+        return {"uris": found.uris, "rejected": found.rejected}
 
 
 class InputWalker:
@@ -120,7 +140,8 @@ class InputWalker:
             yield self._classify(path) or path
 
     def on_odd(self, path: str, reason: str, detail: str):
-        if self._matches(path):
+        # A folder link left unfollowed is reported where the walk would have gone into it.
+        if self._matches(path) or (reason == "link_outside_input" and self.keep_folder(path)):
             yield self._classify(path) or self._reject(path, reason, detail)
 
 
@@ -145,10 +166,10 @@ class ListInputs(beam.PTransform):
     def expand(self, pbegin):
         cfg = self._cfg
         if cfg.input_kind == "list":
-            uris = pbegin | "ReadLists" >> ReadInputLists(cfg.pattern, cfg.root,
-                                                           cfg.list_column)
-            return {"uris": uris, "ignored": pbegin | "NoneIgnored" >> beam.Create([]),
-                    "rejected": pbegin | "NoneRejected" >> beam.Create([])}
+            read = pbegin | "ReadLists" >> ReadInputLists(cfg.pattern, cfg.root,
+                                                           cfg.list_column, cfg.source)
+            return {"uris": read["uris"], "ignored": pbegin | "NoneIgnored" >> beam.Create([]),
+                    "rejected": read["rejected"]}
         walker = InputWalker(cfg.pattern, cfg.root, cfg.exclude_prefix, cfg.source)
         if cfg.input_kind == "file":
             found = (pbegin

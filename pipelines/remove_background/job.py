@@ -6,22 +6,30 @@ The runbook (flags, outputs, bookkeeping, exit status, performance) is the packa
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
-import shutil
+import sys
+import time
 from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
+from model import feedback, interrupts
 from pipelines.core import fileio, options as pipeline_options, progress
-from pipelines.core.rejects import JobError, Rejected, record
+from pipelines.core.job_flags import first_line
+from pipelines.core.rejects import JobError, Rejected
+from pipelines.remove_background import quick_plan
 from pipelines.remove_background.bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
-                                                     format_summary, rejection, temp_dir)
+                                                     count_outputs_since, describe_job,
+                                                     format_summary, guard_dest, rejection,
+                                                     release_dest, temp_dir, write_summary)
 from pipelines.remove_background.config import JobConfig, RemoveBackgroundOptions, resolve_config
 from pipelines.remove_background.index import WriteIndex, index_record
+from pipelines.remove_background.index_recovery import ReadIndexedInputs, RecoverLineDoFn
 from pipelines.remove_background.inputs import ListInputs
 from pipelines.remove_background.output_plan import ExistingOutputs, PlanOutputs, output_path
 from pipelines.remove_background.review_page import build_review_page, remove_review_page
@@ -82,7 +90,8 @@ class _RenderAndWriteDoFn(beam.DoFn):
                     raise Rejected("unsafe_path", f"{name} would be written outside "
                                                   f"{cfg.dest_resolved}, through a link")
                 fileio.write_bytes(path, pngs[kind], mime_type="image/png",
-                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved))
+                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved,
+                                                                          cfg.run_name))
             except Exception as e:
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
@@ -90,12 +99,6 @@ class _RenderAndWriteDoFn(beam.DoFn):
         yield beam.pvalue.TaggedOutput("index", index_record(
             prepared.uri, [name for _, name in prepared.outputs], rgb.width, rgb.height,
             confidence(result.inference), cfg.model, cfg.refine))
-
-
-def _failed_batch_to_rejects(failed, source: str):
-    batch, (exc_type, exc_repr, _) = failed
-    for prepared in batch:
-        yield record(source, prepared.uri, "inference_failed", exc_repr)
 
 
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
@@ -124,7 +127,7 @@ class RemoveBackgrounds(beam.PTransform):
                             | "RunInference" >> RunInference(self._handler)
                             .with_exception_handling())
         failed = (dlq.failed_inferences
-                  | "FailedBatches" >> beam.FlatMap(_failed_batch_to_rejects, cfg.source))
+                  | "FailedBatches" >> beam.FlatMap(inference.failed_batch_rejects, cfg.source))
         rendered = (predictions
                     | "RenderAndWrite" >> beam.ParDo(_RenderAndWriteDoFn(cfg))
                     .with_outputs("rejected", "index", main="written"))
@@ -135,7 +138,8 @@ class RemoveBackgrounds(beam.PTransform):
 def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None:
     listed = p | "ListInputs" >> ListInputs(cfg)
     existing = p | "ListExisting" >> ExistingOutputs(cfg.dest)
-    plan = (listed["uris"], existing) | "PlanOutputs" >> PlanOutputs(cfg)
+    indexed = p | "ReadIndexed" >> ReadIndexedInputs(cfg.dest)
+    plan = (listed["uris"], existing, indexed) | "PlanOutputs" >> PlanOutputs(cfg)
     bookkeeping = {"skipped": plan["skipped"], "ignored": listed["ignored"]}
     if cfg.plan_only:  # the tasks are counted, not run
         written = p | "NothingWritten" >> beam.Create([])
@@ -143,8 +147,13 @@ def build_pipeline(p: beam.Pipeline, cfg: JobConfig, model_handler=None) -> None
         bookkeeping["planned"] = plan["tasks"]
     else:
         done = plan["tasks"] | "RemoveBackgrounds" >> RemoveBackgrounds(cfg, model_handler)
-        written, late_rejects = done["written"], (done["rejected"],)
-        bookkeeping["below_review"] = done["index"] | "Index" >> WriteIndex(cfg)
+        # Outputs a killed run left without index lines get theirs (index_recovery.py).
+        recovered = plan["recover"] | "RecoverIndex" >> beam.ParDo(
+            RecoverLineDoFn(cfg)).with_outputs("rejected", main="index")
+        written, late_rejects = done["written"], (done["rejected"], recovered.rejected)
+        bookkeeping["below_review"] = ((done["index"], recovered.index)
+                                       | "AllIndexLines" >> beam.Flatten()
+                                       | "Index" >> WriteIndex(cfg))
     rejected = ((listed["rejected"], plan["rejected"], *late_rejects)
                 | "AllRejected" >> beam.Flatten())
     bookkeeping.update(written=written, rejected=rejected)
@@ -168,24 +177,51 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     """Runs the job; returns the summary (None when the runner does not wait for the job).
     Raises JobError when it can't run."""
     options = PipelineOptions(argv)
-    opts = pipeline_options.job_view(options, RemoveBackgroundOptions)
-    cfg = _auto_threads(options, resolve_config(opts))
+    cfg = _auto_threads(options, pipeline_options.job_config(options, RemoveBackgroundOptions,
+                                                             resolve_config))
     pipeline_options.require_reachable(options, [cfg.pattern, cfg.root, cfg.dest, cfg.model],
                                        JobError)
     dry_run = options.view_as(TestOptions).dry_run
-    if not dry_run and not cfg.plan_only:  # a plan makes no outputs: it claims nothing
+    if not dry_run and cfg.plan_only:  # a plan makes no outputs: it claims nothing
+        guard_dest(cfg)
+    elif not dry_run:
         claim_dest(cfg)
+    if cfg.dest_resolved and not dry_run:  # Ctrl-C: "interrupted after N outputs", no _tmp/
+        started = time.time()
+        interrupts.on_interrupt(
+            count=lambda: count_outputs_since(cfg.dest_resolved, started),
+            cleanup=(lambda: None) if cfg.plan_only else (lambda: release_dest(cfg)))
+    feedback.say(describe_job(cfg))
+    try:
+        return _run_claimed(options, cfg, model_handler, dry_run)
+    finally:
+        if not dry_run and not cfg.plan_only:
+            release_dest(cfg)
+
+
+def _run_claimed(options, cfg: JobConfig, model_handler, dry_run: bool) -> Optional[dict]:
+    quick = None if dry_run else quick_plan.nothing_to_do(cfg)
+    if quick is not None:  # told before any worker starts or model loads
+        summary = write_summary(quick, cfg)
+        print(format_summary(summary, cfg.dest), flush=True)
+        return summary
     pipeline = pipeline_options.make_pipeline(options)
     build_pipeline(pipeline, cfg, model_handler)
-    result = pipeline.run()
-    if dry_run:
-        _log.warning("remove_background: --dry_run: the job was built, not run")
-        return None
-    state = result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        if dry_run:
+            _log.warning("remove_background: --dry_run: the job was built, not run")
+            return None
+        state = result.wait_until_finish()
+    except Exception as e:  # noqa: BLE001 - a write failure in bookkeeping: one line, not a trace
+        failure = write_failure(e)
+        if failure is None:
+            raise
+        raise JobError(f"the job stopped: {failure}; the outputs written so far are kept "
+                       "(each indexed by the next run): free the space and run again to "
+                       "finish") from None
     if str(state).split(".")[-1] != "DONE":
         return None
-    if cfg.dest_resolved:  # the temporaries' folder, empty once every write is renamed
-        shutil.rmtree(temp_dir(cfg.dest_resolved), ignore_errors=True)
     summary = json.loads(fileio.read_bytes(cfg.dest + "/" + SUMMARY_FILE))
     print(format_summary(summary, cfg.dest), flush=True)
     if cfg.review_below is not None and not cfg.plan_only:
@@ -199,7 +235,35 @@ def run(argv=None, model_handler=None) -> Optional[dict]:
     return summary
 
 
-def main(argv=None) -> int:
-    return pipeline_options.run_job_cli("remove_background", run, RemoveBackgroundOptions,
-                                        (JobError,), argv=argv)
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.EACCES)
+
+
+def write_failure(error: BaseException) -> Optional[str]:
+    """The OS error (a full disk, a read-only or vanished DEST, a write refused outside DEST)
+    behind a failed pipeline, as one line; None when the failure is of another kind. Beam
+    re-raises a worker's error wrapped, often as text only: the chain and the text are both
+    searched."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in WRITE_ERRNOS:
+            return f"{os.strerror(seen.errno)} ({seen.filename or 'a write'})"
+        seen = seen.__cause__ or seen.__context__
+    text = str(error)
+    for code in WRITE_ERRNOS:
+        if os.strerror(code) in text:
+            return os.strerror(code)
+    return None
+
+
+# The shared flags (core.options.SharedJobOptions) this job reads; --help lists only these.
+SHARED_FLAGS = ("--output_dir", "--model", "--max_pixels", "--max_file_bytes",
+                "--inference_threads")
+
+
+def main(argv=None, prog: str = "python -m pipelines.remove_background") -> int:
+    return pipeline_options.run_job_cli(
+        prog, run, RemoveBackgroundOptions, (JobError,), argv=argv, shared=SHARED_FLAGS,
+        label="remove_background" if prog.startswith("python") else "",
+        description=first_line(sys.modules[__package__].__doc__),
+        positionals=("--input", "--output_dir"), required=("--output_dir", "--model"))
 

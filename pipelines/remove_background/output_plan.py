@@ -133,13 +133,23 @@ def judge_output_name(name: str, entries, folders_matter: bool) -> list[tuple]:
     return [(uri, ("ok", wanted[uri][0], name, have, len(wanted[uri]))) for uri in uris]
 
 
+INDEXED = ("indexed",)   # a status: DEST's index has a line for this input (any run)
+
+
 def decide(uri: str, statuses, overwrite: bool) -> tuple[str, object, int]:
     """One input's verdicts on each of its output names -> (action, payload, extra copies).
 
-    action: 'reject' (payload: (reason, detail)), 'skip' (all outputs exist), or 'process'
-    (payload: the (kind, name) pairs to write: all of them with `overwrite`, else the missing).
+    action: 'reject' (payload: (reason, detail)), 'skip' (all outputs exist; with INDEXED among
+    the statuses: and an index line names them), 'recover' (all outputs exist but no run's index
+    has a line for the input, as after a kill between the outputs and the index: payload, every
+    (kind, name) pair, whose line is to be written from the files), 'process' (payload: the
+    (kind, name) pairs to write: all of them with `overwrite`, else the missing), or 'none' (an
+    index line for an input not listed this time: nothing to do).
     """
-    statuses = sorted(statuses, key=repr)
+    indexed = INDEXED in statuses
+    statuses = sorted((s for s in statuses if s != INDEXED), key=repr)
+    if not statuses:
+        return "none", None, 0
     extra = max(s[-1] for s in statuses) - 1
     collisions = [s for s in statuses if s[0] == "collision"]
     if collisions:
@@ -147,7 +157,9 @@ def decide(uri: str, statuses, overwrite: bool) -> tuple[str, object, int]:
                           "; ".join(f"{s[1]}: {s[2]}" for s in collisions)), extra
     todo = tuple(sorted((s[1], s[2]) for s in statuses if overwrite or not s[3]))
     if not todo:
-        return "skip", None, extra
+        if indexed:
+            return "skip", None, extra
+        return "recover", tuple(sorted((s[1], s[2]) for s in statuses)), extra
     return "process", todo, extra
 
 
@@ -237,15 +249,20 @@ class _DecideDoFn(beam.DoFn):
         if action == "reject":
             yield beam.pvalue.TaggedOutput(
                 "rejected", record(self._cfg.source, uri, *payload))
-        elif action == "skip":
+        elif action == "recover" and self._cfg.background and self._cfg.output == "cutout":
+            yield uri, payload  # a cut-out on a colour keeps no alpha to recover from: redo it
+        elif action in ("skip", "recover"):
             yield beam.pvalue.TaggedOutput("skipped", uri)
-        else:
+            if action == "recover":
+                yield beam.pvalue.TaggedOutput("recover", (uri, payload))
+        elif action == "process":
             yield uri, payload
 
 
 class PlanOutputs(beam.PTransform):
-    """(input URIs, DEST's existing files) -> {'tasks': (uri, ((kind, name), ...)),
-    'skipped': uri, 'rejected': reject records}.
+    """(input URIs, DEST's existing files[, inputs DEST's index has lines for]) -> {'tasks':
+    (uri, ((kind, name), ...)), 'skipped': uri, 'rejected': reject records, 'recover': (uri,
+    its outputs) for skipped inputs whose outputs have no index line (`decide`)}.
 
     One shuffle by output name finds collisions and existing outputs for every name at once (no
     request per image); a second by URI gathers each input's verdicts (an input of
@@ -257,7 +274,7 @@ class PlanOutputs(beam.PTransform):
         self._cfg = cfg
 
     def expand(self, pcolls):
-        uris, existing = pcolls
+        uris, existing, *indexed = pcolls  # indexed: the inputs DEST's index has lines for
         folders_matter = not fileio.is_gcs(self._cfg.dest)
         claims, folders, bad_names = (uris | "Plan" >> beam.ParDo(_PlanDoFn(self._cfg))
                                       .with_outputs("folders", "rejected", main="claims"))
@@ -270,9 +287,14 @@ class PlanOutputs(beam.PTransform):
                     | "AllClaims" >> beam.Flatten().with_output_types(Tuple[str, Any])
                     | "ByOutputName" >> beam.GroupByKey()
                     | "Judge" >> beam.FlatMap(
-                        lambda kv, fm: judge_output_name(kv[0], kv[1], fm), folders_matter)
-                    | "ByInput" >> beam.GroupByKey())
-        decided = verdicts | "Decide" >> beam.ParDo(_DecideDoFn(self._cfg)).with_outputs(
-            "rejected", "skipped", main="tasks")
+                        lambda kv, fm: judge_output_name(kv[0], kv[1], fm), folders_matter))
+        if indexed:
+            verdicts = ((verdicts, indexed[0] | "AsIndexed" >> beam.Map(lambda u: (u, INDEXED)))
+                        | "WithIndexed" >> beam.Flatten())
+        decided = (verdicts
+                   | "ByInput" >> beam.GroupByKey()
+                   | "Decide" >> beam.ParDo(_DecideDoFn(self._cfg)).with_outputs(
+                       "rejected", "skipped", "recover", main="tasks"))
         rejected = (bad_names, decided.rejected) | "Rejected" >> beam.Flatten()
-        return {"tasks": decided.tasks, "skipped": decided.skipped, "rejected": rejected}
+        return {"tasks": decided.tasks, "skipped": decided.skipped, "rejected": rejected,
+                "recover": decided.recover}

@@ -21,7 +21,6 @@ Page data files and thumbnails no entry uses any more are deleted.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import hashlib
 import io
@@ -34,6 +33,7 @@ from typing import Callable, Optional, Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
+from model import flags
 from model.errors import run_cli
 from pipelines.core import fileio, imaging, pages, safe_files
 from pipelines.core.reject_io import remove_files
@@ -330,19 +330,18 @@ def build_review_page(dest: str, below: Optional[float] = None, page_size: int =
             "pages": math.ceil(len(entries) / page_size), **counts}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cutout review", allow_abbrev=False,
+def main(argv=None, prog: str = "cutout review") -> int:
+    parser = flags.StrictParser(  # an unknown or misspelt flag: one line, exit 2 (model/flags.py)
+        prog=prog,
         description="DEST's low-confidence cut-outs as a page: DEST/_review/index.html.")
     parser.add_argument("dest", metavar="DEST", help="a folder (or gs:// prefix) `cutout "
                                                      "remove` wrote")
     parser.add_argument("--below", type=float, default=None,
                         help="every output with confidence under this (default: those listed "
                              "by --review_below runs in DEST/_review/)")
-    parser.add_argument("--page_size", type=int, default=PAGE_SIZE,
-                        help="entries per page (default %(default)s)")
+    parser.add_argument("--page_size", type=int, default=PAGE_SIZE, help="entries per page")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                        help="threads making thumbnails (default %(default)s)")
+                        help="threads making thumbnails")
     args = parser.parse_args(argv)
 
     def said(done: dict) -> None:
@@ -351,7 +350,7 @@ def main(argv=None) -> int:
               + (f" ({done['thumbnail_problems']} shown without pictures: unreadable)"
                  if done["thumbnail_problems"] else ""), flush=True)
 
-    return run_cli("review", lambda: build_review_page(
+    return run_cli(prog, lambda: build_review_page(
         args.dest.rstrip("/"), args.below, args.page_size, args.threads,
         log=lambda line: print(line, flush=True)), said)
 

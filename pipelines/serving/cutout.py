@@ -2,19 +2,24 @@
 
 Runbook
 -------
-    python -m pipelines.cutout IN OUT --model MODEL/export [--output cutout|mask|both]
-        [--background COLOR] [--png_compression rle|fast|default] [--max_pixels N]
-        [--max_file_bytes N] [--refine guided|none]
+    cutout one IN OUT.png -m MODEL/export            (python -m pipelines.cutout IN OUT.png ...)
+    cutout one IN [IN ...] -o DIR -m MODEL/export    (each IN -> DIR/<IN's name>.png)
+        [--output cutout|mask|both] [--background COLOR] [--png_compression rle|fast|default]
+        [--max_pixels N] [--max_file_bytes N] [--refine guided|none]
 
-IN and OUT may be local paths or gs:// URIs. Writes OUT (atomically; content type image/png on
-gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with `--output both`
-the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the names
-`pipelines.remove_background` uses. `--refine guided` (default) snaps the upsampled alpha onto
-the photo's edges (`pipelines/serving/refine.py`), `none` keeps the plain bilinear upsampling. Exit
-status 1 with the reason when IN can't be turned into a cut-out (`not_an_image`, `undecodable`,
-`too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`), ...); exit status
-2 with one line when it can't run: OUT is IN (links resolved) or a folder, or the model's files
-are damaged. Takes a few seconds, most of it importing TensorFlow and loading the model.
+IN, OUT and DIR may be local paths or gs:// URIs. Writes each output (atomically; content type
+image/png on gs://): the RGBA cut-out, or with `--output mask` the single-channel mask; with
+`--output both` the cut-out at OUT and the mask beside it at `<OUT without .png>.mask.png`, the
+names `pipelines.remove_background` uses; prints each file it wrote. `--refine guided` (default)
+snaps the upsampled alpha onto the photo's edges (`pipelines/serving/refine.py`), `none` keeps
+the plain bilinear upsampling. Before the model loads (seconds: TensorFlow's import), every output and
+input is checked. Exit status 2 with one line when it can't run: an input that does not exist,
+an output that is an input (links resolved), a folder or not a .png name, no regular file (a
+device such as /dev/null, a FIFO, a socket, a link to one: never opened), two inputs that would
+write one name, a damaged, foreign or mis-described model (`pipelines/serving/model_proof.py`), a training folder given for its export ("did you mean
+MODEL/export?"). Exit status 1 when an input can't be turned into a cut-out (`not_an_image`,
+`undecodable`, `too_many_pixels`, `not_a_regular_file`, `too_large` (over `--max_file_bytes`),
+...: one line each, naming it; the others are written). 130/143 on Ctrl-C/SIGTERM.
 
 Python:
     from pipelines.serving import cutout
@@ -31,12 +36,14 @@ import sys
 import warnings
 from typing import Optional, Union
 
+from model import feedback, flags, interrupts, mistakes
 from model.errors import report
 from pipelines.core import fileio, imaging, safe_files
-from pipelines.serving import inference, model_files
-from pipelines.serving.refine import DEFAULT_REFINE, REFINE_MODES
+from pipelines.core.options import check_shared_flags
+from pipelines.core.rejects import JobError, Rejected, printable
+from pipelines.serving import inference, model_files, model_proof
 from pipelines.serving.outputs import OUTPUT_MODES, kinds_of, mask_path_beside
-from pipelines.core.rejects import JobError, Rejected
+from pipelines.serving.refine import DEFAULT_REFINE, REFINE_MODES
 
 
 def load_model(path: str, threads: int = 0) -> inference.LoadedModel:
@@ -103,58 +110,150 @@ def remove_background_bytes(data: bytes, model: Union[str, inference.LoadedModel
                                      max_pixels, refine_mode)[output]
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.cutout",
-                                     description="Remove one image's background.")
-    parser.add_argument("input", help="image file (local or gs://)")
-    parser.add_argument("output", help="PNG to write (local or gs://)")
-    parser.add_argument("--model", required=True, help="MODEL/export (local or gs://)")
-    parser.add_argument("--output", dest="mode", default="cutout", choices=OUTPUT_MODES)
-    parser.add_argument("--background", default=None)
+PROG = "python -m pipelines.cutout"
+
+
+def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
+    parser = flags.StrictParser(prog=prog, description="Remove the background of one or more "
+                                "images, without Beam: IN OUT, or IN [IN ...] -o DIR.")
+    parser.add_argument("paths", nargs="+", metavar="IN",
+                        help="image files (local or gs://); with no -o, exactly IN OUT, OUT a "
+                             ".png name")
+    parser.add_argument("-o", "--output_dir", default=None,
+                        help="write each IN as DIR/<IN's name>.png (several inputs)")
+    parser.add_argument("-m", "--model", required=True, help="MODEL/export (local or gs://)")
+    parser.add_argument("--output", dest="mode", default="cutout", choices=OUTPUT_MODES,
+                        help="cutout (RGBA), mask (single channel), or both (OUT and "
+                             "<OUT without .png>.mask.png)")
+    parser.add_argument("--background", default=None,
+                        help="composite onto this colour (name, #RRGGBB or R,G,B)")
     parser.add_argument("--png_compression", default="rle", choices=imaging.PNG_COMPRESSIONS)
     parser.add_argument("--max_pixels", type=int, default=imaging.DEFAULT_MAX_PIXELS)
     parser.add_argument("--max_file_bytes", type=int, default=safe_files.DEFAULT_MAX_FILE_BYTES,
-                        help="refuse a larger input (default 256 MiB)")
+                        help="refuse a larger input")
     parser.add_argument("--refine", default=DEFAULT_REFINE, choices=REFINE_MODES,
-                        help="guided: edges follow the photo's (default); none: plain upsampling")
+                        help="guided: edges follow the photo's; none: plain upsampling")
     return parser.parse_args(argv)
 
 
-def output_targets(args: argparse.Namespace) -> dict[str, str]:
-    """{kind: path} to write. Raises JobError for a target that is the input (links resolved)
-    or a folder: the input must never be overwritten."""
-    targets = {"cutout": args.output, "mask": args.output}
-    if args.mode == "both":
-        targets["mask"] = mask_path_beside(args.output)
-    targets = {kind: targets[kind] for kind in kinds_of(args.mode)}
-    for path in targets.values():
-        if fileio.resolved(path) == fileio.resolved(args.input):
-            raise JobError(f"the output {path} is the input {args.input}: give another path")
-        if not fileio.is_gcs(path) and os.path.isdir(path):
-            raise JobError(f"the output {path} is a folder: give a file name (OUT.png)")
-    return targets
+def _targets(out: str, mode: str) -> dict[str, str]:
+    targets = {"cutout": out, "mask": mask_path_beside(out) if mode == "both" else out}
+    return {kind: targets[kind] for kind in kinds_of(mode)}
 
 
-def main(argv=None) -> int:
-    """Exit status: 0 written; 1 the input can't be done (its reason); 2 the tool can't run
-    (an output that would overwrite the input or is a folder, a damaged model)."""
-    args = parse_args(argv)
+def plan_outputs(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
+    """[(input, {kind: path to write})]. Raises JobError, before any model is loaded, for an
+    input that does not exist, an output that is an input (links resolved), a folder, not a
+    .png name, or two inputs that would write one name."""
+    if args.output_dir:
+        inputs = list(args.paths)
+        outs = [fileio.join(args.output_dir, _stem(path) + ".png") for path in inputs]
+    elif len(args.paths) == 2:
+        inputs, outs = [args.paths[0]], [args.paths[1]]
+    else:
+        raise JobError("give IN OUT (OUT a .png name), or several inputs with -o DIR"
+                       if len(args.paths) == 1 else
+                       f"{len(args.paths)} paths and no -o: give IN OUT for one image, or "
+                       "IN [IN ...] -o DIR for several")
+    plan, claimed = [], {}
+    for path, out in zip(inputs, outs):
+        if not (fileio.exists(path) if fileio.is_gcs(path) else os.path.lexists(path)):
+            raise JobError(mistakes.missing_input("input", path))
+        if not fileio.is_gcs(out) and os.path.isdir(out):
+            raise JobError(f"the output {out} is a folder: give a file name (OUT.png), or "
+                           f"-o {out} to write {out}/<name>.png")
+        targets = _targets(out, args.mode)
+        if not out.lower().endswith(".png"):
+            raise JobError(f"the output {out} is not a .png name: a cut-out is a PNG; give "
+                           f"{os.path.splitext(out)[0]}.png")
+        for target in targets.values():
+            for other in inputs:
+                if fileio.resolved(target) == fileio.resolved(other):
+                    raise JobError(mistakes.output_is_input(target, other))
+            check_target(target)
+            if target in claimed:
+                raise JobError(f"{claimed[target]} and {path} would both be written as "
+                               f"{target}: give them in two runs, or rename one")
+            claimed[target] = path
+        plan.append((path, targets))
+    return plan
+
+
+def check_target(path: str) -> None:
+    """JobError unless `path` may be written (`safe_files.output_problem`): checked before any
+    work and again just before each write."""
+    problem = None if fileio.is_gcs(path) else safe_files.output_problem(path)
+    if problem:
+        raise JobError(f"the output {path} {problem}: only a regular file or a new path is "
+                       "ever written")
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
+
+
+def _check_input(path: str, args: argparse.Namespace) -> bytes:
+    """The input's bytes, decodable (raises Rejected): checked before the model loads."""
+    data = fileio.read_bytes(path, args.max_file_bytes)
+    imaging.open_image(data, args.max_pixels)
+    return data
+
+
+def _say_rejected(label: str, path: str, error: Exception) -> None:
+    print(f"{label}: {printable(path)}: {error}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace, label: str) -> int:
+    """Exit status: 0 every output written; 1 some input can't be done (each named with its
+    reason on stderr); JobError for a mistake, before the model loads."""
+    plan = plan_outputs(args)
+    check_shared_flags(args)
+    background = imaging.parse_color(args.background) if args.background else None
+    model_files.check_export(args.model, args.model)
+    ready, failed = [], 0
+    for path, targets in plan:  # every input checked before the model's seconds of loading
+        try:
+            _check_input(path, args)
+            ready.append((path, targets))
+        except Rejected as e:
+            _say_rejected(label, path, e)
+            failed += 1
+    if not ready:
+        return 1
+    written = [0]
+    interrupts.on_interrupt(count=lambda: written[0])
+    where = args.output_dir or ready[0][1]["cutout" if "cutout" in ready[0][1] else "mask"]
+    feedback.say(f"{len(ready)} input(s) -> {where}; loading the model {args.model}")
+    model = model_proof.prove_model(args.model)  # one line (exit 2) for a bad model
+    for path, targets in ready:
+        try:
+            data = _check_input(path, args)
+            pngs = remove_background_outputs(data, model, tuple(targets), background,
+                                             args.png_compression, args.max_pixels, args.refine)
+        except (Rejected, OSError, ValueError) as e:
+            _say_rejected(label, path, e)
+            failed += 1
+            continue
+        for kind, png in pngs.items():
+            check_target(targets[kind])
+            try:
+                fileio.write_bytes(targets[kind], png, mime_type="image/png")
+            except OSError as e:
+                raise JobError(f"can't write {e.filename or targets[kind]}: {e.strerror}") from None
+            print(f"{label}: wrote {targets[kind]} ({kind}, from {printable(path)})", flush=True)
+        written[0] += 1
+    return 1 if failed else 0
+
+
+def main(argv=None, prog: str = PROG) -> int:
+    """Exit status: 0 written; 1 an input can't be done (its reason); 2 the tool can't run (a
+    missing input, an output that would overwrite an input or is a folder or not .png, a
+    damaged model); 130/143 interrupted."""
+    args = parse_args(argv, prog)
+    label = "cutout" if prog == PROG else prog
+    interrupts.guard(label)
+    feedback.set_prog(label)
     try:
-        targets = output_targets(args)
-        if isinstance(args.model, str):
-            model_files.check_export_files(args.model)
-        background = imaging.parse_color(args.background) if args.background else None
-        data = fileio.read_bytes(args.input, args.max_file_bytes)
-        pngs = remove_background_outputs(data, args.model, tuple(targets), background,
-                                         args.png_compression, args.max_pixels, args.refine)
-    except JobError as e:
-        return report("cutout", e)
-    except Rejected as e:
-        print(f"cutout: {args.input}: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as e:
-        print(f"cutout: error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    for kind, png in pngs.items():
-        fileio.write_bytes(targets[kind], png, mime_type="image/png")
-    return 0
+        return run(args, label)
+    except (JobError, ValueError) as e:  # ValueError: a --background that is not a colour
+        return report(label, e)

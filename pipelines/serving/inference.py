@@ -39,6 +39,7 @@ from PIL import Image
 
 from model import export
 from pipelines.core import fileio, imaging
+from pipelines.core.rejects import record
 from pipelines.serving import refine
 from pipelines.serving.refine import DEFAULT_REFINE
 
@@ -97,11 +98,22 @@ class LoadedModel:
         self._signature = signature
         self.image_size = image_size
 
+    @property
+    def signature_names(self) -> tuple:
+        return tuple(self._loaded.signatures.keys())
+
     def predict(self, images: np.ndarray) -> np.ndarray:
+        """Each image through the model on its own: a photo's alpha must not depend on the batch
+        it lands in (a kernel may pick another algorithm, or another order of float sums, for
+        another batch size, and a re-run after an interruption batches differently). On CPU a
+        batch was no faster per image than one image (README, "Same bytes in any batch")."""
         import tensorflow as tf
 
         images = np.asarray(images, dtype=np.uint8)
-        return self._signature(images=tf.constant(images))["alpha"].numpy()
+        if len(images) <= 1:
+            return self._signature(images=tf.constant(images))["alpha"].numpy()
+        return np.concatenate([self._signature(images=tf.constant(images[i:i + 1]))["alpha"]
+                               .numpy() for i in range(len(images))])
 
 
 def load_saved_model(model_uri: str, threads: int = 0) -> LoadedModel:
@@ -172,6 +184,18 @@ class SavedModelHandler(ModelHandler[Prepared, PredictionResult, LoadedModel]):
 
 # ---------------------------------------------------------------------------------------------
 # The image steps.
+
+def failed_batch_rejects(failed, source: str):
+    """A batch the model failed on (RunInference's dead letter: (batch, (type, repr, traceback)))
+    -> an `inference_failed` reject per element, so one bad batch costs its elements, not the
+    job. An element names itself by its `uri` (remove_background's `Prepared`) or its `key`
+    (evaluate's examples, whose records also carry `key`)."""
+    batch, (_, exc_repr, _) = failed
+    for element in batch:
+        key = getattr(element, "key", None)
+        extra = {} if key is None else {"key": key}
+        yield record(source, getattr(element, "uri", key), "inference_failed", exc_repr, **extra)
+
 
 def prepare_image(data: bytes, image_size: int,
                   max_pixels: Optional[int] = imaging.DEFAULT_MAX_PIXELS) -> np.ndarray:

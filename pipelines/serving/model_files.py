@@ -1,6 +1,6 @@
-"""A start-up check of MODEL/export's files, so a damaged export is one line naming the file, before
-any work (TensorFlow would fail later, in every worker, with a protobuf hex dump or a data-loss
-trace).
+"""A start-up check of MODEL/export (`check_export`: its metadata and its files), so a damaged
+export is one line naming the file, before any work (TensorFlow would fail later, in every
+worker, with a protobuf hex dump or a data-loss trace).
 
 Checked without TensorFlow (the driver does not import it): `saved_model.pb` must be a protobuf
 message holding a meta graph; `variables/variables.index` a whole table (its footer's magic
@@ -14,8 +14,29 @@ from __future__ import annotations
 import posixpath
 import struct
 
+from model import export, mistakes
 from pipelines.core import fileio
 from pipelines.core.rejects import JobError
+
+def check_export(model: str, given: str = "") -> dict:
+    """MODEL/export checked before any work, by every job and tool that loads one: its files
+    whole (`check_export_files`) and its metadata read (returned, `image_size` an int). Raises
+    JobError in the one wording of each mistake (model/mistakes.py): a training folder given for
+    its export says "did you mean MODEL/export?" (with the path as the user gave it, `given`)."""
+    needed = [fileio.join(model, name) for name in (export.METADATA_FILE, "saved_model.pb")]
+    if not all(fileio.exists(path) for path in needed):
+        inside = fileio.exists(fileio.join(model, export.EXPORT_SUBDIR, export.METADATA_FILE))
+        detail = "" if inside or fileio.exists(model) else "it does not exist"
+        raise JobError(mistakes.not_a_model_export(given or model, inside, detail))
+    check_export_files(model)
+    try:
+        metadata = export.read_metadata(model, fileio.read_bytes)
+        metadata["image_size"] = int(metadata["image_size"])
+    except Exception as e:
+        raise JobError(f"{needed[0]} is unreadable ({type(e).__name__}: {e}): export the model "
+                       "again") from None
+    return metadata
+
 
 TABLE_MAGIC = 0xdb4775248b80fb57    # the last 8 bytes of a TensorFlow table (little-endian)
 FOOTER_BYTES = 48
@@ -129,3 +150,4 @@ def check_export_files(model: str) -> None:
             have = "missing" if name not in shards else f"{shards[name]} bytes"
             raise JobError(f"{fileio.join(variables, name)} is truncated ({have}, the index "
                            f"needs {need}): export the model again")
+

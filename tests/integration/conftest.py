@@ -1,7 +1,7 @@
 """Fixtures for the training tests: a tiny data folder laid out as pipelines.preprocess writes it.
 
 `OUT/{train,val,test}/<split>-00000-of-00001.tfrecord.gz` (gzip TFRecords of
-`model.schema.make_example` records, framed by `pipelines.core.tfrecord.frame`), `OUT/transform/`
+`model.schema.make_example` records, framed by `model.tfrecord.frame`), `OUT/transform/`
 (the real tf.Transform analysis, run on the training images' statistics) and `OUT/manifest.json`.
 Scenes come from `synthetic.datasets.render_scene` (one to three objects on a textured background,
 alpha = the objects' exact coverage).
@@ -26,7 +26,8 @@ def write_data_dir(out_dir: str, counts: dict, image_size: int, seed: int = 0,
     `schema_version` overrides the version written into both the examples and the manifest (for
     tests of the version check)."""
     from model import schema, transform
-    from pipelines.core import imaging, tfrecord
+    from model import tfrecord
+    from pipelines.core import imaging
     from pipelines.preprocess import analysis
     from pipelines.synthetic import datasets as synthetic
 

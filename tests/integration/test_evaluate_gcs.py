@@ -34,10 +34,11 @@ def test_folder_mode_on_gcs(gcs_bucket):
     on_gcs = json.loads(fileio.read_bytes(f"{report_dir}/metrics.json"))
     assert on_gcs["count"] == 1
     names = {p.rsplit("/", 1)[-1] for p, _ in fileio.list_files(report_dir)}
-    assert names == {"metrics.json", "per_image.csv", "contact_sheet.png", "_rejected.jsonl",
-                     "report.html", "worst-01-ground-truth.png", "worst-01-prediction.png",
-                     "worst-01-errors.png"}     # the page and its pictures (test_pages.py)
-    lines = fileio.read_bytes(f"{report_dir}/_rejected.jsonl").decode().splitlines()
+    assert names == {"metrics.json", "per_image.csv", "contact_sheet.png",
+                     "rejected-00000-of-00001.jsonl", "report.html", "worst-01-ground-truth.png",
+                     "worst-01-prediction.png", "worst-01-errors.png"}  # the page (test_pages.py)
+    lines = fileio.read_bytes(f"{report_dir}/_rejected/rejected-00000-of-00001.jsonl"
+                              ).decode().splitlines()
     assert [json.loads(line)["reason"] for line in lines] == ["missing_prediction"]
     per_image = fileio.read_bytes(f"{report_dir}/per_image.csv").decode().splitlines()
     assert per_image == ["key,source,iou,mae", "set/a,set,1.0,0.0"]

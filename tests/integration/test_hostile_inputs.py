@@ -5,7 +5,6 @@ Each case is made of real entries in a temporary folder (symbolic links, named p
 written outside DEST, every good input written, every bad entry rejected with its reason, or one
 line and exit status 2 before any work; and the job ends within a bound.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -32,16 +31,7 @@ def model_dir(tmp_path_factory):
     return cs.export_brightness_model(str(tmp_path_factory.mktemp("model") / "export"))
 
 
-def hashes(folder) -> dict:
-    """{relative path: sha256} of every regular file under a folder (links not followed)."""
-    out = {}
-    for d, _, names in os.walk(folder):
-        for n in names:
-            path = os.path.join(d, n)
-            if os.path.isfile(path) and not os.path.islink(path):
-                out[os.path.relpath(path, folder)] = hashlib.sha256(
-                    open(path, "rb").read()).hexdigest()
-    return out
+hashes = cs.hashes
 
 
 def all_files(folder) -> set:
@@ -284,8 +274,7 @@ def _eval(gt, pred, report, *extra):
 
 
 def _eval_rejects(report) -> dict:
-    lines = open(os.path.join(report, "_rejected.jsonl")).read().splitlines()
-    return {(os.path.basename(r.get("path", "")), r["reason"]) for r in map(json.loads, lines)}
+    return {(os.path.basename(r.get("path", "")), r["reason"]) for r in cs.read_rejects(report)}
 
 
 @pytest.mark.timeout(300)

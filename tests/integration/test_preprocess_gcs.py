@@ -6,6 +6,7 @@ import os
 import pytest
 
 from pipelines.core import fileio
+from pipelines.core.rejects import JobError
 from pipelines.preprocess import job as preprocess
 from tests.cutout_support import upload_tree
 
@@ -31,9 +32,9 @@ def test_gcs_sources_and_output(synthetic_raw, preprocessed, gcs_bucket):
     assert "manifest.json" in names
     assert "transform/transform_fn/saved_model.pb" in names
     assert any(n.startswith("train/train-") and n.endswith(".tfrecord.gz") for n in names)
-    assert any(n.startswith("rejected/") for n in names)
+    assert any(n.startswith("_rejected/rejected-") for n in names)
     assert json.loads(fileio.read_bytes(f"{out}/manifest.json")) == manifest
-    with pytest.raises(ValueError, match="not empty"):
+    with pytest.raises(JobError, match="not empty"):
         preprocess.run(["--source", f"p3m10k={gcs_bucket}/raw/P3M-10k.zip", "--output_dir", out])
 
 
@@ -52,7 +53,7 @@ def test_graph_builds_for_dataflow_offline(synthetic_raw, gcs_bucket):
     assert result == {}
     # Nothing was written: a dry run never runs the job.
     assert fileio.list_files(f"{gcs_bucket}/dataflow_out") == []
-    with pytest.raises(ValueError, match="can't reach the local path"):
+    with pytest.raises(JobError, match="can't reach the local path"):
         preprocess.run(["--source", f"p3m10k={raw}/P3M-10k.zip",
                         "--output_dir", f"{gcs_bucket}/dataflow_out2",
                         "--runner", "DataflowRunner", "--dry_run=True", "--project", "p",

@@ -68,18 +68,22 @@ def test_index_review_rerun_and_overwrite(tmp_path, model_dir, capsys):
     assert len(merged) == 4 and merged[str(src / "b" / "new.jpg")]["outputs"] == ["b/new.png"]
     assert len(files_in(dest / REVIEW_DIR)) == 2           # the first run's review list stays
 
-    # --overwrite redoes everything and leaves only this run's files.
+    # --overwrite redoes everything: its lines win; the earlier index files stay (issue 20: an
+    # overwrite over fewer inputs must not drop the lines of outputs it did not redo), the
+    # earlier review lists go.
     third = rb.run(args + ["--overwrite"])
     assert (third["written"], third["below_review"]) == (4, 2)
-    assert len(files_in(dest / INDEX_DIR)) == 1 and len(lines(dest / INDEX_DIR)) == 4
+    assert len(files_in(dest / INDEX_DIR)) == 3
+    newest = [json.loads(line) for line in
+              open(dest / INDEX_DIR / files_in(dest / INDEX_DIR)[-1]).read().splitlines()]
+    assert len(newest) == 4 and read_index(str(dest)) == {r["input"]: r for r in newest}
     assert len(files_in(dest / REVIEW_DIR)) == 1 and len(lines(dest / REVIEW_DIR)) == 2
-    assert read_index(str(dest)) == {r["input"]: r for r in lines(dest / INDEX_DIR)}
 
     # --overwrite without --review_below clears the earlier review lists too.
     rb.run(args[:-2] + ["--overwrite", "--refine", "none"])
     assert files_in(dest / REVIEW_DIR) == []
     assert [p for p in (dest / REVIEW_DIR).rglob("*") if p.is_file()] == []   # page too
-    assert {r["refine"] for r in lines(dest / INDEX_DIR)} == {"none"}
+    assert {r["refine"] for r in read_index(str(dest)).values()} == {"none"}
 
 
 def test_bad_review_threshold_is_refused(tmp_path, model_dir):

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -146,7 +147,9 @@ def test_every_kind_bookkeeping_and_rejects(tmp_path, model_dir, capsys):
                    os.path.join("_rejected", "rejected-00000-of-00001.jsonl")}
     index = {w for w in written if w.startswith("_index" + os.sep)}   # one file: this run's
     assert len(index) == 1 and next(iter(index)).endswith("-00000-of-00001.jsonl")
-    assert written == set(expected) | bookkeeping | index
+    runs = {w for w in written if w.startswith("_summary" + os.sep)}   # this run's summary
+    assert len(runs) == 1
+    assert written == set(expected) | bookkeeping | index | runs
 
     rejects = rejects_of(dest)
     got = {}
@@ -170,6 +173,7 @@ def _outputs_state(dest):
                                                         os.stat(os.path.join(d, n)).st_ino)
             for d, _, ns in os.walk(dest) for n in ns if not n.startswith(".")
             and "_rejected" not in d and "_index" not in d and "_review" not in d
+            and "_tmp" not in d and "_summary" not in d
             and n not in ("_summary.json", "_job.json")}
 
 
@@ -204,10 +208,16 @@ def test_rerun_after_a_crash_completes_the_rest_and_rewrites_nothing(tmp_path, m
     for rel in ("set0/p0.png", "set1/p1.png"):
         os.makedirs(os.path.dirname(dest / rel), exist_ok=True)
         shutil.copy2(reference / rel, dest / rel)
-    # Temporaries live in DEST/_tmp/ (no input's output can be named like one).
-    (dest / "_tmp").mkdir()
-    (dest / "_tmp" / ".tmp-0123456789abcdef0123456789abcdef-p2.png").write_bytes(b"\x89PNG\r\npa")
     survivors = _outputs_state(dest)
+    # Temporaries live in the run's own DEST/_tmp/<run>/ (no input's output can be named like
+    # one), with its owner: a process that has exited, so the next start-up may sweep it.
+    crashed = dest / "_tmp" / "20261204T000000Z-0a0b0c"
+    crashed.mkdir(parents=True)
+    owner = subprocess.Popen(["true"])
+    owner.wait()
+    (crashed / "owner.json").write_text(json.dumps({"pid": owner.pid,
+                                                    "host": socket.gethostname()}))
+    (crashed / ".tmp-0123456789abcdef0123456789abcdef-p2.png").write_bytes(b"\x89PNG\r\npa")
     result = run_job(src, dest, model_dir)
     assert (result["written"], result["skipped"], result["rejected"]) == (2, 2, 0)
     state = _outputs_state(dest)
@@ -215,6 +225,7 @@ def test_rerun_after_a_crash_completes_the_rest_and_rewrites_nothing(tmp_path, m
     for rel in ("set0/p0.png", "set1/p1.png", "set0/p2.png", "set1/p3.png"):
         assert (dest / rel).read_bytes() == (reference / rel).read_bytes()
     assert not list(dest.rglob(".tmp-*"))  # the crashed write's leftover is gone
+    assert not crashed.exists()
 
 
 def test_killed_run_then_rerun_finishes_and_rewrites_nothing(tmp_path, model_dir):
@@ -261,7 +272,7 @@ def test_killed_run_then_rerun_finishes_and_rewrites_nothing(tmp_path, model_dir
     after = _outputs_state(dest)
     assert {k: after[k] for k in before} == before  # nothing that survived was rewritten
     assert sorted(p.name for p in dest.glob("p*.png")) == [f"p{i:02d}.png" for i in range(total)]
-    assert not list(dest.rglob(".tmp-*"))
+    assert not list(dest.rglob(".tmp-*")) and not (dest / "_tmp").exists()
 
 
 def test_mask_both_and_background(tmp_path, model_dir):
@@ -348,13 +359,13 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
     (tmp_path / "empty").mkdir()
     cases = [
         (["--input", str(src), "--output_dir", str(tmp_path / "o"), "--model",
-          str(tmp_path / "nope")], "no usable model export"),
+          str(tmp_path / "nope")], "no model export at"),
         (["--input", str(tmp_path / "empty"), "--output_dir", str(tmp_path / "o"), "--model",
           model_dir], "no inputs matched"),
         (["--input", str(src) + "/*.gif", "--output_dir", str(tmp_path / "o"), "--model",
           model_dir], "no inputs matched"),
         (["--input", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "o"), "--model",
-          model_dir], "no inputs matched"),
+          model_dir], "does not exist: check the path"),
         (["--input_list", str(tmp_path / "l.txt"), "--output_dir", str(tmp_path / "o"),
           "--model", model_dir], "--input_root"),
         (["--input", str(src), "--output_dir", str(tmp_path / "o"), "--model", model_dir,
@@ -368,7 +379,7 @@ def test_jobs_that_cannot_run_fail_clearly(tmp_path, model_dir, capsys):
                            str(src), "--output_dir", str(tmp_path / "o"), "--model",
                            str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
-    assert proc.returncode == 2 and "no usable model export" in proc.stderr
+    assert proc.returncode == 2 and "no model export at" in proc.stderr
 
 
 def test_gcs_input_output_and_model(gcs_bucket, model_dir):
@@ -426,7 +437,7 @@ def test_cutout_tool_gives_the_pipelines_bytes(tmp_path, model_dir):
     bad = subprocess.run([sys.executable, "-m", "pipelines.cutout", str(src / "missing.jpg"),
                           str(out), "--model", model_dir], cwd=ROOT, capture_output=True,
                          text=True, timeout=180)
-    assert bad.returncode == 1 and "missing.jpg" in bad.stderr
+    assert bad.returncode == 2 and "missing.jpg does not exist" in bad.stderr  # a mistake
 
 
 def test_job_builds_for_dataflow_offline(gcs_bucket, tmp_path, model_dir):

@@ -12,6 +12,7 @@ from PIL import Image
 from model import metrics
 from pipelines.evaluate import config as evaluate_config, job as evaluate
 from pipelines.evaluate.contact_sheet import contact_sheet_size
+from tests import cutout_support as cs
 from pipelines.evaluate.scoring import EvalExample, EvalModelHandler
 
 
@@ -99,7 +100,7 @@ def test_per_image_csv_and_contact_sheet(model_report):
     assert sheet.size == contact_sheet_size(n_rows, 4, 128)
     worst = [r["iou"] for r in report["contact_sheet_rows"]]
     assert worst == sorted(worst) and worst[0] == min(float(r["iou"]) for r in rows)
-    assert (report_dir / "_rejected.jsonl").read_text() == ""
+    assert cs.read_rejects(report_dir) == []
 
 
 def test_bad_inputs_fail_clearly(preprocessed, constant_one_model, tmp_path):
@@ -108,7 +109,7 @@ def test_bad_inputs_fail_clearly(preprocessed, constant_one_model, tmp_path):
     cases = [
         (["--data_dir", str(tmp_path / "nope"), "--model", constant_one_model],
          "does not exist"),
-        (["--data_dir", str(out), "--model", str(tmp_path / "no_model")], "not a model export"),
+        (["--data_dir", str(out), "--model", str(tmp_path / "no_model")], "no model export at"),
         (["--data_dir", str(out), "--model", constant_one_model, "--split", "dev"],
          "not one of"),
         (["--data_dir", str(out)], "needs both"),
@@ -187,8 +188,7 @@ def test_folder_mode_oracle_inverted_and_problems(tmp_path):
     assert report["skipped_files"]["predictions"] == {"bookkeeping": 1}
     assert report["rejected_counts"] == {"missing_prediction": 1, "size_mismatch": 1,
                                          "unmatched_prediction": 1}
-    rejects = [json.loads(line)
-               for line in (report_dir / "_rejected.jsonl").read_text().splitlines()]
+    rejects = cs.read_rejects(report_dir)
     assert sorted(r["reason"] for r in rejects) == ["missing_prediction", "size_mismatch",
                                                     "unmatched_prediction"]
     with open(report_dir / "per_image.csv") as f:

@@ -113,9 +113,9 @@ def test_list_files_as_a_glob_and_as_csv_columns(tmp_path):
     with pytest.raises(JobError, match="does not exist"):
         rb_config.resolve_input_list(str(tmp_path / "nothing*.txt"))
     p = cs.local_test_pipeline()
-    assert_that(p | "Text" >> rb_inputs.ReadInputLists(text_pattern, root),
+    assert_that((p | "Text" >> rb_inputs.ReadInputLists(text_pattern, root))["uris"],
                 equal_to([f"{root}/a.jpg", f"{root}/sub/b.jpg", f"{root}/c.jpg"]), label="text")
-    assert_that(p | "Csv" >> rb_inputs.ReadInputLists(csv_pattern, root, "name"),
+    assert_that((p | "Csv" >> rb_inputs.ReadInputLists(csv_pattern, root, "name"))["uris"],
                 equal_to([f"{root}/a.jpg", f"{root}/odd, name.jpg", f"{root}/sub/b.jpg"]),
                 label="csv")
     p.run().wait_until_finish()

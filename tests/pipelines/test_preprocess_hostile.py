@@ -1,6 +1,6 @@
 """Preprocess on hostile filesystems (issue 11), on real files made in a temp dir: named pipes,
 links to /dev/zero, dangling links, link loops and cycles, non-UTF-8 names, tar link members, a
-.tar.gz bomb. Each bad entry is one line in OUT/rejected with its reason, counted in the manifest;
+.tar.gz bomb. Each bad entry is one line in OUT/_rejected/ with its reason, counted in the manifest;
 the inputs are unchanged, every good pair is written, and the job ends within a bound."""
 import hashlib
 import io
@@ -234,7 +234,7 @@ def test_a_tar_gz_bomb_stays_under_1_5_gb(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_rejects_are_written_in_shards_by_the_workers(tmp_path):
-    """OUT/rejected/ in any number of shards holds the same lines as one file (issue 14)."""
+    """OUT/_rejected/ in any number of shards holds the same lines as one file (issue 14)."""
     _write_pairs(tmp_path / "mine", GOOD[:2])
     for i in range(7):
         (tmp_path / "mine" / "images" / f"bad{i}.jpg").write_bytes(b"not an image")
@@ -245,10 +245,10 @@ def test_rejects_are_written_in_shards_by_the_workers(tmp_path):
         manifest = preprocess.run(["--source", f"folder:mine={tmp_path}/mine",
                                    "--output_dir", str(out), "--image_size", "32",
                                    "--rejected_shards", str(shards)])
-        names = sorted(os.listdir(out / "rejected"))
+        names = sorted(os.listdir(out / "_rejected"))
         assert names == [rejects.shard_name("rejected", i, shards) for i in range(shards)]
         lines = sorted(line for name in names
-                       for line in open(out / "rejected" / name).read().splitlines())
+                       for line in open(out / "_rejected" / name).read().splitlines())
         assert manifest["rejected_lines"] == len(lines) == 8
         runs[shards] = lines
     assert runs[1] == runs[3]

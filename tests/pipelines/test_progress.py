@@ -65,6 +65,16 @@ def test_a_run_shorter_than_the_interval_prints_nothing(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_small_run_longer_than_the_interval_since_its_start_says_so(tmp_path, capsys):
+    # 10 photos, all done within a second, after 15 s of start-up (imports, model loading).
+    tracker = progress.Tracker("job", "images", str(tmp_path), 10, started=985.0)
+    _count(tracker, progress.TOTAL, 10)
+    _count(tracker, progress.DONE, 10, first=1000.0)
+    progress.report(tracker, now=1000.5)
+    progress.report(tracker, now=1001.0)
+    assert capsys.readouterr().err.splitlines() == ["job: 10 / 10 images, 20.0 images/s, 0s"]
+
+
 def test_no_counting_steps_on_workers_elsewhere(monkeypatch):
     from types import SimpleNamespace
 

@@ -76,4 +76,4 @@ def test_plan_only_counts_the_plan_without_a_model(tmp_path):
             summary["written"], summary["ignored_os_files"]) == (3, 5, 0, 0, 1)
     assert summary["rejected_by_reason"] == {"not_a_regular_file": 1, "output_name_collision": 2}
     assert summary["inputs"] == 6 and summary["options"]["plan_only"] is True
-    assert sorted(os.listdir(dest)) == ["_rejected", "_summary.json", "done.png"]
+    assert sorted(os.listdir(dest)) == ["_rejected", "_summary", "_summary.json", "done.png"]

@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from model import data, schema
+from model import data, schema, tfrecord
 from model.errors import JobError
-from pipelines.core import imaging, tfrecord
+from pipelines.core import imaging
 from pipelines.synthetic import datasets as synthetic
 
 SIZE = 32
@@ -187,8 +187,8 @@ def test_inspect_accepts_a_good_folder(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "does not exist"),
-    ("empty", "is empty"),
-    ("no_manifest", "manifest.json is missing"),
+    ("empty", "is not a `cutout preprocess` output"),
+    ("no_manifest", r"not a `cutout preprocess` output \(no manifest.json\)"),
     ("manifest_version", "schema_version 999"),
     ("record_version", "first record has schema_version 999"),
     ("no_val_shards", "no shards match"),

@@ -24,7 +24,7 @@ def fake_report(model_iou=0.195, model_mae=0.30, ellipse_iou=0.235, ellipse_mae=
                           "centred_ellipse": block(ellipse_iou, ellipse_mae)},
             "rejected_counts": {}, "files": {"per_image": "per_image.csv",
                                              "contact_sheet": "contact_sheet.png",
-                                             "rejected": "_rejected.jsonl"},
+                                             "rejected": "_rejected/*.jsonl"},
             "notes": ["", "", "baselines: ..."], "model": "/m/export", "split": "test",
             "data_dir": "/data", "confidence": {"spearman": 0.5, "bad": 3,
                                                 "bad_iou_below": 0.5, "lowest_10pct": 2,

@@ -32,8 +32,9 @@ def test_per_image_csv_and_rejects_lines():
     rows = [("b", "s", {"iou": 0.5, "mae": 0.25}), ("a", "t", {"iou": 1.0, "mae": 0.0})]
     text = eval_report.per_image_csv(rows, ("iou", "mae")).decode()
     assert text.splitlines() == ["key,source,iou,mae", "a,t,1.0,0.0", "b,s,0.5,0.25"]
-    lines = eval_report.rejects_jsonl(
-        [rejects.record("P", "p", "not_an_image", "d", key="k", prediction="p")]).decode()
+    lines = rejects.shard_text(
+        [rejects.json_line(rejects.record("P", "p", "not_an_image", "d", key="k",
+                                          prediction="p"))]).decode()
     assert lines == ('{"detail": "d", "key": "k", "path": "p", "prediction": "p", '
                      '"reason": "not_an_image", "source": "P"}\n')
 

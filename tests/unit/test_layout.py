@@ -202,3 +202,30 @@ def test_the_files_an_output_format_touches():
     encode = ast.parse(open(MODULES["pipelines.serving.inference"], encoding="utf-8").read())
     assert any(isinstance(n, ast.FunctionDef) and n.name == "encode_outputs"
                for n in ast.walk(encode))
+
+
+def _find_packages_arguments() -> dict:
+    """setup.py's `find_packages(include=..., exclude=...)` arguments, read from its text
+    (importing setup.py would run setuptools.setup)."""
+    tree = ast.parse(open(os.path.join(ROOT, "setup.py"), encoding="utf-8").read())
+    [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+              and getattr(n.func, "attr", getattr(n.func, "id", "")) == "find_packages"]
+    return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+
+
+def test_every_folder_of_modules_is_a_package():
+    """A folder without __init__.py is left out of the wheel by find_packages (the workers'
+    install) while it still imports from a checkout."""
+    folders = {os.path.dirname(path) for path in MODULES.values()
+               if "__pycache__" not in path}
+    assert sorted(f for f in folders if not os.path.exists(os.path.join(f, "__init__.py"))) == []
+
+
+def test_the_package_holds_the_jobs_but_not_the_synthetic_generator():
+    import setuptools
+
+    packages = set(setuptools.find_packages(ROOT, **_find_packages_arguments()))
+    assert {"pipelines.core", "pipelines.serving", "pipelines.preprocess",
+            "pipelines.remove_background", "pipelines.evaluate", "model"} <= packages
+    assert not any(p.startswith("pipelines.synthetic") for p in packages)
+    assert any(p.startswith("pipelines.synthetic") for p in setuptools.find_packages(ROOT))

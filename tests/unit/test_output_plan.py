@@ -104,7 +104,11 @@ def test_a_file_output_where_other_outputs_need_a_folder():
 def test_skip_overwrite_and_partial_pairs():
     ok = ("ok", "cutout", "x.png", True, 1)
     mask_missing = ("ok", "mask", "x.mask.png", False, 1)
-    assert output_plan.decide("u", [ok], overwrite=False) == ("skip", None, 0)
+    indexed = output_plan.INDEXED
+    assert output_plan.decide("u", [ok, indexed], overwrite=False) == ("skip", None, 0)
+    # Outputs all there, but no run's index has a line for them (a killed run): recovered.
+    assert output_plan.decide("u", [ok], overwrite=False) == ("recover", (("cutout", "x.png"),), 0)
+    assert output_plan.decide("u", [indexed], overwrite=False) == ("none", None, 0)
     assert output_plan.decide("u", [ok], overwrite=True) == ("process", (("cutout", "x.png"),), 0)
     # --output both after a crash between the two writes: only the missing one is redone.
     assert output_plan.decide("u", [ok, mask_missing], overwrite=False) == \

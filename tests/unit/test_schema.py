@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from model import schema
-from pipelines.core import tfrecord
+from model import tfrecord
 
 
 def test_encoded_example_parses_like_tensorflows_own():

@@ -59,8 +59,8 @@ def test_check_data_folder_returns_the_manifest_and_shards():
 
 @pytest.mark.parametrize("files, data_dir, message", [
     ({}, "", "--data_dir is empty"),
-    ({}, "D", "D does not exist or is empty"),
-    ({"D/other": b""}, "D", "D/manifest.json is missing"),
+    ({}, "D", "--data_dir D does not exist"),
+    ({"D/other": b""}, "D", r"D is not a `cutout preprocess` output \(no manifest.json\)"),
     ({"D/manifest.json": b"{"}, "D", "not valid JSON"),
     ({"D/manifest.json": _manifest(schema_version=0)}, "D", "schema_version 0, this code"),
     ({"D/manifest.json": _manifest(image_size="32")}, "D", "no valid image_size"),

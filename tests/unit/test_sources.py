@@ -3,6 +3,7 @@ import pytest
 
 from model.errors import JobError
 from pipelines.core import safe_files
+from pipelines.core.rejects import JobError
 from pipelines.preprocess import config, sources
 
 

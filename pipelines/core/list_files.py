@@ -1,0 +1,95 @@
+"""List files (`--input_list`) read as data: any bytes in them make lines, each done or rejected.
+
+A list comes from anywhere (an inventory export, a script, a hand edit): one odd line must never
+stop the job, nor one huge line stall it.
+- Lines end at `\\n`, `\\r\\n` or a lone `\\r`, as the file has them; a last line without a break
+  counts. Blank lines (and surrounding spaces) are skipped.
+- A line is split off in linear time (one pass over the bytes, chunk by chunk) and never held
+  past `MAX_LINE_BYTES`: a longer line is rejected (`name_too_long`) from its first bytes and its
+  length alone, however long it is.
+- A line holding a NUL byte is `unsafe_name`; a line that is not UTF-8 is `unencodable_name`.
+  Reject records name the line with backslash escapes, so they stay readable JSON.
+- The file itself is capped by `--max_file_bytes` (checked before any work, `check_list_file`).
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Iterator, Union
+
+from pipelines.core.rejects import Rejected
+
+MAX_LINE_BYTES = 64 * 1024   # far over any path (4 KiB locally, 1 KiB for a GCS object name)
+READ_CHUNK = 1 << 20
+SHOWN_BYTES = 120            # how much of an over-long line a reject shows
+_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
+class LongLine:
+    """A line over the cap: its first bytes and its length."""
+
+    def __init__(self, head: bytes, length: int):
+        self.head, self.length = head, length
+
+
+def split_lines(chunks: Iterable[bytes], max_line: int = MAX_LINE_BYTES
+                ) -> Iterator[Union[bytes, LongLine]]:
+    """Byte chunks -> each line's bytes (no break), or a LongLine for a line over `max_line`."""
+    parts: list[bytes] = []
+    held = 0          # bytes of the current line seen so far (held only up to max_line)
+    carry = b""       # a chunk's final '\r': a break, or the first half of '\r\n'
+    for chunk in chunks:
+        data = carry + chunk
+        carry = b""
+        if data.endswith(b"\r"):
+            data, carry = data[:-1], b"\r"
+        start = 0
+        for found in _BREAK.finditer(data):
+            piece = data[start:found.start()]
+            yield _line(parts, held, piece, max_line)
+            parts, held = [], 0
+            start = found.end()
+        rest = data[start:]
+        if held + len(rest) <= max_line:
+            parts.append(rest)
+        elif held <= max_line:  # over the cap from here on: keep only the head
+            parts = [b"".join(parts + [rest])[:SHOWN_BYTES]]
+        held += len(rest)
+    if carry or held:
+        yield _line(parts, held, b"", max_line)
+
+
+def _line(parts: list, held: int, piece: bytes, max_line: int) -> Union[bytes, LongLine]:
+    length = held + len(piece)
+    if length > max_line:
+        return LongLine((b"".join(parts) + piece[:SHOWN_BYTES])[:SHOWN_BYTES], length)
+    return b"".join(parts) + piece
+
+
+def read_chunks(f, size: int = READ_CHUNK) -> Iterator[bytes]:
+    return iter(lambda: f.read(size), b"")
+
+
+def shown(raw: bytes) -> str:
+    """A line's bytes as readable text (NUL and bytes that are not UTF-8 escaped)."""
+    return raw.decode("utf-8", "backslashreplace").replace("\0", "\\x00")
+
+
+def line_text(line: Union[bytes, LongLine]) -> str:
+    """A line as text. Raises Rejected: `name_too_long`, `unsafe_name` (a NUL byte),
+    `unencodable_name` (not UTF-8)."""
+    if isinstance(line, LongLine):
+        raise Rejected("name_too_long", f"a list line of {line.length} bytes, over the "
+                                        f"{MAX_LINE_BYTES} a line may hold")
+    if b"\0" in line:
+        raise Rejected("unsafe_name", "the list line holds a NUL byte")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected("unencodable_name", "the list line is not valid UTF-8") from None
+
+
+def line_label(line: Union[bytes, LongLine]) -> str:
+    """What a reject record calls the line (its path field)."""
+    if isinstance(line, LongLine):
+        return shown(line.head) + "..."
+    return shown(line)
