@@ -3,6 +3,7 @@ N images one at a time (`pipelines.serving.inference.LoadedModel.predict` runs e
 own so a photo's alpha never depends on the batch it lands in).
 
     python bench/per_image_predict.py [--image_size 256] [--batch 16] [--repeats 3] [--threads 0]
+        [--runtime savedmodel|openvino]
 
 Exports an untrained default U-Net (the speed does not depend on the weights) into a temporary
 folder, warms both call shapes, then times `repeats` rounds of each and prints seconds per image
@@ -25,6 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--runtime", default="savedmodel", choices=("savedmodel", "openvino"))
     args = parser.parse_args(argv)
     sys.path.insert(0, REPO)
     import numpy as np
@@ -39,13 +41,14 @@ def main(argv=None) -> int:
         model = architectures.build_model(architectures.ModelConfig(image_size=size))
         export = export_model(model, os.path.join(tmp, "export"), size, mean=[127] * 3,
                               std=[60] * 3)
-        loaded = inference.load_saved_model(export, args.threads)
+        loaded = inference.load_model(export, args.runtime, args.threads)
         images = np.random.default_rng(0).integers(0, 255, (args.batch, size, size, 3),
                                                    dtype=np.uint8)
-        signature = loaded._signature  # the raw signature: a whole batch in one call
-
-        def batched():
-            return signature(images=tf.constant(images))["alpha"].numpy()
+        def batched():  # the runtime's raw call: a whole batch at once
+            if args.runtime == "openvino":
+                request = loaded._compiled.create_infer_request()
+                return np.array(request.infer({0: images})[0], dtype=np.float32)
+            return loaded._signature(images=tf.constant(images))["alpha"].numpy()
 
         def per_image():
             return loaded.predict(images)
@@ -59,7 +62,7 @@ def main(argv=None) -> int:
             timings[name] = (time.perf_counter() - start) / (args.repeats * args.batch)
             timings[name + "_out"] = out
     differ = int((timings["batched_out"] != timings["per_image_out"]).sum())
-    print(f"image_size {size}, batch {args.batch}: batched "
+    print(f"{args.runtime}, image_size {size}, batch {args.batch}: batched "
           f"{timings['batched'] * 1000:.1f} ms/image, per image "
           f"{timings['per_image'] * 1000:.1f} ms/image, ratio "
           f"{timings['per_image'] / timings['batched']:.2f}; floats that differ: {differ}")

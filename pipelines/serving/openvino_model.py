@@ -56,12 +56,17 @@ class OpenVinoModel:
         self.precision = precision
 
     def predict(self, images: np.ndarray) -> np.ndarray:
+        """Each image through the model on its own, as the SavedModel's `LoadedModel.predict`:
+        a photo's alpha must not depend on the batch it lands in (the CPU plugin may pick other
+        kernels for another batch size, and a re-run after an interruption batches differently)."""
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
         images = np.ascontiguousarray(images, dtype=np.uint8)
-        # A copy: the request's output buffer is reused by its next call.
-        return np.array(request.infer({0: images})[0], dtype=np.float32)
+        # A copy each: the request's output buffer is reused by its next call.
+        return np.concatenate([np.array(request.infer({0: images[i:i + 1]})[0], dtype=np.float32)
+                               for i in range(len(images))]) if len(images) else \
+            np.zeros((0, self.image_size, self.image_size, 1), np.float32)
 
 
 def load_openvino_model(model_uri: str, threads: int = 0,

@@ -99,9 +99,10 @@ def test_outputs_found_without_index_lines_get_one(tmp_path, model_dir):
 
 
 @pytest.mark.timeout(300)
-def test_a_photo_gives_the_same_alpha_in_any_batch(tmp_path):
+@pytest.mark.parametrize("runtime", ["savedmodel", "openvino"])
+def test_a_photo_gives_the_same_alpha_in_any_batch(tmp_path, runtime):
     """A real convolutional export: one photo predicted alone and inside batches of other sizes
-    gives identical floats (LoadedModel.predict runs each image on its own)."""
+    gives identical floats, in each runtime (each runs every image on its own)."""
     import keras
 
     from model.export import export_model
@@ -113,7 +114,7 @@ def test_a_photo_gives_the_same_alpha_in_any_batch(tmp_path):
                               keras.layers.Conv2D(24, 3, padding="same", activation="relu"),
                               keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
     export = export_model(model, str(tmp_path / "export"), size, mean=[127] * 3, std=[60] * 3)
-    loaded = inference.load_saved_model(export)
+    loaded = inference.load_model(export, runtime)
     images = np.random.default_rng(0).integers(0, 255, (7, size, size, 3), dtype=np.uint8)
     alone = loaded.predict(images[3:4])[0]
     for start, stop in ((0, 7), (2, 5), (3, 7), (1, 4)):
