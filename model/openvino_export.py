@@ -1,12 +1,7 @@
 """The export's second artefact: the `serve_resized` signature as an OpenVINO model (CPU workers).
 
-Runbook
--------
-    cutout export MODEL/export          # or: python -m model.openvino_export MODEL/export
-
-adds (or replaces) `MODEL/export/openvino/{model.xml,model.bin}` for an export made before the
-export wrote it (`model.export.export_model` converts at export time). Exit status 2 with one
-line when MODEL/export is not an export. Takes a few seconds (TensorFlow loads the SavedModel).
+`model.export.export_model` writes it at export time; `cutout export MODEL/export`
+(model/add_openvino.py) adds it to an export made before.
 
 What it is: the same function as the SavedModel's `serve_resized` (uint8 [N, S, S, 3] -> float32
 alpha [N, S, S, 1], normalisation and `tta` inside, batch size free), converted by OpenVINO's own
@@ -27,11 +22,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
-from typing import Callable, Optional
+from typing import Callable
 
-from model.errors import JobError, run_cli
+from model.errors import JobError
 
 OPENVINO_SUBDIR = "openvino"
 OPENVINO_FILES = ("model.xml", "model.bin")
@@ -80,29 +74,6 @@ def write_openvino(signature, export_dir: str) -> dict:
     return entry
 
 
-def add_openvino(export_dir: str) -> dict:
-    """For an existing MODEL/export: converts its SavedModel's serve_resized and records the
-    artefact in its cutout_export.json; returns the entry. Raises JobError when export_dir is
-    not a loadable export."""
-    import tensorflow as tf
-
-    from model import export
-
-    meta_path = export_dir.rstrip("/") + "/" + export.METADATA_FILE
-    if not tf.io.gfile.exists(meta_path):
-        raise JobError(f"{export_dir} is not a model export (no {export.METADATA_FILE})")
-    metadata = export.read_metadata(export_dir)
-    try:
-        loaded, _, resized = export.load_export(export_dir)
-    except Exception as e:  # TensorFlow's errors for a damaged SavedModel are many and long
-        raise JobError(f"{export_dir}: its SavedModel can't be loaded ({type(e).__name__}): "
-                         f"export the model again") from None
-    metadata[METADATA_KEY] = write_openvino(resized, export_dir)
-    del loaded  # held until here: the signature reads the variables it owns
-    export.write_metadata(export_dir, metadata)
-    return metadata[METADATA_KEY]
-
-
 def check_artefact(export_dir: str, metadata: dict,
                    read_bytes: Callable[[str], bytes]) -> None:
     """Raises JobError with one line naming the first missing or damaged file of the OpenVINO
@@ -125,25 +96,3 @@ def check_artefact(export_dir: str, metadata: dict,
                     if have["bytes"] != want["bytes"] else "its SHA-256 differs")
             raise JobError(f"{path} is damaged ({what}): run `cutout export {export_dir}` "
                              f"to make it again")
-
-
-def main(argv: Optional[list] = None) -> int:
-    """`cutout export MODEL/export`: exit 0 written, 2 with one line when it can't be done."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="cutout export", description="Add the OpenVINO model (the fast CPU runtime's "
-        "artefact) to an existing MODEL/export, from its SavedModel's weights.")
-    parser.add_argument("export_dir", help="MODEL/export (local or gs://)")
-    args = parser.parse_args(argv)
-
-    def said(entry: dict) -> None:
-        sizes = ", ".join(f"{name} {d['bytes']} bytes" for name, d in entry["files"].items())
-        print(f"wrote {args.export_dir.rstrip('/')}/{OPENVINO_SUBDIR}/ ({sizes}; OpenVINO "
-              f"{entry['openvino_version']})")
-
-    return run_cli("cutout export", lambda: add_openvino(args.export_dir), said)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

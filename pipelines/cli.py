@@ -31,7 +31,7 @@ COMMANDS = {
     "evaluate": ("pipelines.evaluate.job",
                  "score a model, or any tool's masks, with the field's metrics"),
     "one": ("pipelines.serving.cutout", "one image's background removed, without Beam"),
-    "export": ("model.openvino_export",
+    "export": ("model.add_openvino",
                "add the OpenVINO model (--runtime openvino) to an export made before it"),
     "review": ("pipelines.remove_background.review_page",
                "DEST's low-confidence cut-outs as a page: DEST/_review/index.html"),

@@ -45,7 +45,7 @@ CASES = {
          "{model}", "--max_pixels", "0"], "cutout: error: --max_pixels 0"),
     "cutout remove --max_pixels 0": (
         [CUTOUT, "remove", "--input", "{in}", "--output_dir", "{out}", "--model", "{model}",
-         "--max_pixels", "0"], "remove_background: error: --max_pixels 0"),
+         "--max_pixels", "0"], "cutout remove: error: --max_pixels 0"),  # named as typed
 }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model import export, openvino_export
+from model import add_openvino, export, openvino_export
 from pipelines.core.rejects import JobError
 from pipelines.remove_background import job as remove_background
 from pipelines.serving import cutout, inference, model_files, openvino_model
@@ -99,14 +99,14 @@ def test_cutout_export_adds_it_to_an_older_export(tmp_path, capsys):
         model_files.check_export(model_dir, runtime="openvino")
     model_files.check_export(model_dir, runtime="savedmodel")   # the SavedModel alone is whole
 
-    assert openvino_export.main([model_dir]) == 0
+    assert add_openvino.main([model_dir]) == 0
     assert "openvino/" in capsys.readouterr().out
     again = openvino_model.load_openvino_model(model_dir, precision="f32").predict(photos())
     assert np.array_equal(again, reference)
 
 
 def test_cutout_export_of_a_folder_that_is_no_export(tmp_path, capsys):
-    assert openvino_export.main([str(tmp_path)]) == 2
+    assert add_openvino.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is not a model export" in err
 
