@@ -57,7 +57,21 @@ def tracker_for(pipeline: beam.Pipeline, job: str, unit: str = "images") -> Opti
         return None
     folder = tempfile.mkdtemp(prefix=f"cutout-progress-{job}-")
     atexit.register(shutil.rmtree, folder, True)
-    return Tracker(job, unit, folder, interval, started=time.time())
+    return Tracker(job, unit, folder, interval, started=process_started())
+
+
+def process_started() -> float:
+    """When this process started (time.time() scale): a job's start-up (imports, listing) is part
+    of how long the user has waited. Read from /proc on Linux; elsewhere, now."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])   # field 22, starttime
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+    return min(started, time.time())
 
 
 def count(tracker: Optional[Tracker], kind: str, label: str, *pcolls) -> None:
