@@ -7,7 +7,8 @@ Runbook
         [--inputs files|list]
 
 For each N, a folder of N empty files (`tNN/lNN/fNNN.jpg`: 100 files a leaf folder, 100 leaves
-a top folder; smaller sets link the big set's top folders, so files are made once) goes through
+a top folder; each size its own real folders, made once: a linked folder leading out of the
+input would be a `link_outside_input` reject) goes through
 three jobs on the local runner in multi_processing mode (`--workers` SDK worker processes beside
 the runner process), each in a child process:
 - plan: remove_background's main with `--input FOLDER --output_dir DEST --plan_only`;
@@ -60,45 +61,28 @@ PER_LEAF, LEAVES_PER_TOP = 100, 100
 
 
 def make_files(base: str, n: int) -> str:
-    """base/big: ceil(n / 10^4) top folders of up to 100 leaves of 100 empty files; made once."""
-    big = os.path.join(base, "big")
-    marker = os.path.join(base, f"big-{n}.done")
+    """base/in-n: ceil(n / 10^4) top folders of up to 100 leaves of 100 empty files; made once
+    per size. Real folders, not links to one shared set: a job never follows a linked folder out
+    of its input (`link_outside_input`), so links would make every input a reject."""
+    folder = os.path.join(base, f"in-{n}")
+    marker = os.path.join(base, f"in-{n}.done")
     if os.path.exists(marker):
-        return big
-    shutil.rmtree(big, ignore_errors=True)
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
     made = 0
     top = 0
     while made < n:
         for leaf in range(LEAVES_PER_TOP):
             if made >= n:
                 break
-            folder = os.path.join(big, f"t{top:03d}", f"l{leaf:02d}")
-            os.makedirs(folder)
+            leaf_folder = os.path.join(folder, f"t{top:03d}", f"l{leaf:02d}")
+            os.makedirs(leaf_folder)
             for i in range(min(PER_LEAF, n - made)):
-                os.close(os.open(os.path.join(folder, f"f{i:03d}.jpg"),
+                os.close(os.open(os.path.join(leaf_folder, f"f{i:03d}.jpg"),
                                  os.O_CREAT | os.O_WRONLY, 0o644))
             made += min(PER_LEAF, n - made)
         top += 1
     open(marker, "w").close()
-    return big
-
-
-def input_folder(base: str, big: str, n: int) -> str:
-    """A folder of exactly n inputs: links to the first n / 10^4 top folders of the big set."""
-    per_top = PER_LEAF * LEAVES_PER_TOP
-    if n % per_top and n > per_top:
-        raise SystemExit(f"--sizes: {n} is not a multiple of {per_top}")
-    folder = os.path.join(base, f"in-{n}")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
-    if n < per_top:  # one partial top folder: link its first leaves
-        os.makedirs(os.path.join(folder, "t000"))
-        for leaf in range(n // PER_LEAF):
-            os.symlink(os.path.join(big, "t000", f"l{leaf:02d}"),
-                       os.path.join(folder, "t000", f"l{leaf:02d}"))
-        return folder
-    for top in range(n // per_top):
-        os.symlink(os.path.join(big, f"t{top:03d}"), os.path.join(folder, f"t{top:03d}"))
     return folder
 
 
@@ -314,12 +298,13 @@ def main(argv=None) -> None:
     try:
         t0 = time.time()
         if args.inputs == "files":
-            big = make_files(base, max(sizes))
-            print(f"made {max(sizes):,} empty files in {time.time() - t0:.0f} s", flush=True)
+            for n in sizes:
+                make_files(base, n)
+            print(f"made {sum(sizes):,} empty files in {time.time() - t0:.0f} s", flush=True)
         rows = []
         for n in sizes:
             if args.inputs == "files":
-                folder = input_folder(base, big, n)
+                folder = make_files(base, n)
             else:
                 folder = make_lists(base, n)
             row = {}
