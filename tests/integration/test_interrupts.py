@@ -129,13 +129,18 @@ def test_the_message_and_the_descendants(tmp_path):
         "cutout one: interrupted after 1 output; run the same command again to finish"
     assert interrupts.message("cutout evaluate", None) == \
         "cutout evaluate: interrupted; run the same command again to finish"
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        assert child.pid in interrupts.descendants(os.getpid())
-        interrupts.stop_descendants(grace_s=5)
-        assert child.pid not in interrupts.descendants(os.getpid())  # ended and reaped
-    finally:
-        child.kill()
+    # In a process of its own: stopping the test runner's descendants would stop the session's
+    # other children too (the GCS emulator, a browser).
+    code = ("import os, subprocess, sys\n"
+            "from model import interrupts\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            "assert child.pid in interrupts.descendants(os.getpid())\n"
+            "interrupts.stop_descendants(grace_s=5)\n"
+            "assert child.pid not in interrupts.descendants(os.getpid())  # ended, reaped\n"
+            "print('stopped')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=cs.REPO_ROOT))
+    assert proc.returncode == 0 and proc.stdout.strip() == "stopped", proc.stderr[-2000:]
 
 
 def _wait_for(predicate, proc, timeout_s=300):
