@@ -69,10 +69,13 @@ def test_remove_background_same_outputs_on_portable_runner(tmp_path):
     assert results["local"]["written"] == 4 and results["local"]["rejected"] == 1
     assert results["local"]["rejected_by_reason"] == {"not_an_image": 1}
     # Every output byte-identical; the bookkeeping differs only by the destination's name, and
-    # the index's and review list's file names by the run's name (its start time).
+    # by the run's name (its start time) in the summaries and in the index's, review list's and
+    # summaries' file names.
     files = {name: {re.sub(r"^(_index|_review)/[0-9TZ]+-[0-9a-f]+-", r"\1/RUN-",
-                           p.relative_to(tmp_path / name).as_posix()):
+                           p.relative_to(tmp_path / name).as_posix()
+                           ).replace(results[name]["run"], "RUN"):
                     p.read_bytes().replace(str(tmp_path / name).encode(), b"DEST")
+                    .replace(results[name]["run"].encode(), b"RUN")
                     for p in (tmp_path / name).rglob("*") if p.is_file()}
              for name in ("local", "portable")}
     assert files["local"] == files["portable"]
