@@ -51,7 +51,8 @@ def _imports(path: str, name: str) -> list:
                                 + ([base] if base else []))
             for alias in node.names:
                 full = f"{base}.{alias.name}"
-                targets.append(full if full in MODULES else base)
+                # `from PKG import MODULE` runs PKG/__init__ first: an edge to both.
+                targets += [full, base] if full in MODULES else [base]
         out += [(t, node.lineno, id(node) in in_function) for t in targets
                 if t.split(".")[0] in PACKAGES]
     return out

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
-from pipelines.synthetic.scenes import photos
+from pipelines.synthetic.scenes.photos import blur, camera, cloth_texture, photo_background
 from pipelines.synthetic.scenes.figures import (
     Figure, Part, capsule, draw_figure, ellipse, hair_locks, hair_parts, hairline, layer_field)
 from pipelines.synthetic.scenes.shapes import random_colour, shifted, smooth_noise
@@ -106,7 +106,7 @@ class _Person:
             mark = np.clip(mark * 2.0, 0.0, 1.0)[None] * 0.85
             fg += (random_colour(rng) * shade[None] - fg) * mark
         elif surface == "texture":
-            fg *= 1.0 + photos.cloth_texture(rng, bh, bw)[None] * float(rng.uniform(0.08, 0.2))
+            fg *= 1.0 + cloth_texture(rng, bh, bw)[None] * float(rng.uniform(0.08, 0.2))
         elif surface == "hair":
             fg *= 0.75 + 0.5 * self.strands(box, sdf.shape)[None]
         if self.camouflage > 0 and surface in ("cloth", "print", "texture"):
@@ -215,9 +215,9 @@ def render_people(rng: np.random.Generator, height: int, width: int, camouflage:
                   objects: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """rgb uint8 HxWx3, alpha uint8 HxW, person ids uint8 HxW (0 = background): the people
     renderer with the shapes renderer's signature, so the dataset writers can use either."""
-    img = photos.photo_background(rng, height, width)
+    img = photo_background(rng, height, width)
     if rng.random() < 0.65:   # shallow depth of field: the background out of focus
-        img = photos.blur(img, float(rng.uniform(1.0, 0.012 * max(height, width) + 1.0)))
+        img = blur(img, float(rng.uniform(1.0, 0.012 * max(height, width) + 1.0)))
     alpha = np.zeros((height, width), np.float32)
     instance = np.zeros((height, width), np.uint8)
     if objects is None:
@@ -236,7 +236,7 @@ def render_people(rng: np.random.Generator, height: int, width: int, camouflage:
         img += person.paint
         alpha += (1.0 - alpha) * person.cover
         instance[(person.cover >= 0.5) | ((instance == 0) & (person.cover > 0))] = ident
-    rgb = photos.camera(rng, img)
+    rgb = camera(rng, img)
     alpha *= 255.0
     alpha += 0.5
     return rgb, alpha.astype(np.uint8), instance
