@@ -127,8 +127,7 @@ def resolve_config(opts) -> JobConfig:
         except ValueError as e:
             raise JobError(str(e)) from None
     model = normalize_location(opts.model) if opts.model else ""
-    image_size = (model_proof.recorded_image_size(model, opts.model, opts.runtime) if model
-                  else 0)
+    image_size = model_proof.check_files(model, opts.model, opts.runtime) if model else 0
     dest = normalize_location(opts.output_dir)
     exclude = None
     if opts.input_list:
@@ -156,7 +155,7 @@ def resolve_config(opts) -> JobConfig:
         # DEST in the input root's terms, as the listing names files.
         exclude = root.rstrip("/") + "/" + real_dest[len(real_root.rstrip("/")) + 1:] + "/"
     if model and not opts.plan_only:  # last: it takes seconds (serving/model_proof.py)
-        model_proof.prove_model(model, opts.inference_threads, opts.runtime)
+        model_proof.load_and_probe(model, image_size, opts.inference_threads, opts.runtime)
     return JobConfig(
         source=source, input_kind=kind, pattern=pattern, root=root, dest=dest, model=model,
         image_size=image_size, output=opts.output, background=background,

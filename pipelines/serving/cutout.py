@@ -217,8 +217,7 @@ def run(args: argparse.Namespace, label: str) -> int:
     background = imaging.parse_color(args.background) if args.background else None
     # The proof's cheap steps (files, checksums, image_size) before the inputs are read: a bad
     # model is one line before anything is said or loaded (serving/model_proof.py).
-    model_proof.recorded_image_size(args.model, args.model, args.runtime)
-    model_proof.check_checksums(args.model)
+    image_size = model_proof.check_files(args.model, args.model, args.runtime)
     ready, failed = [], 0
     for path, targets in plan:  # every input checked before the model's seconds of loading
         try:
@@ -233,7 +232,7 @@ def run(args: argparse.Namespace, label: str) -> int:
     interrupts.on_interrupt(count=lambda: written[0])
     where = args.output_dir or ready[0][1]["cutout" if "cutout" in ready[0][1] else "mask"]
     feedback.say(f"{len(ready)} input(s) -> {where}; loading the model {args.model}")
-    model = model_proof.prove_model(args.model, runtime=args.runtime)  # a bad model: exit 2
+    model = model_proof.load_and_probe(args.model, image_size, runtime=args.runtime)
     for path, targets in ready:
         try:
             data = _check_input(path, args)

@@ -1,7 +1,7 @@
 """The model proven before any work, in the launcher: a damaged, foreign or mis-described export is
 one line (`JobError`, exit 2) and nothing is written, instead of a failure in every worker.
 
-`prove_model(MODEL/export)`, in order (each step names what failed):
+In order (each step names what failed), for the chosen `--runtime`:
 1. `cutout_export.json` readable, its `image_size` an integer in [MIN_IMAGE_SIZE,
    MAX_IMAGE_SIZE] (0 would reject every photo, 20000 take gigabytes per photo);
 2. the files' structure (`model_files.check_export_files`: a SavedModel protobuf, a whole
@@ -13,8 +13,10 @@ one line (`JobError`, exit 2) and nothing is written, instead of a failure in ev
 4. the SavedModel loaded (`inference.load_saved_model`: every variable restored), both
    signatures present, `serve_resized` taking S x S images with S the recorded `image_size`, and
    one tiny batch through it giving finite values in [0, 1] of shape [N, S, S, 1].
-A few seconds, most of it loading TensorFlow; the loaded model is returned for a caller that
-serves in this process (`cutout one`).
+Steps 1-3 are `check_files` (no TensorFlow, milliseconds to read the files), step 4
+`load_and_probe` (seconds: the runtime loads): both callers (`cutout one`, remove_background's
+config) check their other inputs between the two, and each step runs once. The loaded model is returned
+for a caller that serves in this process (`cutout one`).
 """
 from __future__ import annotations
 
@@ -60,10 +62,16 @@ def check_checksums(model: str) -> bool:
     return True
 
 
-def prove_model(model: str, threads: int = 0, runtime: str = "savedmodel"):
-    """Steps 1 to 4 for `runtime` (`--runtime`); returns the loaded model. Raises JobError."""
-    size = recorded_image_size(model, runtime=runtime)
+def check_files(model: str, given: str = "", runtime: str = "savedmodel") -> int:
+    """Steps 1 to 3; returns the recorded image_size. Raises JobError."""
+    size = recorded_image_size(model, given, runtime)
     check_checksums(model)
+    return size
+
+
+def load_and_probe(model: str, size: int, threads: int = 0, runtime: str = "savedmodel"):
+    """Step 4, for a model whose files `check_files` passed (`size` its image_size); returns the
+    loaded model. Raises JobError."""
     try:
         loaded = inference.load_model(model, runtime, threads)
     except KeyError:
