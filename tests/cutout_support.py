@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -256,3 +258,24 @@ def single_dest_listing(dest, folders_matter):
         if folders_matter:
             folders.update(output_plan.ancestors(rel))
     return claims | {(f, ("dir",)) for f in folders}
+
+
+_PEAK = ("import resource, subprocess, sys; "
+         "r = subprocess.run(sys.argv[1:], capture_output=True); "
+         "sys.stdout.buffer.write(r.stdout); sys.stderr.buffer.write(r.stderr); "
+         "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+         "file=sys.stderr)")
+
+
+def run_measuring_peak(argv, cwd=None, env=None, timeout=None):
+    """Runs `argv` and returns (returncode, stdout bytes, stderr text, peak RSS in bytes).
+
+    The job runs as the only child of a small launcher: Linux carries a process's RSS high-water
+    mark across exec, so a job forked straight from this (large) test process would report the
+    test process's size; the launcher's RUSAGE_CHILDREN maximum is the job's own peak (any
+    worker processes it waited for included)."""
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *argv], cwd=cwd, env=env,
+                          capture_output=True, timeout=timeout)
+    stderr, _, last = proc.stderr.decode(errors="replace").rstrip("\n").rpartition("\n")
+    returncode, peak_kib = map(int, last.split())
+    return returncode, proc.stdout, stderr, peak_kib * 1024

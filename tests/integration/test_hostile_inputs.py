@@ -331,15 +331,9 @@ def test_a_link_to_dev_zero_does_not_grow_memory(tmp_path, model_dir):
     os.symlink("/dev/zero", src / "zero.png")
     job = [sys.executable, "-m", "pipelines.remove_background", "--input", str(src),
            "--output_dir", str(tmp_path / "out"), "--model", model_dir]
-    # Measured in a process of its own, whose only child is the job: RUSAGE_CHILDREN's maximum
-    # then is the job's peak (workers included), not an earlier test's.
-    measure = ("import resource, subprocess, sys; "
-               "rc = subprocess.run(sys.argv[1:], capture_output=True).returncode; "
-               "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    proc = subprocess.run([sys.executable, "-c", measure, *job], cwd=ROOT, capture_output=True,
-                          text=True, timeout=240, env=dict(os.environ, PYTHONPATH=ROOT))
-    rc, peak_kib = map(int, proc.stdout.split())
-    assert rc == 0, proc.stderr[-2000:]
-    print(f"remove_background over a /dev/zero link: peak RSS {peak_kib / 1024:.0f} MiB")
-    assert peak_kib < 1.5 * 2**20  # ru_maxrss is in KiB: 1.5 GiB
+    rc, _, stderr, peak = cs.run_measuring_peak(job, cwd=ROOT, timeout=240,
+                                                env=dict(os.environ, PYTHONPATH=ROOT))
+    assert rc == 0, stderr[-2000:]
+    print(f"remove_background over a /dev/zero link: peak RSS {peak / 2**20:.0f} MiB")
+    assert peak < 1.5 * 2**30
     assert rb_rejects(tmp_path / "out") == {"zero.png": "not_a_regular_file"}

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import stat
-import subprocess
 import sys
 import tarfile
 import time
@@ -18,7 +17,7 @@ from PIL import Image
 
 from pipelines.core import rejects
 from pipelines.preprocess import job as preprocess
-from tests.cutout_support import read_examples, read_rejects
+from tests.cutout_support import read_examples, read_rejects, run_measuring_peak
 
 GOOD = ("g0", "g1", "g2", "g3")
 
@@ -213,17 +212,12 @@ def test_a_tar_gz_bomb_stays_under_1_5_gb(tmp_path):
     code = ("import sys; from pipelines.preprocess import job as preprocess; "
             "sys.exit(preprocess.main(sys.argv[1:]))")
     start = time.monotonic()
-    proc = subprocess.Popen(
+    status, stdout, stderr, peak = run_measuring_peak(
         [sys.executable, "-c", code, "--source", f"folder:bomb={tmp_path}/bomb.tar.gz",
-         "--output_dir", str(out), "--image_size", "32"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # wait4 gives this child's own resource usage (ru_maxrss in KiB on Linux), not that of
-    # every child the test process ever waited for.
-    _, status, usage = os.wait4(proc.pid, 0)
+         "--output_dir", str(out), "--image_size", "32"])
     took = time.monotonic() - start
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
-    assert os.waitstatus_to_exitcode(status) == 0, stderr.decode()[-3000:]
-    peak_gb = usage.ru_maxrss * 1024 / 1e9
+    assert status == 0, stderr[-3000:]
+    peak_gb = peak / 1e9
     print(f"\npreprocess over a 400 MB .tar.gz bomb: peak RSS {peak_gb:.2f} GB, {took:.1f} s")
     assert peak_gb < 1.5
     assert json.loads(stdout)["rejected"] == {"mask_without_image": 1, "too_large": 1}
