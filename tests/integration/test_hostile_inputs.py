@@ -8,7 +8,6 @@ line and exit status 2 before any work; and the job ends within a bound.
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
