@@ -86,12 +86,13 @@ def run_pipeline(archive: str, out_dir: str, size: int, mode: str, workers: int)
 
 
 def peak_memory_mib(archive: str, size: int, tmp: str) -> float:
-    """Max RSS of one in-process pipeline run, in a fresh interpreter."""
+    """Max RSS of one in-process pipeline run, in a fresh interpreter: its VmHWM, which starts
+    afresh at exec (getrusage's maximum would carry over this driver's own size from the fork)."""
     out = tempfile.mkdtemp(dir=tmp)
     shutil.rmtree(out)
-    code = ("import resource, sys; sys.path.insert(0, %r); from bench.preprocess import "
+    code = ("import sys; sys.path.insert(0, %r); from bench.preprocess import "
             "run_pipeline; run_pipeline(%r, %r, %d, 'in_memory', 1); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0])"
             % (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), archive, out, size))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
