@@ -10,9 +10,15 @@ stop the job, nor one huge line stall it.
 - A line holding a NUL byte is `unsafe_name`; a line that is not UTF-8 is `unencodable_name`.
   Reject records name the line with backslash escapes, so they stay readable JSON.
 - The file itself is capped by `--max_file_bytes` (checked before any work, `check_list_file`).
+- CSV lists (inventory reports, `--input_list_column`) are read through the same lines: a row is
+  one line, or several while a quoted field holds a line break (joined with `\\n`), under the same
+  cap. Its bytes are checked as a line's are; a row the CSV rules can't parse (an unclosed quote,
+  a stray quote) is `bad_list_row`, and so is a row too short to hold the column. An unclosed
+  quote costs at most one cap's worth of lines: the row is rejected there and reading resumes.
 """
 from __future__ import annotations
 
+import csv
 import re
 from typing import Iterable, Iterator, Union
 
@@ -93,3 +99,77 @@ def line_label(line: Union[bytes, LongLine]) -> str:
     if isinstance(line, LongLine):
         return shown(line.head) + "..."
     return shown(line)
+
+
+def csv_records(lines: Iterable[Union[bytes, LongLine]], max_record: int = MAX_LINE_BYTES
+                ) -> Iterator[Union[bytes, LongLine]]:
+    """`split_lines`'s lines -> CSV rows' bytes: lines join (with `\\n`) while a quote is open, up
+    to `max_record` bytes; a longer row is a LongLine and the next line starts a new row."""
+    held: list[bytes] = []
+    size = 0
+    open_quote = False
+    for line in lines:
+        if isinstance(line, LongLine):
+            head = b"\n".join(held + [line.head])[:SHOWN_BYTES]
+            yield LongLine(head, size + len(held) + line.length)
+            held, size, open_quote = [], 0, False
+            continue
+        size += len(line) + (1 if held else 0)
+        held.append(line)
+        open_quote ^= bool(line.count(b'"') % 2)
+        if size > max_record:
+            yield LongLine(b"\n".join(held)[:SHOWN_BYTES], size)
+            held, size, open_quote = [], 0, False
+        elif not open_quote:
+            yield b"\n".join(held)
+            held, size = [], 0
+    if held:
+        yield b"\n".join(held)  # a quote left open at the end: parsing rejects it
+
+
+def csv_fields(record: Union[bytes, LongLine]) -> list[str]:
+    """A CSV row's fields ([] for a blank row). Raises Rejected as `line_text` does, or
+    `bad_list_row` for a row the CSV rules can't parse."""
+    text = line_text(record)
+    if not text.strip():
+        return []
+    try:
+        return next(csv.reader([text], strict=True))
+    except csv.Error as e:
+        raise Rejected("bad_list_row", f"a CSV row that can't be parsed ({e})") from None
+
+
+def csv_header(raw) -> list[str]:
+    """The header row of a CSV list open as `raw` (binary, with read). Raises Rejected."""
+    for record in csv_records(split_lines(read_chunks(raw))):
+        fields = csv_fields(record)
+        if fields:
+            return fields
+    return []
+
+
+def csv_column(raw, column: str) -> Iterator[Union[str, tuple]]:
+    """A CSV list open as `raw` -> each row's value in `column`, or (label, Rejected) for a row
+    that can't give one. A file whose header lacks the column raises Rejected
+    (`list_without_column`): none of its rows are read."""
+    records = csv_records(split_lines(read_chunks(raw)))
+    header: list[str] = []
+    for record in records:
+        header = csv_fields(record)
+        if header:
+            break
+    if column not in header:
+        raise Rejected("list_without_column", f"its header ({', '.join(header)[:200]}) has no "
+                                              f"column {column!r}: none of its rows were read")
+    index = header.index(column)
+    for record in records:
+        try:
+            fields = csv_fields(record)
+            if fields and len(fields) <= index:
+                raise Rejected("bad_list_row", f"a row of {len(fields)} fields: no "
+                                               f"{column!r} (field {index + 1})")
+        except Rejected as e:
+            yield line_label(record), e
+            continue
+        if fields:
+            yield fields[index]

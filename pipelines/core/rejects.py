@@ -62,6 +62,8 @@ REASONS = {
     "unsafe_path": "the output would resolve outside the output folder",
     "name_too_long": "a name component or path longer than the filesystem allows",
     "bad_name": "the input's name can't be turned into an output name",
+    "bad_list_row": "a CSV list row that can't be parsed, or too short to hold the column",
+    "list_without_column": "a CSV list file whose header lacks --input_list_column",
     "outside_input_root": "the input does not lie under --input_root",
     "inside_output_dir": "the input lies inside the output folder",
     "reserved_output_name": "the output name would start with '_' at the top (bookkeeping)",

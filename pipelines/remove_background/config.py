@@ -5,7 +5,6 @@ it imports only pipelines.core, pipelines.serving and model.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import posixpath
@@ -18,9 +17,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model import mistakes
-from pipelines.core import fileio, imaging, safe_files
+from pipelines.core import fileio, imaging, list_files, safe_files
 from pipelines.core.options import DEFAULT_RUNTIME
-from pipelines.core.rejects import JobError
+from pipelines.core.rejects import JobError, Rejected
 from pipelines.serving import model_proof
 from pipelines.serving.outputs import OUTPUT_MODES
 from pipelines.serving.refine import DEFAULT_REFINE, add_refine_argument
@@ -222,15 +221,14 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
     raise JobError(mistakes.missing_input("--input", spec))
 
 
-def csv_rows(raw):
-    """A binary file (local, gs://, compressed: Beam's readers have readline) -> CSV rows,
-    streamed. Lines split at b'\\n' only, so a quoted field may hold a newline."""
-    return csv.reader(line.decode("utf-8") for line in iter(raw.readline, b""))
-
-
 def _header(path: str) -> list:
+    """The first CSV list's header. Raises JobError when its header row can't be read."""
     with FileSystems.open(path) as raw:  # compression from the name: inventories come as .gz
-        return next(csv_rows(raw), [])
+        try:
+            return list_files.csv_header(raw)
+        except Rejected as e:
+            raise JobError(f"input list {path}: its header row can't be read ({e.detail})") \
+                from None
 
 
 def resolve_input_list(spec: str, column: Optional[str] = None,

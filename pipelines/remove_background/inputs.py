@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.core import fileio, list_files, rejects
 from pipelines.core.listing import MAIN, FanOutList
 from pipelines.core.safe_files import is_junk
-from pipelines.remove_background.config import GLOB_START, JobConfig, csv_rows
+from pipelines.remove_background.config import GLOB_START, JobConfig
 
 
 def resolve_list_line(line: str, root: str) -> list[str]:
@@ -36,18 +36,25 @@ def resolve_list_line(line: str, root: str) -> list[str]:
     return [root.rstrip("/") + "/" + line]
 
 
-def read_csv_column(path: str, column: str):
-    """One CSV list file -> the values of `column` (its header row names the columns), streamed.
-    A quoted field may hold a newline, so a CSV file is read whole by one reader."""
+def read_csv_column(path: str, column: str, root: str, source: str):
+    """One CSV list file -> the input URIs in `column` (its header row names the columns), and a
+    reject on the 'rejected' output for each row that can't give one (`core/list_files.py`), or
+    one for the whole file when its header lacks the column. Streamed, in one linear pass."""
     with FileSystems.open(path) as raw:
-        rows = csv_rows(raw)
-        header = next(rows, [])
-        if column not in header:
-            raise ValueError(f"{path}: no column {column!r} in its header ({header})")
-        index = header.index(column)
-        for row in rows:
-            if len(row) > index:
-                yield row[index]
+        try:
+            for value in list_files.csv_column(raw, column):
+                if isinstance(value, tuple):
+                    label, error = value
+                    yield _list_reject(source, label, error)
+                else:
+                    yield from resolve_list_line(value, root)
+        except rejects.Rejected as e:  # the file's header lacks the column
+            yield _list_reject(source, path, e)
+
+
+def _list_reject(source: str, label: str, error: "rejects.Rejected"):
+    return beam.pvalue.TaggedOutput("rejected",
+                                    rejects.from_exception(source, label, error, "bad_name"))
 
 
 def read_list_file(path: str, root: str, source: str):
@@ -58,9 +65,7 @@ def read_list_file(path: str, root: str, source: str):
             try:
                 text = list_files.line_text(line)
             except rejects.Rejected as e:
-                record = rejects.from_exception(source, list_files.line_label(line), e,
-                                                "bad_name")
-                yield beam.pvalue.TaggedOutput("rejected", record)
+                yield _list_reject(source, list_files.line_label(line), e)
                 continue
             yield from resolve_list_line(text, root)
 
@@ -82,12 +87,12 @@ class ReadInputLists(beam.PTransform):
                  | "ListPaths" >> beam.Map(lambda meta: meta.path)
                  | "SpreadLists" >> beam.Reshuffle())
         if self._column:
-            uris = (paths
-                    | "ReadColumn" >> beam.FlatMap(read_csv_column, self._column)
-                    | "Resolve" >> beam.FlatMap(resolve_list_line, self._root))
-            return {"uris": uris, "rejected": pbegin | "NoneRejected" >> beam.Create([])}
-        found = paths | "ReadList" >> beam.FlatMap(
-            read_list_file, self._root, self._source).with_outputs("rejected", main="uris")
+            found = paths | "ReadColumn" >> beam.FlatMap(
+                read_csv_column, self._column, self._root, self._source
+            ).with_outputs("rejected", main="uris")
+        else:
+            found = paths | "ReadList" >> beam.FlatMap(
+                read_list_file, self._root, self._source).with_outputs("rejected", main="uris")
         return {"uris": found.uris, "rejected": found.rejected}
 
 

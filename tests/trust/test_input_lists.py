@@ -49,6 +49,41 @@ def test_a_huge_line_is_one_quick_reject(tmp_path):
     arena.check()
 
 
+@pytest.mark.timeout(300)
+def test_csv_inventory_shards_with_odd_rows_are_rejects_not_a_dead_job(tmp_path, model_dir):
+    """Inventory reports come as CSV shards: odd bytes, an over-long field, an unclosed quote, a
+    short row, a shard without the column: each a reject, every good row done."""
+    arena = ts.Arena(tmp_path)
+    arena.photos(["a.png", "b.png", "c.png", "d.png"])
+    arena.seal()
+    shards = arena.tmp / "inventory"
+    shards.mkdir()
+    (shards / "part-0.csv").write_bytes(
+        b"bucket,name,size\r\n"
+        b"b,a.png,1\r\n"
+        b"b,caf\xe9.png,1\r\n"                   # not UTF-8
+        b"b,bad\x00name.png,1\r\n"               # a NUL byte
+        b"b,\"" + b"x" * (200 * 1024) + b".png\",1\r\n"   # a field over the cap
+        b"b,b.png,1\r\n"
+        b"b\r\n")                                 # too short to hold the column
+    (shards / "part-1.csv").write_bytes(
+        b"bucket,name,size\n"
+        b"b,c.png,1\n"
+        b'b,"d.png,1\n'                           # a quote left open to the end
+        b"b,d.png,1\n")
+    (shards / "part-2.csv").write_bytes(b"bucket,object,size\nb,d.png,1\n")  # other header
+    proc = ts.run_module(ts.RB, "--input_list", shards / "part-*.csv", "--input_list_column",
+                         "name", "--input_root", arena.src, "--output_dir", arena.dest,
+                         "--model", model_dir, timeout=250)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = ts.summary(arena.dest)
+    assert set(ts.outputs(arena.dest)) == {"a.png", "b.png", "c.png"}
+    assert summary["rejected_by_reason"] == {
+        "unencodable_name": 1, "unsafe_name": 1, "name_too_long": 1, "bad_list_row": 2,
+        "list_without_column": 1}, summary
+    arena.check()
+
+
 def _refused_list(tmp_path, model_dir, make_list, *extra) -> str:
     """The one line of a run refused for its list file; nothing written anywhere."""
     arena = ts.Arena(tmp_path)

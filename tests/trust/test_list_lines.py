@@ -1,5 +1,7 @@
 """Issue 20, class 4, the pure part: `pipelines.list_files` splits any bytes into lines, in one
 pass, never holding more of a line than its cap."""
+import io
+
 import pytest
 
 from pipelines.core import list_files as lf
@@ -34,3 +36,44 @@ def test_odd_bytes_are_rejects_with_a_readable_label(raw, reason):
     label = lf.line_label(raw)
     label.encode("utf-8")
     assert "\\x" in label
+
+
+def records(data, cap=64):
+    return [x if isinstance(x, bytes) else ("long", x.head, x.length)
+            for x in lf.csv_records(lf.split_lines([data]), cap)]
+
+
+def test_csv_rows_span_lines_only_inside_quotes():
+    assert records(b'a,b\r\n"x\r\ny",2\n"p ""q""",3\n') == [b"a,b", b'"x\ny",2', b'"p ""q""",3']
+    assert [lf.csv_fields(r) for r in records(b'"x\ny",2\n\n"p ""q""",3')] == [
+        ["x\ny", "2"], [], ['p "q"', "3"]]
+
+
+def test_an_unclosed_quote_costs_one_capped_row_then_reading_resumes():
+    data = b'a,"open\n' + b"b,2\n" * 30 + b"c,3\n"
+    out = records(data, cap=64)
+    assert out[0][0] == "long" and out[0][2] > 64     # the open row, cut at the cap
+    assert out[-1] == b"c,3" and len(out) < 30       # later rows read again as rows
+    with pytest.raises(Rejected) as info:
+        lf.csv_fields(records(b'a,"open')[0])         # left open at the end of the file
+    assert info.value.reason == "bad_list_row"
+
+
+@pytest.mark.parametrize("row,reason", [(b"ok,a\x00b.png", "unsafe_name"),
+                                        (b"ok,caf\xe9.png", "unencodable_name"),
+                                        (b'ok,a"b"c,"d"e', "bad_list_row"),
+                                        (b"ok", "bad_list_row"),
+                                        (b"ok," + b"x" * 70000, "name_too_long")])
+def test_csv_rows_with_odd_bytes_are_rejects_and_the_rest_are_read(row, reason):
+    data = b"size,name\n1,a.png\n" + row + b"\n2,b.png\n"
+    out = list(lf.csv_column(io.BytesIO(data), "name"))
+    assert out[0] == "a.png" and out[-1] == "b.png" and len(out) == 3
+    label, error = out[1]
+    assert error.reason == reason
+    label.encode("utf-8")
+
+
+def test_a_csv_list_without_the_column_is_one_reject():
+    with pytest.raises(Rejected) as info:
+        list(lf.csv_column(io.BytesIO(b"size,etag\n1,a\n"), "name"))
+    assert info.value.reason == "list_without_column"

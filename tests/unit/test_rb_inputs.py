@@ -9,12 +9,18 @@ def test_list_lines():
     assert rb_inputs.resolve_list_line("   ", "/root") == []
 
 
-def test_csv_lists_keep_quoted_commas_and_newlines(tmp_path):
+def test_csv_lists_keep_quoted_commas_and_newlines_and_reject_short_rows(tmp_path):
     path = tmp_path / "inventory.csv"
     path.write_bytes(b'name,size\r\na.jpg,1\r\n"two\nlines.jpg",2\r\n"x, y.jpg",3\r\nshort\r\n')
-    assert list(rb_inputs.read_csv_column(str(path), "name")) == [
-        "a.jpg", "two\nlines.jpg", "x, y.jpg", "short"]
-    assert list(rb_inputs.read_csv_column(str(path), "size")) == ["1", "2", "3"]
+
+    def read(column):
+        out = list(rb_inputs.read_csv_column(str(path), column, "/in", "inv"))
+        return ([x for x in out if isinstance(x, str)],
+                [(x.value["path"], x.value["reason"]) for x in out if not isinstance(x, str)])
+
+    assert read("name") == (["/in/a.jpg", "/in/two\nlines.jpg", "/in/x, y.jpg", "/in/short"], [])
+    assert read("size") == (["/in/1", "/in/2", "/in/3"], [("short", "bad_list_row")])
+    assert read("etag") == ([], [(str(path), "list_without_column")])
 
 
 def test_the_input_walker_sorts_entries_into_inputs_junk_and_rejects():
