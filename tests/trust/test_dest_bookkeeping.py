@@ -4,9 +4,12 @@ Every attack is a real link or a real odd entry in DEST's bookkeeping space and 
 `python -m pipelines.remove_background`: the run is refused with one line (exit 2) before any
 work, nothing appears beside DEST (the sentinel), the inputs are unchanged.
 """
+import glob
 import json
 import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -157,6 +160,37 @@ def test_start_up_sweeps_only_temporaries_of_dead_runs(tmp_path, model_dir):
     assert not dead.exists()                                  # provably dead: swept
     assert sorted(os.listdir(arena.dest / "_tmp")) == sorted(
         [live.name, other_host.name, unowned.name])           # this run's own folder gone
+    arena.check()
+
+
+@pytest.mark.timeout(300)
+def test_a_second_job_on_the_same_dest_leaves_a_running_jobs_temporaries(tmp_path, model_dir):
+    """A real job, paused (SIGSTOP) once its run folder exists, while a second job on the same
+    DEST starts, sweeps and finishes; resumed, the first finishes with every output indexed."""
+    arena = ts.Arena(tmp_path)
+    arena.photos(["a1.png", "a2.png", "a3.png"], folder=arena.src / "first")
+    arena.photos(["b1.png", "b2.png"], folder=arena.src / "second")
+    arena.seal()
+    first = ts.start_module(ts.RB, "--input", arena.src / "first", "--output_dir", arena.dest,
+                            "--model", model_dir)
+    try:
+        deadline = time.monotonic() + 120
+        while not glob.glob(str(arena.dest / "_tmp" / "*" / "owner.json")):
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGSTOP)
+        [run_folder] = os.listdir(arena.dest / "_tmp")
+        second = arena.rb("--model", model_dir, input_=arena.src / "second")
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert os.listdir(arena.dest / "_tmp") == [run_folder]   # the paused job's: kept
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    _, stderr = first.communicate(timeout=200)
+    assert first.returncode == 0, stderr[-3000:]
+    assert set(ts.outputs(arena.dest)) == {"a1.png", "a2.png", "a3.png", "b1.png", "b2.png"}
+    indexed = sorted(os.path.basename(line["input"]) for line in ts.index_lines(arena.dest))
+    assert indexed == ["a1.png", "a2.png", "a3.png", "b1.png", "b2.png"]
+    assert not os.path.exists(arena.dest / "_tmp")              # the last run out cleans up
     arena.check()
 
 
