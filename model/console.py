@@ -41,6 +41,8 @@ import subprocess
 import sys
 import threading
 
+from model import feedback
+
 _GLOG = r"^[IWEF]\d{4} [\d:. ]+\d+ \S+\] "  # absl/glog prefix: level, date, time, thread, file:line
 
 # Always shown: a line that reports a failure, whatever a notice pattern matches.
@@ -149,10 +151,13 @@ def strip_verbose(argv) -> list:
     return [a for a in argv if a != _VERBOSE_FLAG]
 
 
-def start(argv=None) -> list:
-    """For an entry point, before TensorFlow or Beam load: quiet unless `--verbose`; returns the
-    arguments without `--verbose`, for the job's own parser."""
+def start(argv=None, prog: str = "") -> list:
+    """For an entry point, before TensorFlow or Beam load: on a terminal, PROG's status line at
+    once (model/feedback.py); quiet unless `--verbose`; returns the arguments without
+    `--verbose`, for the job's own parser."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if prog:
+        feedback.starting(prog, strip_verbose(argv))
     quiet(wants_verbose(argv))
     return strip_verbose(argv)
 

@@ -88,7 +88,7 @@ if __name__ == "__main__":
 
     from model import console
 
-    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
+    sys.argv[1:] = console.start(prog="model.train")  # quiet unless --verbose, before TensorFlow and Beam load
     from model.train import main
 
     sys.exit(main())

@@ -8,7 +8,7 @@ if __name__ == "__main__":
 
     from model import console
 
-    sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow loads
+    sys.argv[1:] = console.start(prog="cutout")  # quiet unless --verbose, before TensorFlow loads
     from pipelines.serving.cutout import main
 
     sys.exit(main())

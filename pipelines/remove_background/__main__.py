@@ -3,7 +3,7 @@ import sys
 
 from model import console
 
-sys.argv[1:] = console.start()  # quiet unless --verbose, before TensorFlow and Beam load
+sys.argv[1:] = console.start(prog="remove_background")  # quiet unless --verbose, before TensorFlow and Beam load
 
 from pipelines.remove_background.job import main  # noqa: E402  (after console.start)
 

@@ -1,8 +1,11 @@
 """What `cutout remove` tells the person who runs it: what it is about to do before the long part,
 a progress line for a small run that takes longer than the interval, and a re-run with nothing
-to do that says so and keeps the summary of the run that did the work."""
+to do that says so and keeps the summary of the run that did the work. On a terminal, a status
+line comes at once, before Beam and TensorFlow load, and the job's first line replaces it."""
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
 
@@ -71,3 +74,69 @@ def test_nothing_to_do_is_told_without_starting_beam_and_only_when_true(tmp_path
     cs.write(str(tmp_path / "raw" / "new.png"), cs.encode(Image.fromarray(cs.scene()), "PNG"))
     with pytest.raises(AssertionError, match="a pipeline was started"):
         rb.run(args)
+
+
+def _on_a_terminal(argv, cwd) -> tuple[int, str]:
+    """Runs argv with stdout and stderr on a pseudo-terminal; its exit status and every byte it
+    wrote there, as text."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=300), out.decode("utf-8", "replace")
+
+
+def _shown(text: str) -> list[str]:
+    """The lines a terminal shows: a line erased by '\\r ESC[K' shows what follows only."""
+    return [re.split(r"\r\x1b\[K", line)[-1] for line in text.replace("\r\n", "\n").split("\n")
+            if line.strip()]
+
+
+@pytest.mark.timeout(300)
+def test_on_a_terminal_the_status_comes_first_and_the_jobs_line_replaces_it(tmp_path):
+    model = cs.export_brightness_model(str(tmp_path / "mdl" / "export"))
+    cs.write(str(tmp_path / "raw" / "p.png"), cs.encode(Image.fromarray(cs.scene(24, 16)), "PNG"))
+    status, text = _on_a_terminal([CUTOUT, "remove", "raw", "dest", "-m", "mdl/export"], tmp_path)
+    assert status == 0, text
+    first = ("cutout remove: starting: raw -> dest, model mdl/export (loading Beam and "
+             "TensorFlow, then checking the flags, inputs and model)")
+    assert text.startswith(first + "\r\x1b[Kcutout remove: listing raw -> "), text[:400]
+    assert _shown(text)[0] == (f"cutout remove: listing raw -> {tmp_path / 'dest'} (model "
+                               f"{model}, {cs.IMAGE_SIZE} px; --output cutout)")
+    # A refused run still ends as one line on the terminal: its error replaces the status.
+    status, text = _on_a_terminal([CUTOUT, "remove", "raw", "other", "-m", "nowhere"], tmp_path)
+    assert status == 2 and text.startswith("cutout remove: starting: raw -> other"), text
+    assert len(_shown(text)) == 1 and _shown(text)[0].startswith("cutout remove: error: "), text
+    status, text = _on_a_terminal([CUTOUT, "remove", "--help"], tmp_path)
+    assert status == 0 and "starting" not in text and "usage: cutout remove" in text
+
+
+def test_the_status_is_written_before_the_jobs_module_loads(monkeypatch, capfd):
+    """The order that makes it come at once: the launcher writes it, then imports the job (and
+    with it Beam and TensorFlow)."""
+    from model import console
+    from pipelines import cli
+
+    monkeypatch.setattr(os, "isatty", lambda fd: fd == 2)
+    monkeypatch.setattr(console, "quiet", lambda verbose: None)  # leave this process's fd 2
+    monkeypatch.setattr(sys, "stderr", sys.stderr)               # restored after the test
+    seen = {}
+
+    def import_module(name):
+        seen["before_import"] = capfd.readouterr().err
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli.importlib, "import_module", import_module)
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", "--pred_dir", "p", "--data_dir", "d", "--report_dir", "r"])
+    assert seen["before_import"] == ("cutout evaluate: starting: p -> r (loading Beam and "
+                                     "TensorFlow, then checking the flags, inputs and model)")
