@@ -32,7 +32,8 @@ from pipelines.remove_background.index import WriteIndex, index_record
 from pipelines.remove_background.index_recovery import ReadIndexedInputs, RecoverLineDoFn
 from pipelines.remove_background.inputs import ListInputs
 from pipelines.remove_background.output_plan import ExistingOutputs, PlanOutputs, output_path
-from pipelines.remove_background.review_page import build_review_page, remove_review_page
+from pipelines.remove_background.review_page import (build_review_page, remove_review_page,
+                                                      shown_output, thumbnail_files)
 from pipelines.serving import inference
 from pipelines.serving.confidence import confidence
 
@@ -95,10 +96,32 @@ class _RenderAndWriteDoFn(beam.DoFn):
             except Exception as e:
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
+        score = confidence(result.inference)
+        if cfg.review_below is not None and score < cfg.review_below:
+            self._thumbnails(prepared, pngs, score)
         yield prepared.uri, len(prepared.outputs)
         yield beam.pvalue.TaggedOutput("index", index_record(
             prepared.uri, [name for _, name in prepared.outputs], rgb.width, rgb.height,
-            confidence(result.inference), cfg.model, cfg.refine))
+            score, cfg.model, cfg.refine))
+
+    def _thumbnails(self, prepared, pngs: dict, score: float) -> None:
+        """An output under --review_below: the review page's thumbnails, made here from the bytes
+        in hand, so the page at the run's end reads no photo again. Best effort: what fails
+        here, the page's builder makes, or shows with its reason (review_page.py)."""
+        cfg = self._cfg
+        kinds = {name: kind for kind, name in prepared.outputs}
+        shown = shown_output(list(kinds))
+        entry = {"input": prepared.uri, "output": shown, "confidence": score}
+        try:
+            for name, data, mime in thumbnail_files(entry, prepared.data, pngs[kinds[shown]]):
+                path = fileio.join(cfg.dest, *name.split("/"))
+                if cfg.dest_resolved and not fileio.resolves_inside(path, cfg.dest_resolved):
+                    return
+                fileio.write_bytes(path, data, mime_type=mime,
+                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved,
+                                                                          cfg.run_name))
+        except Exception as e:  # noqa: BLE001 - the output is written; its thumbnail can wait
+            _log.debug("review thumbnails of %s left to the page: %s", prepared.uri, e)
 
 
 def make_model_handler(cfg: JobConfig) -> inference.SavedModelHandler:
@@ -228,7 +251,9 @@ def _run_claimed(options, cfg: JobConfig, model_handler, dry_run: bool) -> Optio
     if cfg.review_below is not None and not cfg.plan_only:
         page = build_review_page(cfg.dest, log=lambda line: print(line, flush=True))
         print(f"remove_background: review page {page['page']} ({page['entries']} outputs "
-              "under review)", flush=True)
+              f"under review; thumbnails: {page['thumbnails_reused']} made by the workers (or an "
+              f"earlier run), {page['thumbnails_made']} made now, "
+              f"{page['thumbnail_problems']} not possible)", flush=True)
     elif cfg.overwrite and not cfg.plan_only:  # the review lists went with the old outputs
         remove_review_page(cfg.dest)
     if summary["inputs"] == 0:

@@ -15,8 +15,11 @@ Files, all under DEST/_review/ (beside the review lists, which they never touch)
   shown: 100,000 entries are 1,000 small files, and opening the page reads one of them.
 - `thumbs/HH/<hash>.jpg` (the photo) and `.webp` (the cut-out, with its alpha), at most 160 px
   a side. The name is a hash of the input, the output and its confidence, so a second run reuses
-  every thumbnail still current and makes only the new ones (threads: `--threads`). An entry
-  whose photo or output can't be read is shown with the reason instead of a picture.
+  every thumbnail still current and makes only the new ones (threads: `--threads`). In a
+  `--review_below` run the workers make them as they write each output under the threshold, from
+  the bytes in hand (`thumbnail_files`), so the page at the end reads no photo again; what they
+  could not make is made here. An entry whose photo or output can't be read is shown with the
+  reason instead of a picture.
 Page data files and thumbnails no entry uses any more are deleted.
 """
 from __future__ import annotations
@@ -102,9 +105,17 @@ def make_thumbnails(photo: bytes, output: bytes, side: int = THUMB_SIDE) -> tupl
     return imaging.encode_jpeg(rgb, quality=82), buf.getvalue()
 
 
-def _thumbnail_job(dest: str, review: str, entry: dict) -> Optional[str]:
-    """Makes and writes one entry's thumbnails; returns the reason when it could not."""
+def thumbnail_files(entry: dict, photo: bytes, output: bytes) -> list[tuple[str, bytes, str]]:
+    """An entry's thumbnails as (name relative to DEST, bytes, MIME type). Raises Rejected (or
+    OSError / ValueError) when they can't be made."""
     photo_name, cut_name = thumb_names(entry)
+    photo_thumb, cut_thumb = make_thumbnails(photo, output)
+    return [(f"{REVIEW_DIR}/{photo_name}", photo_thumb, "image/jpeg"),
+            (f"{REVIEW_DIR}/{cut_name}", cut_thumb, "image/webp")]
+
+
+def _thumbnail_job(dest: str, entry: dict) -> Optional[str]:
+    """Makes and writes one entry's thumbnails; returns the reason when it could not."""
     if entry["output"] is None:
         return "the index names no output"
     try:
@@ -117,13 +128,13 @@ def _thumbnail_job(dest: str, review: str, entry: dict) -> Optional[str]:
     except (Rejected, OSError) as e:
         return f"output: {getattr(e, 'reason', type(e).__name__)}"
     try:
-        photo_thumb, cut_thumb = make_thumbnails(photo, output)
+        files = thumbnail_files(entry, photo, output)
     except Rejected as e:
         return f"{e.reason}: {e.detail}" if e.detail else e.reason
     except (OSError, ValueError) as e:  # an image Pillow opened but could not convert
         return f"{type(e).__name__}: {e}"
-    pages.write_file(review, photo_name, photo_thumb, "image/jpeg")
-    pages.write_file(review, cut_name, cut_thumb, "image/webp")
+    for name, data, mime in files:
+        pages.write_file(dest, name, data, mime)
     return None
 
 
@@ -151,7 +162,7 @@ def add_thumbnails(dest: str, entries: list[dict], threads: int = DEFAULT_THREAD
             "reused)")
     started, made = time.monotonic(), 0
     with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
-        for entry, problem in zip(todo, pool.map(lambda e: _thumbnail_job(dest, review, e),
+        for entry, problem in zip(todo, pool.map(lambda e: _thumbnail_job(dest, e),
                                                   todo)):
             made += problem is None
             if problem:
