@@ -10,6 +10,10 @@ stop the job, nor one huge line stall it.
 - A line holding a NUL byte is `unsafe_name`; a line that is not UTF-8 is `unencodable_name`.
   Reject records name the line with backslash escapes, so they stay readable JSON.
 - The file itself is capped by `--max_file_bytes` (checked before any work, `check_list_file`).
+- A .gz list is decompressed here (`gunzip_chunks`), a bounded piece at a time, and a stream that
+  ends inside a member (a truncated upload) or is damaged raises after every line before the
+  damage was given: Beam's own reader stops quietly there, and the lines after would be lost
+  without a word.
 - CSV lists (inventory reports, `--input_list_column`) are read through the same lines: a row is
   one line, or several while a quoted field holds a line break (joined with `\\n`), under the same
   cap. Its bytes are checked as a line's are; a row the CSV rules can't parse (an unclosed quote,
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import re
+import zlib
 from typing import Iterable, Iterator, Union
 
 from pipelines.core.rejects import Rejected
@@ -73,6 +78,31 @@ def _line(parts: list, held: int, piece: bytes, max_line: int) -> Union[bytes, L
 
 def read_chunks(f, size: int = READ_CHUNK) -> Iterator[bytes]:
     return iter(lambda: f.read(size), b"")
+
+
+def gunzip_chunks(chunks: Iterable[bytes], max_out: int = READ_CHUNK) -> Iterator[bytes]:
+    """A gzip stream's chunks -> its decompressed chunks, each at most `max_out` bytes (a small
+    file of zeros can't blow up memory), members one after another as gzip writes them. Raises
+    EOFError when the stream ends inside a member, zlib.error when it is damaged."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    fed = False
+    for data in chunks:
+        while True:
+            fed = fed or bool(data)
+            out = inflater.decompress(data, max_out)
+            if out:
+                yield out
+            if inflater.eof:  # a member ended: the rest starts the next one
+                data = inflater.unused_data
+                inflater, fed = zlib.decompressobj(16 + zlib.MAX_WBITS), False
+                if not data.strip(b"\0"):  # nothing, or the zero padding some writers add
+                    break
+                continue
+            data = inflater.unconsumed_tail
+            if not data and not out:
+                break
+    if fed:
+        raise EOFError("the compressed list ends inside its stream: the file is truncated")
 
 
 def shown(raw: bytes) -> str:
@@ -139,20 +169,20 @@ def csv_fields(record: Union[bytes, LongLine]) -> list[str]:
         raise Rejected("bad_list_row", f"a CSV row that can't be parsed ({e})") from None
 
 
-def csv_header(raw) -> list[str]:
-    """The header row of a CSV list open as `raw` (binary, with read). Raises Rejected."""
-    for record in csv_records(split_lines(read_chunks(raw))):
+def csv_header(chunks: Iterable[bytes]) -> list[str]:
+    """The header row of a CSV list given as byte chunks. Raises Rejected."""
+    for record in csv_records(split_lines(chunks)):
         fields = csv_fields(record)
         if fields:
             return fields
     return []
 
 
-def csv_column(raw, column: str) -> Iterator[Union[str, tuple]]:
-    """A CSV list open as `raw` -> each row's value in `column`, or (label, Rejected) for a row
-    that can't give one. A file whose header lacks the column raises Rejected
+def csv_column(chunks: Iterable[bytes], column: str) -> Iterator[Union[str, tuple]]:
+    """A CSV list given as byte chunks -> each row's value in `column`, or (label, Rejected) for
+    a row that can't give one. A file whose header lacks the column raises Rejected
     (`list_without_column`): none of its rows are read."""
-    records = csv_records(split_lines(read_chunks(raw)))
+    records = csv_records(split_lines(chunks))
     header: list[str] = []
     for record in records:
         header = csv_fields(record)

@@ -225,7 +225,7 @@ def _header(path: str) -> list:
     """The first CSV list's header. Raises JobError when its header row can't be read."""
     with FileSystems.open(path) as raw:  # compression from the name: inventories come as .gz
         try:
-            return list_files.csv_header(raw)
+            return list_files.csv_header(list_files.read_chunks(raw))
         except Rejected as e:
             raise JobError(f"input list {path}: its header row can't be read ({e.detail})") \
                 from None

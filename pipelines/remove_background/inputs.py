@@ -13,11 +13,12 @@ import json
 import os
 import posixpath
 import re
-from typing import Optional
+import zlib
+from typing import Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.io.fileio import MatchFiles
-from apache_beam.io.filesystem import FileSystem
+from apache_beam.io.filesystem import CompressionTypes, FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.core import fileio, list_files, rejects
@@ -36,20 +37,38 @@ def resolve_list_line(line: str, root: str) -> list[str]:
     return [root.rstrip("/") + "/" + line]
 
 
+def list_chunks(path: str) -> Iterator[bytes]:
+    """A list file's bytes in chunks, decompressed by its name. A .gz is decompressed by
+    `list_files.gunzip_chunks`, which raises on a truncated or damaged stream where Beam's reader
+    stops quietly at the damage (the lines after it would be lost without a word)."""
+    if path.endswith(".gz"):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+            yield from list_files.gunzip_chunks(list_files.read_chunks(raw))
+    else:
+        with FileSystems.open(path) as raw:  # other compressions: Beam's, by the name
+            yield from list_files.read_chunks(raw)
+
+
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
 def read_csv_column(path: str, column: str, root: str, source: str):
     """One CSV list file -> the input URIs in `column` (its header row names the columns), and a
     reject on the 'rejected' output for each row that can't give one (`core/list_files.py`), or
     one for the whole file when its header lacks the column. Streamed, in one linear pass."""
-    with FileSystems.open(path) as raw:
-        try:
-            for value in list_files.csv_column(raw, column):
-                if isinstance(value, tuple):
-                    label, error = value
-                    yield _list_reject(source, label, error)
-                else:
-                    yield from resolve_list_line(value, root)
-        except rejects.Rejected as e:  # the file's header lacks the column
-            yield _list_reject(source, path, e)
+    rows = 0
+    try:
+        for value in list_files.csv_column(list_chunks(path), column):
+            rows += 1
+            if isinstance(value, tuple):
+                label, error = value
+                yield _list_reject(source, label, error)
+            else:
+                yield from resolve_list_line(value, root)
+    except rejects.Rejected as e:  # the file's header lacks the column
+        yield _list_reject(source, path, e)
+    except READ_ERRORS as e:
+        yield _damaged_list(source, path, rows, e)
 
 
 def _list_reject(source: str, label: str, error: "rejects.Rejected"):
@@ -57,17 +76,30 @@ def _list_reject(source: str, label: str, error: "rejects.Rejected"):
                                     rejects.from_exception(source, label, error, "bad_name"))
 
 
+def _damaged_list(source: str, path: str, lines: int, error: Exception):
+    """A list file that can't be read to its end: one reject naming it (its lines before the
+    damage were read)."""
+    return _list_reject(source, path, rejects.Rejected(
+        "read_failed", f"the list file can't be read past its first {lines} lines "
+                       f"({type(error).__name__}: {error}); those lines were read"))
+
+
 def read_list_file(path: str, root: str, source: str):
     """One text list file -> its input URIs, and a reject on the 'rejected' output for each line
-    that can't be one (`core/list_files.py`: NUL bytes, not UTF-8, over-long), streamed."""
-    with FileSystems.open(path) as raw:  # compression from the name: inventories come as .gz
-        for line in list_files.split_lines(list_files.read_chunks(raw)):
+    that can't be one (`core/list_files.py`: NUL bytes, not UTF-8, over-long), streamed; a file
+    damaged part-way (a truncated .gz) is one reject more, its lines before the damage read."""
+    lines = 0
+    try:
+        for line in list_files.split_lines(list_chunks(path)):
+            lines += 1
             try:
                 text = list_files.line_text(line)
             except rejects.Rejected as e:
                 yield _list_reject(source, list_files.line_label(line), e)
                 continue
             yield from resolve_list_line(text, root)
+    except READ_ERRORS as e:
+        yield _damaged_list(source, path, lines, e)
 
 
 class ReadInputLists(beam.PTransform):

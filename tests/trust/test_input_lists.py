@@ -1,5 +1,6 @@
 """Issue 20, class 4: list files are data. Any bytes in a line make a line that is done or
 rejected; line breaks as the file has them; a cap on a line and on the file; linear time."""
+import gzip
 import os
 
 import pytest
@@ -81,6 +82,30 @@ def test_csv_inventory_shards_with_odd_rows_are_rejects_not_a_dead_job(tmp_path,
     assert summary["rejected_by_reason"] == {
         "unencodable_name": 1, "unsafe_name": 1, "name_too_long": 1, "bad_list_row": 2,
         "list_without_column": 1}, summary
+    arena.check()
+
+
+@pytest.mark.timeout(300)
+def test_a_truncated_gzip_list_is_a_reject_and_its_lines_before_the_damage_are_done(tmp_path,
+                                                                                  model_dir):
+    """Beam's reader stops quietly inside a truncated .gz: the lines after the cut would be lost
+    without a word. Here the file is one reject (read_failed) and every line before is done."""
+    arena = ts.Arena(tmp_path)
+    arena.photos(["a.png", "b.png", "c.png"])
+    arena.seal()
+    lists = arena.tmp / "lists"
+    lists.mkdir()
+    (lists / "one.txt.gz").write_bytes(gzip.compress(b"a.png\n"))
+    # b.png in a first gzip member, c.png in a second one cut short.
+    (lists / "two.txt.gz").write_bytes(gzip.compress(b"b.png\n")
+                                       + gzip.compress(b"c.png\n" * 50)[:-12])
+    proc = ts.run_module(ts.RB, "--input_list", lists / "*.gz", "--input_root", arena.src,
+                         "--output_dir", arena.dest, "--model", model_dir, timeout=250)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert set(ts.outputs(arena.dest)) == {"a.png", "b.png", "c.png"}
+    summary = ts.summary(arena.dest)
+    assert summary["rejected_by_reason"] == {"read_failed": 1}, summary
+    assert ts.dest_rejects(arena.dest) == {"two.txt.gz": "read_failed"}
     arena.check()
 
 

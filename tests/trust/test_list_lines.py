@@ -1,6 +1,7 @@
 """Issue 20, class 4, the pure part: `pipelines.list_files` splits any bytes into lines, in one
 pass, never holding more of a line than its cap."""
-import io
+import gzip
+import zlib
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_an_unclosed_quote_costs_one_capped_row_then_reading_resumes():
                                         (b"ok," + b"x" * 70000, "name_too_long")])
 def test_csv_rows_with_odd_bytes_are_rejects_and_the_rest_are_read(row, reason):
     data = b"size,name\n1,a.png\n" + row + b"\n2,b.png\n"
-    out = list(lf.csv_column(io.BytesIO(data), "name"))
+    out = list(lf.csv_column([data], "name"))
     assert out[0] == "a.png" and out[-1] == "b.png" and len(out) == 3
     label, error = out[1]
     assert error.reason == reason
@@ -75,5 +76,24 @@ def test_csv_rows_with_odd_bytes_are_rejects_and_the_rest_are_read(row, reason):
 
 def test_a_csv_list_without_the_column_is_one_reject():
     with pytest.raises(Rejected) as info:
-        list(lf.csv_column(io.BytesIO(b"size,etag\n1,a\n"), "name"))
+        list(lf.csv_column([b"size,etag\n1,a\n"], "name"))
     assert info.value.reason == "list_without_column"
+
+
+def test_a_gzip_list_streams_and_a_truncated_one_raises_after_its_good_lines():
+    data = b"".join(b"%06d.png\n" % i for i in range(200000))  # 2.2 MB: many chunks
+    packed = gzip.compress(data[:10**6]) + gzip.compress(data[10**6:])  # two members
+    chunks = [packed[i:i + 4096] for i in range(0, len(packed), 4096)]
+    out = list(lf.gunzip_chunks(chunks, max_out=65536))
+    assert b"".join(out) == data and max(map(len, out)) <= 65536
+    assert b"".join(lf.gunzip_chunks([gzip.compress(b"a\n") + bytes(512)])) == b"a\n"
+    cut = packed[:len(packed) // 3]
+    got = []
+    with pytest.raises(EOFError):
+        for piece in lf.gunzip_chunks([cut]):
+            got.append(piece)
+    assert len(b"".join(got)) > 100000 and data.startswith(b"".join(got))
+    with pytest.raises(zlib.error):
+        list(lf.gunzip_chunks([b"not gzip at all\n"]))
+    bomb = gzip.compress(bytes(50 * 2**20))   # 50 MB of zeros in ~50 KB
+    assert max(len(piece) for piece in lf.gunzip_chunks([bomb], max_out=2**20)) <= 2**20
