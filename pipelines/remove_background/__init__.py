@@ -22,7 +22,10 @@ bytes make a line, done or rejected; lines end at \\n, \\r\\n or \\r; a list fil
 `--max_file_bytes` or not a regular file is refused). With `--input_list_column NAME` the list
 files are CSV (optionally .gz), each with a header row naming its columns, and NAME is the
 column holding the object name (a GCS inventory report's `name`, relative to `--input_root
-gs://BUCKET`). Any format Pillow reads:
+gs://BUCKET`); its rows get the same checks as lines (a quoted field may span lines, under the
+same cap), and a row that can't be parsed or is too short is `bad_list_row`, a shard whose header
+lacks NAME `list_without_column`. A .gz list truncated or damaged part-way is one `read_failed`
+reject naming it, the lines before the damage done. Any format Pillow reads:
 JPEG, PNG (8/16-bit, palette, with alpha), WebP, GIF (first frame), TIFF, grayscale, CMYK;
 EXIF orientation is applied, so cut-outs come out upright.
 
