@@ -3,7 +3,7 @@ reused (a marker in each export's cutout_export.json says which recipe made it).
 
 - `make_model`: the U-Net of model/unet.py (random weights) for the compute, with a fixed
   subject-shaped alpha as its output: the pipeline's speed on realistic outputs.
-- `make_trained_model`: the same U-Net trained for a few CPU minutes on synthetic scenes: real
+- `make_trained_model`: an architecture trained for a few CPU minutes on synthetic scenes: real
   edges and real uncertainty, so the masks of two runtimes can be compared (a random U-Net says
   ~0.5 everywhere, where any rounding flips the threshold; the prior model says the prior,
   whatever the runtime).
@@ -93,21 +93,27 @@ def training_pairs(count: int, image_size: int, seed: int = 1):
 
 
 def make_trained_model(export_dir: str, image_size: int, pairs: int = 240, epochs: int = 5,
-                       log=print) -> str:
-    """The default U-Net trained a few CPU minutes on synthetic scenes (cached); its name."""
+                       log=print, architecture: str = "unet") -> str:
+    """The architecture (its default encoder weights: the pretrained encoder's come from the
+    installed package) trained a few CPU minutes on synthetic scenes (cached); its name."""
     import keras
 
     from model import export, losses
-    from model.architectures import ModelConfig, build_model
+    from model.architectures import ModelConfig, build_model, default_encoder_weights
 
-    recipe = [TRAINED_RECIPE, image_size, pairs, epochs]
-    name = f"unet16 trained {epochs} epochs on {pairs} synthetic scenes"
+    recipe = [TRAINED_RECIPE, image_size, pairs, epochs] + (
+        [] if architecture == "unet" else [architecture])
+    name = (f"{'unet16' if architecture == 'unet' else architecture} trained {epochs} epochs "
+            f"on {pairs} synthetic scenes")
     if _reusable(export_dir, "bench_recipe", recipe):
         return name
     start = time.time()
     images, alphas = training_pairs(pairs, image_size)
     keras.utils.set_random_seed(0)
-    net = build_model(ModelConfig(architecture="unet", image_size=image_size, base_filters=16))
+    net = build_model(ModelConfig(architecture=architecture, image_size=image_size,
+                                  base_filters=16,
+                                  encoder_weights=default_encoder_weights(architecture),
+                                  input_mean=tuple(MEAN), input_std=tuple(STD)))
     net.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses.make_loss())
     x = (images.astype(np.float32) - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
     net.fit(x, alphas, batch_size=8, epochs=epochs, verbose=0)

@@ -4,13 +4,15 @@ against two loops, on the same photos and model.
 Runbook
 -------
     .venv/bin/python bench/remove_background.py [--images 80] [--image_size 256] [--repeats 2]
-        [--workdir bench_out/remove_background] [--skip_pipeline]
+        [--workdir bench_out/remove_background] [--skip_pipeline] [--architecture A]
 
 Makes (once, then reuses) `--images` synthetic 1080x1440 JPEG photos (pipelines.synthetic scenes)
-and, through model.export (so each carries the OpenVINO artefact too), a U-Net16 export with
-random weights and a fixed subject-shaped alpha as output (bench/bench_models.py: realistic
-outputs at the real compute) and the same U-Net trained a few CPU minutes on synthetic scenes
-(the first run trains it: a few minutes). Then, on the same photos:
+and, through model.export (so each carries the OpenVINO artefact too), an export of
+`--architecture` (default: what `cutout train` trains by default, the pretrained-encoder U-Net;
+`unet` the U-Net16 of earlier runs) with random weights and a fixed subject-shaped alpha as
+output (bench/bench_models.py: realistic outputs at the real compute), which the loops and the
+pipeline run, and the same architecture trained a few CPU minutes on synthetic scenes for the
+masks' check (the first run trains it: a few minutes). Then, on the same photos:
 
 1. model: CPU ms per photo of each runtime (`savedmodel`, `openvino` (float32),
    `openvino_bf16`), one thread, batches of 16, for the U-Net16 and for the pretrained-encoder
@@ -57,6 +59,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench import bench_models, pipeline_runs, runtime_compare  # noqa: E402
+from model import architectures  # noqa: E402
+from model.train_config import TrainConfig  # noqa: E402
 from pipelines.serving import inference  # noqa: E402
 
 WIDTH, HEIGHT = 1080, 1440
@@ -203,17 +207,21 @@ def _rates(runs: list[dict], fixed: dict, n: int) -> dict:
             "fixed_cpu_s": fixed["cpu_s"], "fixed_wall_s": fixed["wall_s"]}
 
 
-def model_section(args, photos: list[str], model_dir: str) -> dict:
-    """Model CPU ms per photo of each runtime, for the default architecture and for the
-    pretrained-encoder one when this checkout has it."""
-    from model import architectures
+def model_dir_of(workdir: str, architecture: str) -> str:
+    """Where the bench keeps the architecture's model (random weights, subject prior)."""
+    return os.path.join(workdir, "model_export" if architecture == "unet" else
+                        f"model_{architecture}")
 
+
+def model_section(args, photos: list[str]) -> dict:
+    """Model CPU ms per photo of each runtime, for the U-Net16 and for the pretrained-encoder
+    U-Net when this checkout has it."""
     inputs = runtime_compare.model_inputs(photos[:32], args.image_size)
-    dirs = {"unet16": model_dir}
-    if PRETRAINED in architectures.ARCHITECTURES:
-        other = os.path.join(args.workdir, f"model_{PRETRAINED}")
-        bench_models.make_model(other, args.image_size, PRETRAINED)
-        dirs[PRETRAINED] = other
+    dirs = {}
+    for arch in ("unet", PRETRAINED):
+        if arch in architectures.ARCHITECTURES:
+            dirs["unet16" if arch == "unet" else arch] = model_dir_of(args.workdir, arch)
+            bench_models.make_model(model_dir_of(args.workdir, arch), args.image_size, arch)
     result = {}
     for name, folder in dirs.items():
         ms = runtime_compare.runtime_ms(folder, inputs, BATCH, args.repeats)
@@ -316,23 +324,29 @@ def main(argv=None) -> int:
                              "disturbed")
     parser.add_argument("--workdir", default=os.path.join(ROOT, "bench_out", "remove_background"))
     parser.add_argument("--skip_pipeline", action="store_true")
+    parser.add_argument("--architecture", default=TrainConfig.architecture,
+                        choices=architectures.ARCHITECTURES,
+                        help="the model the loops and the pipeline run (default: the one "
+                             "`cutout train` trains by default)")
     args = parser.parse_args(argv)
 
     inference.configure_threads(1)  # one core for the loops: the baseline is per core
     t0 = time.time()
     photo_dir = os.path.join(args.workdir, "photos")
     photos = make_photos(photo_dir, args.images)
-    model_dir = os.path.join(args.workdir, "model_export")
-    arch = bench_models.make_model(model_dir, args.image_size)
-    trained_dir = os.path.join(args.workdir, "model_trained")
-    trained = bench_models.make_trained_model(trained_dir, args.image_size)
+    model_dir = model_dir_of(args.workdir, args.architecture)
+    arch = bench_models.make_model(model_dir, args.image_size, args.architecture)
+    trained_dir = os.path.join(args.workdir, "model_trained" if args.architecture == "unet"
+                               else f"model_trained_{args.architecture}")
+    trained = bench_models.make_trained_model(trained_dir, args.image_size,
+                                              architecture=args.architecture)
     n = len(photos)
     print(f"setup: {n} photos {WIDTH}x{HEIGHT}, model {arch} at {args.image_size} px, masks "
           f"compared on {trained} ({time.time() - t0:.1f} s); best of {args.repeats} runs each",
           flush=True)
 
     result = {"photos": n, "image_size": args.image_size, "model": arch,
-              "model_ms": model_section(args, photos, model_dir)}
+              "model_ms": model_section(args, photos)}
     agreement = result["mask_agreement"] = runtime_compare.mask_agreement(
         trained_dir, photos, args.image_size, BATCH)
     for runtime, a in agreement.items():
