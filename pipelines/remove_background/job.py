@@ -21,6 +21,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from model import feedback, interrupts
 from pipelines.core import fileio, options as pipeline_options, progress
 from pipelines.core.job_flags import first_line
+from pipelines.core.reject_io import check_inside
 from pipelines.core.rejects import JobError, Rejected
 from pipelines.remove_background import quick_plan
 from pipelines.remove_background.bookkeeping import (SUMMARY_FILE, WriteBookkeeping, claim_dest,
@@ -70,6 +71,11 @@ class _RenderAndWriteDoFn(beam.DoFn):
 
     def __init__(self, cfg: JobConfig):
         self._cfg = cfg
+        # Every file goes through this run's own temporary folder (local DEST).
+        self._temp_dir = cfg.dest_resolved and temp_dir(cfg.dest_resolved, cfg.run_name)
+
+    def _write(self, path: str, data: bytes, mime_type: str) -> None:
+        fileio.write_bytes(path, data, mime_type=mime_type, temp_dir=self._temp_dir)
 
     def process(self, result):
         cfg = self._cfg
@@ -90,9 +96,7 @@ class _RenderAndWriteDoFn(beam.DoFn):
                     # A folder in DEST that is a link elsewhere: checked here, at the write.
                     raise Rejected("unsafe_path", f"{name} would be written outside "
                                                   f"{cfg.dest_resolved}, through a link")
-                fileio.write_bytes(path, pngs[kind], mime_type="image/png",
-                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved,
-                                                                          cfg.run_name))
+                self._write(path, pngs[kind], "image/png")
             except Exception as e:
                 yield rejection(cfg.source, prepared.uri, e, "write_failed")
                 return
@@ -114,12 +118,8 @@ class _RenderAndWriteDoFn(beam.DoFn):
         entry = {"input": prepared.uri, "output": shown, "confidence": score}
         try:
             for name, data, mime in thumbnail_files(entry, prepared.data, pngs[kinds[shown]]):
-                path = fileio.join(cfg.dest, *name.split("/"))
-                if cfg.dest_resolved and not fileio.resolves_inside(path, cfg.dest_resolved):
-                    return
-                fileio.write_bytes(path, data, mime_type=mime,
-                                   temp_dir=cfg.dest_resolved and temp_dir(cfg.dest_resolved,
-                                                                          cfg.run_name))
+                self._write(check_inside(fileio.join(cfg.dest, *name.split("/")),
+                                         cfg.dest_resolved), data, mime)
         except Exception as e:  # noqa: BLE001 - the output is written; its thumbnail can wait
             _log.debug("review thumbnails of %s left to the page: %s", prepared.uri, e)
 
