@@ -169,13 +169,19 @@ def csv_fields(record: Union[bytes, LongLine]) -> list[str]:
         raise Rejected("bad_list_row", f"a CSV row that can't be parsed ({e})") from None
 
 
-def csv_header(chunks: Iterable[bytes]) -> list[str]:
-    """The header row of a CSV list given as byte chunks. Raises Rejected."""
-    for record in csv_records(split_lines(chunks)):
+def _first_row(records: Iterator[Union[bytes, LongLine]]) -> list[str]:
+    """The fields of the first row that is not blank (the header), read off `records`; [] when
+    there is none. Raises Rejected."""
+    for record in records:
         fields = csv_fields(record)
         if fields:
             return fields
     return []
+
+
+def csv_header(chunks: Iterable[bytes]) -> list[str]:
+    """The header row of a CSV list given as byte chunks. Raises Rejected."""
+    return _first_row(csv_records(split_lines(chunks)))
 
 
 def csv_column(chunks: Iterable[bytes], column: str) -> Iterator[Union[str, tuple]]:
@@ -183,11 +189,7 @@ def csv_column(chunks: Iterable[bytes], column: str) -> Iterator[Union[str, tupl
     a row that can't give one. A file whose header lacks the column raises Rejected
     (`list_without_column`): none of its rows are read."""
     records = csv_records(split_lines(chunks))
-    header: list[str] = []
-    for record in records:
-        header = csv_fields(record)
-        if header:
-            break
+    header = _first_row(records)   # the rows after it stay in `records`
     if column not in header:
         raise Rejected("list_without_column", f"its header ({', '.join(header)[:200]}) has no "
                                               f"column {column!r}: none of its rows were read")
