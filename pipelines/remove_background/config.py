@@ -11,8 +11,10 @@ import posixpath
 import re
 import secrets
 import time
-from typing import Optional
+import zlib
+from typing import Iterator, Optional
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -221,14 +223,30 @@ def resolve_input(spec: str) -> tuple[str, str, str]:
     raise JobError(mistakes.missing_input("--input", spec))
 
 
+def list_chunks(path: str) -> Iterator[bytes]:
+    """A list file's bytes in chunks, decompressed by its name. A .gz is decompressed by
+    `list_files.gunzip_chunks`, which raises on a truncated or damaged stream where Beam's reader
+    stops quietly at the damage (the lines after it would be lost without a word)."""
+    if path.endswith(".gz"):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+            yield from list_files.gunzip_chunks(list_files.read_chunks(raw))
+    else:
+        with FileSystems.open(path) as raw:  # other compressions: Beam's, by the name
+            yield from list_files.read_chunks(raw)
+
+
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
 def _header(path: str) -> list:
     """The first CSV list's header. Raises JobError when its header row can't be read."""
-    with FileSystems.open(path) as raw:  # compression from the name: inventories come as .gz
-        try:
-            return list_files.csv_header(list_files.read_chunks(raw))
-        except Rejected as e:
-            raise JobError(f"input list {path}: its header row can't be read ({e.detail})") \
-                from None
+    try:
+        return list_files.csv_header(list_chunks(path))
+    except Rejected as e:
+        raise JobError(f"input list {path}: its header row can't be read ({e.detail})") \
+            from None
+    except READ_ERRORS as e:  # a damaged .gz: one line, as for any list that can't be read
+        raise JobError(f"input list {path} can't be read ({type(e).__name__}: {e})") from None
 
 
 def resolve_input_list(spec: str, column: Optional[str] = None,

@@ -13,18 +13,17 @@ import json
 import os
 import posixpath
 import re
-import zlib
-from typing import Iterator, Optional
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.io.fileio import MatchFiles
-from apache_beam.io.filesystem import CompressionTypes, FileSystem
+from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.core import fileio, list_files, rejects
 from pipelines.core.listing import MAIN, FanOutList
 from pipelines.core.safe_files import is_junk
-from pipelines.remove_background.config import GLOB_START, JobConfig
+from pipelines.remove_background.config import GLOB_START, READ_ERRORS, JobConfig, list_chunks
 
 
 def resolve_list_line(line: str, root: str) -> list[str]:
@@ -35,21 +34,6 @@ def resolve_list_line(line: str, root: str) -> list[str]:
     if fileio.is_gcs(line) or os.path.isabs(line):
         return [line]
     return [root.rstrip("/") + "/" + line]
-
-
-def list_chunks(path: str) -> Iterator[bytes]:
-    """A list file's bytes in chunks, decompressed by its name. A .gz is decompressed by
-    `list_files.gunzip_chunks`, which raises on a truncated or damaged stream where Beam's reader
-    stops quietly at the damage (the lines after it would be lost without a word)."""
-    if path.endswith(".gz"):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-            yield from list_files.gunzip_chunks(list_files.read_chunks(raw))
-    else:
-        with FileSystems.open(path) as raw:  # other compressions: Beam's, by the name
-            yield from list_files.read_chunks(raw)
-
-
-READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
 def read_csv_column(path: str, column: str, root: str, source: str):
