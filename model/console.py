@@ -156,10 +156,11 @@ def start(argv=None, prog: str = "") -> list:
     once (model/feedback.py); quiet unless `--verbose`; returns the arguments without
     `--verbose`, for the job's own parser."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    rest = strip_verbose(argv)
     if prog:
-        feedback.starting(prog, strip_verbose(argv))
+        feedback.starting(prog, rest)
     quiet(wants_verbose(argv))
-    return strip_verbose(argv)
+    return rest
 
 
 def _write_all(fd: int, data: bytes) -> None:

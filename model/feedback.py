@@ -6,7 +6,8 @@ Each job says what it is about to do as soon as its flags and inputs are checked
 being listed, model, destination), before it starts workers or loads a model, so the first
 seconds of a run are not silent. The line is named like the command the user typed (`cutout
 remove`, or the module's name under `python -m`), set once by the runner (model/errors.py).
-Progress lines (pipelines/progress.py) and the closing summary follow. Kept free of imports.
+Progress lines (pipelines/progress.py) and the closing summary follow. Kept light: it imports
+only model/flags.py (the short forms), no library.
 
 Those checks come after Beam and TensorFlow load (seconds). On a terminal, the launcher says at
 once what the job is about to check, from the flags as typed (`starting`), on a line that the
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+from model.flags import SHORT_FLAGS
 
 _prog = {"name": "cutout"}
 
@@ -29,9 +32,10 @@ def say(message: str) -> None:
 
 
 CLEAR_LINE = "\r\x1b[K"   # back to the line's start, erase it
-_IN = ("--input", "-i", "--input_list", "--source", "--data_dir", "--pred_dir")
-_OUT = ("--output_dir", "-o", "--model_dir", "--report_dir")
-_MODEL = ("--model", "-m")
+# The flags naming what a job reads, writes and runs, with their short forms (model/flags.py).
+_IN = ("--input", SHORT_FLAGS["--input"], "--input_list", "--source", "--data_dir", "--pred_dir")
+_OUT = ("--output_dir", SHORT_FLAGS["--output_dir"], "--model_dir", "--report_dir")
+_MODEL = ("--model", SHORT_FLAGS["--model"])
 _NO_STATUS = ("-h", "--help", "-V", "--version")
 
 

@@ -88,7 +88,8 @@ if __name__ == "__main__":
 
     from model import console
 
-    sys.argv[1:] = console.start(prog="model.train")  # quiet unless --verbose, before TensorFlow and Beam load
+    # Quiet unless --verbose, before TensorFlow and Beam load:
+    sys.argv[1:] = console.start(prog="model.train")
     from model.train import main
 
     sys.exit(main())

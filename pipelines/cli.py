@@ -74,7 +74,8 @@ def main(argv=None) -> int:
         print(f"cutout: error: unknown command {command!r}{hint} (cutout --help lists them)",
               file=sys.stderr)
         return 2
-    rest = console.start(rest, prog=f"cutout {command}")  # before the job's module loads TensorFlow and Beam
+    # Before the job's module loads TensorFlow and Beam:
+    rest = console.start(rest, prog=f"cutout {command}")
     module = importlib.import_module(COMMANDS[command][0])
     status = module.main(rest, prog=f"cutout {command}")
     return int(status or 0)

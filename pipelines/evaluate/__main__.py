@@ -3,7 +3,8 @@ import sys
 
 from model import console
 
-sys.argv[1:] = console.start(prog="evaluate")  # quiet unless --verbose, before TensorFlow and Beam load
+# Quiet unless --verbose, before TensorFlow and Beam load:
+sys.argv[1:] = console.start(prog="evaluate")
 
 from pipelines.evaluate.job import main  # noqa: E402  (after console.start)
 

@@ -3,7 +3,8 @@ import sys
 
 from model import console
 
-sys.argv[1:] = console.start(prog="remove_background")  # quiet unless --verbose, before TensorFlow and Beam load
+# Quiet unless --verbose, before TensorFlow and Beam load:
+sys.argv[1:] = console.start(prog="remove_background")
 
 from pipelines.remove_background.job import main  # noqa: E402  (after console.start)
 
