@@ -210,10 +210,11 @@ def _rates(runs: list[dict], fixed: dict, n: int) -> dict:
             "fixed_cpu_s": fixed["cpu_s"], "fixed_wall_s": fixed["wall_s"]}
 
 
-def model_dir_of(workdir: str, architecture: str) -> str:
-    """Where the bench keeps the architecture's model (random weights, subject prior)."""
-    return os.path.join(workdir, "model_export" if architecture == "unet" else
-                        f"model_{architecture}")
+def model_dir_of(workdir: str, architecture: str, trained: bool = False) -> str:
+    """Where the bench keeps the architecture's model: random weights with the subject prior,
+    or (`trained`) trained on synthetic scenes for the masks' check."""
+    base = "model_trained" if trained else "model_export"
+    return os.path.join(workdir, base if architecture == "unet" else f"{base}_{architecture}")
 
 
 def model_section(args, photos: list[str]) -> dict:
@@ -223,8 +224,8 @@ def model_section(args, photos: list[str]) -> dict:
     dirs = {}
     for arch in ("unet", PRETRAINED):
         if arch in architectures.ARCHITECTURES:
-            dirs["unet16" if arch == "unet" else arch] = model_dir_of(args.workdir, arch)
-            bench_models.make_model(model_dir_of(args.workdir, arch), args.image_size, arch)
+            folder = dirs["unet16" if arch == "unet" else arch] = model_dir_of(args.workdir, arch)
+            bench_models.make_model(folder, args.image_size, arch)
     result = {}
     for name, folder in dirs.items():
         ms = runtime_compare.runtime_ms(folder, inputs, BATCH, args.repeats)
@@ -343,8 +344,7 @@ def main(argv=None) -> int:
     photos = make_photos(photo_dir, args.images)
     model_dir = model_dir_of(args.workdir, args.architecture)
     arch = bench_models.make_model(model_dir, args.image_size, args.architecture)
-    trained_dir = os.path.join(args.workdir, "model_trained" if args.architecture == "unet"
-                               else f"model_trained_{args.architecture}")
+    trained_dir = model_dir_of(args.workdir, args.architecture, trained=True)
     trained = bench_models.make_trained_model(trained_dir, args.image_size,
                                               architecture=args.architecture)
     n = len(photos)
