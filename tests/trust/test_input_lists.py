@@ -142,3 +142,15 @@ def test_a_list_file_over_max_file_bytes_is_refused(tmp_path, model_dir):
 @pytest.mark.timeout(200)
 def test_a_list_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path, model_dir):
     assert "regular file" in _refused_list(tmp_path, model_dir, _fifo_list)
+
+
+def _damaged_csv_gz(folder):
+    (folder / "inventory.csv.gz").write_bytes(b"not gzip at all\n")
+    return folder / "inventory.csv.gz"
+
+
+@pytest.mark.timeout(200)
+def test_a_damaged_gz_csv_list_is_refused_in_one_line_before_any_work(tmp_path, model_dir):
+    """The first CSV shard's header is read before any work: a damaged .gz there is one line."""
+    line = _refused_list(tmp_path, model_dir, _damaged_csv_gz, "--input_list_column", "name")
+    assert "inventory.csv.gz can't be read" in line
