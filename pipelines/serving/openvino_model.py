@@ -20,6 +20,10 @@
 - Threads: one compiled model per process (Beam's Shared handle), one inference request per
   calling thread (a request is not thread-safe, the compiled model is), `threads` cores each
   (0: OpenVINO's default, all of them; 1 with one worker process per core).
+- Static shape: the model is compiled for one image, [1, S, S, 3] (the artefact says [?, S, S, 3]),
+  since `predict` runs every image on its own anyway: the CPU plugin's kernels for a fixed shape
+  are ~9% faster here than its dynamic-batch ones (28.4 vs 31.2 ms a 256 px image on one core,
+  efficientnet_lite0_unet), with the same output to the bit.
 - Warm-up: one single-image call at load, so the first real batch does not pay the compilation
   of the kernels' first run.
 GPU workers keep `--runtime savedmodel`: this runtime compiles for the CPU only.
@@ -87,6 +91,7 @@ def load_openvino_model(model_uri: str, threads: int = 0,
         config["INFERENCE_NUM_THREADS"] = int(threads)
     network = core.read_model(xml.decode("utf-8"), ov.Tensor(np.frombuffer(weights, np.uint8)))
     size = int(metadata["image_size"])
+    network.reshape([1, size, size, 3])
     model = OpenVinoModel(core.compile_model(network, "CPU", config), size, chosen)
     model.predict(np.zeros((1, size, size, 3), np.uint8))
     return model
