@@ -68,8 +68,7 @@ def check_bookkeeping(dest: str, entries: dict[str, str]) -> None:
 def checked_path(path: str, dest_resolved: Optional[str]) -> str:
     """`path` when its folder, links resolved, lies inside DEST (resolved); else JobError.
     gs:// paths (no links there) and DEST=None pass as given."""
-    if dest_resolved and not fileio.is_gcs(path) and not fileio.resolves_inside(
-            path, dest_resolved):
+    if fileio.escapes(path, dest_resolved):
         raise JobError(f"{path} would be written outside {dest_resolved} (through a link)")
     return path
 

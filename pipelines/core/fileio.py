@@ -105,6 +105,14 @@ def resolves_inside(path: str, folder_resolved: str) -> bool:
     return parent == folder_resolved or is_inside(parent, folder_resolved)
 
 
+def escapes(path: str, root_resolved: Optional[str]) -> bool:
+    """Whether a write to `path` could land outside `root_resolved` (DEST, links resolved): a
+    local path whose folder does not resolve inside it. Never for gs:// (no links there) or
+    without a root. The one inside-DEST test: the driver's bookkeeping (dest_guard), the workers'
+    shards and temporaries (reject_io.check_inside) and every output write ask it."""
+    return bool(root_resolved) and not is_gcs(path) and not resolves_inside(path, root_resolved)
+
+
 def exists(path: str) -> bool:
     return FileSystems.exists(path)
 

@@ -28,7 +28,7 @@ def check_inside(path: str, inside: Optional[str]) -> str:
     """`path` when its folder, links resolved, lies inside `inside` (or `inside` is None, or the
     path is gs://); else OSError (EACCES): nothing is written or deleted outside DEST, even when
     a bookkeeping folder is swapped for a link after the start-up's check."""
-    if inside and not fileio.is_gcs(path) and not fileio.resolves_inside(path, inside):
+    if fileio.escapes(path, inside):
         raise PermissionError(errno.EACCES, f"outside {inside} (through a link)", path)
     return path
 

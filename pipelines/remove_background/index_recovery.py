@@ -78,8 +78,8 @@ def recovered_record(uri: str, outputs, cfg: JobConfig) -> dict:
     kinds = dict(outputs)  # kind -> name
     kind = "mask" if "mask" in kinds else "cutout"
     path = output_path(cfg.dest, kinds[kind])
-    if not fileio.is_gcs(path) and (os.path.islink(path) or not fileio.resolves_inside(
-            path, cfg.dest_resolved or fileio.resolved(cfg.dest))):
+    if (not fileio.is_gcs(path) and os.path.islink(path)) or fileio.escapes(
+            path, cfg.dest_resolved or fileio.resolved(cfg.dest)):
         raise rejects.Rejected("unsafe_path", f"{path} is a link: not read, not indexed")
     png = fileio.read_bytes(path, cfg.max_file_bytes)
     alpha = alpha_of_output(png, kind)

@@ -92,7 +92,7 @@ class _RenderAndWriteDoFn(beam.DoFn):
         for kind, name in prepared.outputs:
             try:
                 path = output_path(cfg.dest, name)
-                if cfg.dest_resolved and not fileio.resolves_inside(path, cfg.dest_resolved):
+                if fileio.escapes(path, cfg.dest_resolved):
                     # A folder in DEST that is a link elsewhere: checked here, at the write.
                     raise Rejected("unsafe_path", f"{name} would be written outside "
                                                   f"{cfg.dest_resolved}, through a link")
