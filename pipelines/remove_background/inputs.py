@@ -52,7 +52,7 @@ def read_csv_column(path: str, column: str, root: str, source: str):
     except rejects.Rejected as e:  # the file's header lacks the column
         yield _list_reject(source, path, e)
     except READ_ERRORS as e:
-        yield _damaged_list(source, path, rows, e)
+        yield _damaged_list(source, path, rows, e, unit="rows")
 
 
 def _list_reject(source: str, label: str, error: "rejects.Rejected"):
@@ -60,12 +60,12 @@ def _list_reject(source: str, label: str, error: "rejects.Rejected"):
                                     rejects.from_exception(source, label, error, "bad_name"))
 
 
-def _damaged_list(source: str, path: str, lines: int, error: Exception):
-    """A list file that can't be read to its end: one reject naming it (its lines before the
-    damage were read)."""
+def _damaged_list(source: str, path: str, count: int, error: Exception, unit: str = "lines"):
+    """A list file that can't be read to its end: one reject naming it (its `count` lines, or
+    CSV rows with unit='rows', before the damage were read)."""
     return _list_reject(source, path, rejects.Rejected(
-        "read_failed", f"the list file can't be read past its first {lines} lines "
-                       f"({type(error).__name__}: {error}); those lines were read"))
+        "read_failed", f"the list file can't be read past its first {count} {unit} "
+                       f"({type(error).__name__}: {error}); those {unit} were read"))
 
 
 def read_list_file(path: str, root: str, source: str):

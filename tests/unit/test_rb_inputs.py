@@ -23,6 +23,27 @@ def test_csv_lists_keep_quoted_commas_and_newlines_and_reject_short_rows(tmp_pat
     assert read("etag") == ([], [(str(path), "list_without_column")])
 
 
+def test_a_damaged_list_says_how_far_it_was_read_in_lines_or_csv_rows(tmp_path):
+    import gzip
+
+    text = b"".join(b"photo%d.jpg\n" % i for i in range(2000))
+    csv = b"name\n" + text
+    (tmp_path / "list.txt.gz").write_bytes(gzip.compress(text)[:-400])
+    (tmp_path / "inventory.csv.gz").write_bytes(gzip.compress(csv)[:-400])
+
+    def damaged(out):
+        out = list(out)
+        found = [x.value for x in out if not isinstance(x, str)]
+        assert [r["reason"] for r in found] == ["read_failed"], found
+        return len([x for x in out if isinstance(x, str)]), found[0]["detail"]
+
+    lines, detail = damaged(rb_inputs.read_list_file(str(tmp_path / "list.txt.gz"), "/in", "l"))
+    assert 0 < lines < 2000 and f"past its first {lines} lines" in detail, detail
+    rows, detail = damaged(rb_inputs.read_csv_column(str(tmp_path / "inventory.csv.gz"), "name",
+                                                     "/in", "c"))
+    assert 0 < rows < 2000 and f"past its first {rows} rows" in detail, detail
+
+
 def test_the_input_walker_sorts_entries_into_inputs_junk_and_rejects():
     import os
 
