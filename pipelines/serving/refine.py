@@ -79,22 +79,32 @@ def box_mean(x: np.ndarray, r: int) -> np.ndarray:
     so the differences of large sums stay exact enough); returns float32."""
     out = np.asarray(x, dtype=np.float64)
     for axis in (0, 1):
-        n = out.shape[axis]
-        c = np.cumsum(out, axis=axis)
-        # window sum at i = C[i + 2r + 1] - C[i], C = (r + 1 zeros, the cumulative sums, the
-        # total repeated r times): slices, no gather.
-        front = np.zeros_like(c[:1] if axis == 0 else c[:, :1])
-        last = c[-1:] if axis == 0 else c[:, -1:]
-        c = np.concatenate([front] * (r + 1) + [c] + [last] * r, axis=axis)
-        idx = np.arange(n)
-        count = np.minimum(idx + r, n - 1) + 1 - np.maximum(idx - r, 0)
-        count = count.reshape((n,) + (1,) * (out.ndim - 1) if axis == 0 else
-                              (1, n) + (1,) * (out.ndim - 2))
-        if axis == 0:
-            out = (c[2 * r + 1:] - c[:n]) / count
-        else:
-            out = (c[:, 2 * r + 1:] - c[:, :n]) / count
+        out = np.moveaxis(_window_sums(np.moveaxis(out, axis, 0), r), 0, axis)
     return out.astype(np.float32)
+
+
+def _window_sums(x: np.ndarray, r: int) -> np.ndarray:
+    """Along axis 0: the sum over rows i - r .. i + r (clipped) divided by their count, from the
+    cumulative sums C: C[min(i + r, n - 1)] minus C[i - r - 1] where that row exists. Slices of
+    C only, written in place (no padded copy of C)."""
+    n = x.shape[0]
+    c = np.cumsum(x, axis=0)
+    idx = np.arange(n)
+    count = (np.minimum(idx + r, n - 1) + 1 - np.maximum(idx - r, 0)).reshape(
+        (n,) + (1,) * (x.ndim - 1))
+    out = np.empty_like(c)
+    lead = min(r + 1, n)                 # rows with nothing to subtract
+    out[:lead] = c[np.minimum(idx[:lead] + r, n - 1)]
+    if n > lead:
+        upper = np.minimum(idx[lead:] + r, n - 1)
+        if upper[0] == lead + r:         # a straight slice while i + r stays inside
+            inner = min(n - lead, n - r - lead)
+            np.subtract(c[lead + r:lead + r + inner], c[:inner], out=out[lead:lead + inner])
+            np.subtract(c[n - 1], c[inner:n - lead], out=out[lead + inner:])
+        else:
+            np.subtract(c[upper], c[:n - lead], out=out[lead:])
+    out /= count
+    return out
 
 
 def _coefficients(guide: np.ndarray, p: np.ndarray, r: int, eps: float):
