@@ -26,13 +26,17 @@ def _output_times(out_dir: str, start: float) -> dict:
             "steady_images_per_s": (len(mtimes) - 1) / max(mtimes[-1] - mtimes[0], 1e-9)}
 
 
-def one_photo_folder(photos: list[str], folder: str) -> str:
-    """A folder holding only the first photo (a link to it): a run over it pays the fixed part
-    (worker processes, imports, model load, listing) and one photo. A re-run over a finished
-    DEST no longer does: it says "nothing to do" before any worker starts."""
+def photo_subset_folder(photos: list[str], folder: str, count: int) -> str:
+    """A folder holding the first `count` photos (links to them): a run over it pays the same
+    fixed part as a run over all of them (worker processes, imports, every worker's model load,
+    listing) and `count` photos, so the difference of the two runs is the cost of the others.
+    (A run over one photo leaves one worker idle, its model never loaded: the difference then
+    counts that load as photos' work. A re-run over a finished DEST measures nothing: it says
+    "nothing to do" before any worker starts.)"""
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
-    os.link(photos[0], os.path.join(folder, os.path.basename(photos[0])))
+    for photo in photos[:count]:
+        os.link(photo, os.path.join(folder, os.path.basename(photo)))
     return folder
 
 
