@@ -13,11 +13,11 @@
   0.5, alpha within 2e-6), 1.16x faster than TensorFlow here for the U-Net16, 1.38x for
   efficientnet_lite0_unet; both are near the core's float32 peak (the U-Net16 at 256 px is 6.1
   GFLOPs: ~95 GFLOP/s; 82% of efficientnet_lite0_unet's time is AVX-512 brgemm convolutions), so
-  no float32 runtime can do much better. bfloat16 (`--runtime openvino_bf16`): 2.1-2.3x faster than float32 on CPUs that
-  compute it natively (AVX512_BF16 or AMX; elsewhere it runs float32), but the masks move: IoU
-  0.984-0.995 against the SavedModel's at 0.5 on the README's models and photos (a pixel's
-  alpha by up to 0.04-0.27 where the model is unsure), under the 0.995 the fast runtime must
-  keep, so it is a choice a user makes, never the default.
+  no float32 runtime can do much better. bfloat16 (`--runtime openvino_bf16`): 2.1-2.4x faster
+  than float32 on CPUs that compute it natively (AVX512_BF16 or AMX; elsewhere it runs float32),
+  but the masks move: IoU 0.984-0.995 against the SavedModel's at 0.5 on the README's models and
+  photos (a pixel's alpha by up to 0.04-0.27 where the model is unsure), under the 0.995 the
+  fast runtime must keep, so it is a choice a user makes, never the default.
 - Threads: one compiled model per process (Beam's Shared handle), one inference request per
   calling thread (a request is not thread-safe, the compiled model is), `threads` cores each
   (0: OpenVINO's default, all of them; 1 with one worker process per core).
