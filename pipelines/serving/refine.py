@@ -24,7 +24,8 @@ product per block.
   computed only on the blocks an outline crosses and applied only to the pixels the model was
   unsure of; nothing at all under 3x magnification. Settings in `REFINE_SETTINGS`, chosen by
   measurement (README, "Refinement and confidence": SAD -17%, Grad -40% for a perfect 256 px
-  alpha at 1440x1080; ~16 ms a photo, 9% of the pipeline's per-photo time).
+  alpha at 1440x1080; 12-16 ms a photo: 9-11% of the per-photo time with the SavedModel and
+  `rle`, 23% with the defaults, whose model and PNG writer are faster).
 
 Tested against a direct implementation of the paper's definition with loops
 (tests/unit/test_refine.py).
