@@ -32,6 +32,36 @@ OPENVINO_FILES = ("model.xml", "model.bin")
 METADATA_KEY = "openvino"
 
 
+def import_openvino():
+    """`import openvino`, with OpenVINO's usage reporting declined in this process; the module.
+
+    `import openvino` loads its converter, which reports usage (each conversion's parameters and
+    result) to Google Analytics unless the user opted out: with no consent file
+    (~/intel/openvino_telemetry) it counts as consent, and writes a client id and a usage count
+    under ~/intel. Cutout sends nothing off the machine it runs on and writes nothing outside its
+    outputs, so every consent check of the process answers "declined", as it does in CI jobs
+    (the user's own consent file is neither read nor written). Every import of openvino in the
+    project goes through here (tests/unit/test_openvino_telemetry.py)."""
+    from openvino_telemetry import Telemetry
+    from openvino_telemetry.utils import opt_in_checker
+
+    opt_in_checker.OptInChecker.check = _declined
+    import openvino
+
+    try:
+        Telemetry().consent = False  # made at that import (or before this call): declined too
+    except RuntimeError:  # none made: the converter was not loaded
+        pass
+    return openvino
+
+
+def _declined(self, *args, **kwargs):
+    """OptInChecker.check's answer in Cutout's processes."""
+    from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult
+
+    return ConsentCheckResult.DECLINED
+
+
 def digest(data: bytes) -> dict:
     """What the metadata records of one file: its size and SHA-256."""
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -40,8 +70,7 @@ def digest(data: bytes) -> dict:
 def _convert_signature(signature, local_dir: str) -> dict:
     """Writes the OpenVINO model of a `serve_resized` concrete function into local_dir; returns
     the metadata entry (files with their digests, the OpenVINO version)."""
-    import openvino as ov
-
+    ov = import_openvino()
     converted = ov.convert_model(signature)
     os.makedirs(local_dir, exist_ok=True)
     # float32 weights: the precision is the runtime's choice (compile time), not the file's.

@@ -77,8 +77,7 @@ class OpenVinoModel:
 def load_openvino_model(model_uri: str, threads: int = 0,
                         precision: str = "f32") -> OpenVinoModel:
     """Checks and loads MODEL/export/openvino (local or gs://) for the CPU."""
-    import openvino as ov
-
+    ov = openvino_export.import_openvino()
     metadata = export.read_metadata(model_uri, fileio.read_bytes)
     openvino_export.check_artefact(model_uri, metadata, fileio.read_bytes)
     folder = fileio.join(model_uri, openvino_export.OPENVINO_SUBDIR)
