@@ -94,16 +94,11 @@ def _window_sums(x: np.ndarray, r: int) -> np.ndarray:
     count = (np.minimum(idx + r, n - 1) + 1 - np.maximum(idx - r, 0)).reshape(
         (n,) + (1,) * (x.ndim - 1))
     out = np.empty_like(c)
-    lead = min(r + 1, n)                 # rows with nothing to subtract
+    lead = min(r + 1, n)         # the first rows, nothing to subtract: C[min(i + r, n - 1)]
     out[:lead] = c[np.minimum(idx[:lead] + r, n - 1)]
-    if n > lead:
-        upper = np.minimum(idx[lead:] + r, n - 1)
-        if upper[0] == lead + r:         # a straight slice while i + r stays inside
-            inner = min(n - lead, n - r - lead)
-            np.subtract(c[lead + r:lead + r + inner], c[:inner], out=out[lead:lead + inner])
-            np.subtract(c[n - 1], c[inner:n - lead], out=out[lead + inner:])
-        else:
-            np.subtract(c[upper], c[:n - lead], out=out[lead:])
+    inner = max(0, n - r - lead)  # then rows whose window ends inside: C[i + r] - C[i - r - 1]
+    np.subtract(c[lead + r:lead + r + inner], c[:inner], out=out[lead:lead + inner])
+    np.subtract(c[n - 1], c[inner:n - lead], out=out[lead + inner:])  # the rest: C[n - 1] - ...
     out /= count
     return out
 
